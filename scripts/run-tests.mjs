@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+// Runs the test suite with node:test under tsx.
+//   node scripts/run-tests.mjs                 every suite (unit, contract, interop)
+//   node scripts/run-tests.mjs unit contract   only those folders under test/
+// Interop suites need the Debian servers that .ci/install-system-deps installs; when they are
+// missing we say so and stop, rather than skipping tests and reporting green.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+const suites = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const folders = suites.length > 0 ? suites : ['unit', 'contract', 'interop'];
+
+function findTests(dir) {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return findTests(path);
+    return name.endsWith('.test.ts') ? [path] : [];
+  });
+}
+
+if (folders.includes('interop')) {
+  const check = spawnSync('bash', ['.ci/install-system-deps', '--check'], { stdio: 'inherit' });
+  if (check.status !== 0) {
+    console.error(
+      'Interop tests need Debian packages that are not installed. Install them once with:\n' +
+        '  sudo bash .ci/install-system-deps\n' +
+        'or run only the hermetic suites with: npm run test:unit',
+    );
+    process.exit(1);
+  }
+}
+
+const files = folders.flatMap((f) => findTests(join('test', f))).sort();
+if (files.length === 0) {
+  console.error(`no test files under ${folders.map((f) => `test/${f}`).join(', ')}`);
+  process.exit(1);
+}
+const reporter = process.env.CI ? ['--test-reporter=spec'] : [];
+const result = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-concurrency=2', ...reporter, ...files],
+  { stdio: 'inherit', env: { ...process.env, NODE_ENV: 'test' } },
+);
+process.exit(result.status ?? 1);

@@ -1,0 +1,73 @@
+/** Config (seconds, snake_case, user-facing) -> the engine's options (ms, typed). */
+import { execFileSync } from 'node:child_process';
+import { hostname } from 'node:os';
+import type { NodeDnsOptions } from '../core/dns/resolver.js';
+import type { EngineOptions } from '../core/verify.js';
+import type { Config } from './schema.js';
+
+const ms = (s: number): number => Math.round(s * 1000);
+
+/**
+ * This machine's fully qualified name, for HELO. os.hostname() is often the
+ * short name, which many servers refuse (Postfix reject_non_fqdn_helo_hostname).
+ */
+export function machineFqdn(): string {
+  const short = hostname();
+  if (short.includes('.')) return short;
+  try {
+    const fqdn = execFileSync('hostname', ['--fqdn'], {
+      timeout: 2000,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    if (/^[A-Za-z0-9.-]+$/.test(fqdn) && fqdn.includes('.')) return fqdn;
+  } catch {
+    // No hostname(1) or no answer: fall back to the short name.
+  }
+  return short;
+}
+
+export function engineOptions(config: Config, fqdn: () => string = machineFqdn): EngineOptions {
+  const v = config.verify;
+  return {
+    probe: {
+      port: v.port,
+      heloName: v.helo_name ?? fqdn(),
+      sender: v.sender,
+      starttls: v.starttls,
+      tlsVerify: v.tls_verify,
+      catchAllTest: v.catch_all_test,
+      useVrfy: v.vrfy,
+      timeouts: {
+        connect: ms(v.timeouts.connect),
+        greeting: ms(v.timeouts.greeting),
+        ehlo: ms(v.timeouts.ehlo),
+        starttls: ms(v.timeouts.starttls),
+        mail: ms(v.timeouts.mail),
+        rcpt: ms(v.timeouts.rcpt),
+        quit: ms(v.timeouts.quit),
+      },
+      limits: {
+        maxLineLength: v.reply_limits.max_line_length,
+        maxLines: v.reply_limits.max_lines,
+        maxReplyBytes: v.reply_limits.max_reply_bytes,
+        maxSessionBytes: v.reply_limits.max_session_bytes,
+      },
+    },
+    dnsTimeoutMs: ms(v.timeouts.dns),
+    maxMxHosts: v.max_mx_hosts,
+    maxAddresses: v.max_addresses,
+    maxSessions: v.max_sessions,
+    addressFamilies: v.address_families,
+    budgetMs: ms(v.budget),
+    allowTargets: v.allow_targets,
+  };
+}
+
+export function dnsOptions(config: Config): NodeDnsOptions {
+  return {
+    servers: config.dns.servers,
+    queryTimeoutMs: ms(config.dns.query_timeout),
+    tries: config.dns.tries,
+  };
+}

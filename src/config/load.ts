@@ -1,0 +1,143 @@
+/**
+ * Reading and validating the configuration: once, at start-up, into a frozen
+ * object. Any problem becomes a ConfigError whose message is one line naming
+ * the key, the value found and what is allowed.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import type { z } from 'zod';
+import { configSchema, type Config } from './schema.js';
+
+export class ConfigError extends Error {
+  readonly code = 'CBV_ERR_CONFIG';
+  constructor(
+    message: string,
+    /** Dotted key of the first problem, when there is one (lets the CLI name its flag instead). */
+    readonly key: string | null = null,
+    /** The problem without the source and key prefix. */
+    readonly problem: string = message,
+  ) {
+    super(message);
+  }
+}
+
+function show(value: unknown): string {
+  const text = value === undefined ? 'nothing' : JSON.stringify(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function keyOf(issue: z.core.$ZodIssue): string {
+  const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0] ?? ''] : issue.path;
+  return path.join('.');
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  return `${keyOf(issue) || '(top level)'}: ${problemOf(issue)}`;
+}
+
+/** The keys the schema allows at a path, for "unknown key" messages. */
+function allowedKeysAt(path: readonly PropertyKey[]): string[] {
+  let schema: z.core.$ZodType = configSchema;
+  for (const segment of [...path, null]) {
+    let def = schema._zod.def as {
+      type: string;
+      innerType?: z.core.$ZodType;
+      shape?: Record<string, z.core.$ZodType>;
+    };
+    while (def.innerType && def.type !== 'object') def = def.innerType._zod.def;
+    if (def.type !== 'object' || !def.shape) return [];
+    if (segment === null) return Object.keys(def.shape);
+    const child = def.shape[String(segment)];
+    if (!child) return [];
+    schema = child;
+  }
+  return [];
+}
+
+function problemOf(issue: z.core.$ZodIssue): string {
+  const got = 'input' in issue ? issue.input : undefined;
+  switch (issue.code) {
+    case 'unrecognized_keys': {
+      const others = issue.keys.length > 1 ? ` (also ${issue.keys.slice(1).join(', ')})` : '';
+      return `unknown key${others}; allowed here: ${allowedKeysAt(issue.path).join(', ')}`;
+    }
+    case 'invalid_type':
+      return `expected ${issue.expected}, got ${show(got)}`;
+    case 'invalid_value':
+      return `got ${show(got)}, allowed: ${issue.values.map((v) => JSON.stringify(v)).join(' | ')}`;
+    case 'too_small':
+    case 'too_big':
+      return `got ${show(got)}, ${issue.message.replace(/^Too (small|big): expected \w+ to (have|be) /, 'must be ')}`;
+    default:
+      return `got ${show(got)}, expected ${issue.message}`;
+  }
+}
+
+/** Validate an already-parsed object (from YAML, or {} for the defaults). */
+export function parseConfig(raw: unknown, source: string): Readonly<Config> {
+  const result = configSchema.safeParse(raw ?? {}, { reportInput: true });
+  if (!result.success) {
+    const first = result.error.issues[0];
+    if (!first) throw new ConfigError(`${source}: invalid configuration`);
+    const more =
+      result.error.issues.length > 1 ? ` (and ${result.error.issues.length - 1} more problem(s))` : '';
+    throw new ConfigError(`${source}: ${describeIssue(first)}${more}`, keyOf(first), problemOf(first));
+  }
+  return deepFreeze(result.data);
+}
+
+export function loadConfigFile(path: string): Readonly<Config> {
+  return parseConfig(readRawConfig(path), path);
+}
+
+/** The file's YAML as a plain object, not yet validated (so callers can lay overrides on it). */
+export function readRawConfig(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(
+      `${path}: cannot read the file (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+    );
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text, { prettyErrors: true });
+  } catch (error) {
+    const detail =
+      error instanceof YAMLParseError
+        ? `line ${error.linePos?.[0].line ?? '?'}: ${(error.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:$/, '')}`
+        : String(error);
+    throw new ConfigError(`${path}: not valid YAML, ${detail}`);
+  }
+  if (raw !== null && (typeof raw !== 'object' || Array.isArray(raw))) {
+    throw new ConfigError(
+      `${path}: the top level must be a mapping of sections (verify:, dns:, ...), got ${Array.isArray(raw) ? 'a list' : typeof raw}`,
+    );
+  }
+  return (raw ?? {}) as Record<string, unknown>;
+}
+
+/** Set a dotted key in a raw config object, creating sections as needed. */
+export function setRawKey(raw: Record<string, unknown>, key: string, value: unknown): void {
+  const parts = key.split('.');
+  let node = raw;
+  for (const part of parts.slice(0, -1)) {
+    const child = node[part];
+    if (child === null || typeof child !== 'object' || Array.isArray(child)) node[part] = {};
+    node = node[part] as Record<string, unknown>;
+  }
+  node[parts[parts.length - 1] ?? ''] = value;
+}
+
+export function defaultConfig(): Readonly<Config> {
+  return parseConfig({}, 'defaults');
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

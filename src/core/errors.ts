@@ -1,0 +1,67 @@
+/**
+ * Errors the probe raises internally, each with a stable code. They never
+ * leave the engine: verify() turns them into verdicts. They exist so that the
+ * code deciding "which verdict" can switch on a class, not on message text.
+ */
+import type { Stage } from './verdict.js';
+
+export type ProbeErrorCode =
+  | 'CBV_ERR_TIMEOUT'
+  | 'CBV_ERR_BUDGET_EXCEEDED'
+  | 'CBV_ERR_CONNECT'
+  | 'CBV_ERR_CONNECTION_CLOSED'
+  | 'CBV_ERR_PROTOCOL'
+  | 'CBV_ERR_TLS'
+  | 'CBV_ERR_ABORTED';
+
+export abstract class ProbeError extends Error {
+  abstract readonly code: ProbeErrorCode;
+  /** The dialogue stage that was under way, filled in by the connection. */
+  stage: Stage | null = null;
+}
+
+/** A named phase deadline expired. */
+export class PhaseTimeoutError extends ProbeError {
+  readonly code = 'CBV_ERR_TIMEOUT';
+  constructor(phase: Stage, ms: number) {
+    super(`no answer within the ${phase} deadline of ${ms} ms`);
+    this.stage = phase;
+  }
+}
+
+/** The overall budget for the whole verification ran out. */
+export class BudgetExceededError extends ProbeError {
+  readonly code = 'CBV_ERR_BUDGET_EXCEEDED';
+  constructor(ms: number) {
+    super(`overall time budget of ${ms} ms exhausted`);
+  }
+}
+
+/** TCP connect failed: refused, unreachable, reset during connect. */
+export class ConnectError extends ProbeError {
+  readonly code = 'CBV_ERR_CONNECT';
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.stage = 'connect';
+  }
+}
+
+/** The server closed or reset the connection while we waited for a reply. */
+export class ConnectionClosedError extends ProbeError {
+  readonly code = 'CBV_ERR_CONNECTION_CLOSED';
+}
+
+/** The server sent something that is not SMTP, or more than we accept. */
+export class ProtocolError extends ProbeError {
+  readonly code = 'CBV_ERR_PROTOCOL';
+}
+
+/** The TLS handshake after STARTTLS failed. */
+export class TlsError extends ProbeError {
+  readonly code = 'CBV_ERR_TLS';
+}
+
+/** The caller cancelled through its AbortSignal. */
+export class AbortedError extends ProbeError {
+  readonly code = 'CBV_ERR_ABORTED';
+}

@@ -1,0 +1,25 @@
+/** The core's public surface: what the service and front-ends may use. */
+export { parseMailbox, type Mailbox, type ParseResult } from './address.js';
+export { NodeDnsResolver, type DnsResolver, type NodeDnsOptions } from './dns/resolver.js';
+export { TcpConnector, type Connector } from './smtp/connector.js';
+export { RULES, RULES_VERSION, type ReplyRule } from './classify/rules.js';
+export { TargetPolicy, isValidCidr } from './target-safety.js';
+export {
+  VerificationEngine,
+  type EngineOptions,
+  type EngineDeps,
+  type EngineVerdict,
+  type Attempt,
+  type VerifyOptions,
+} from './verify.js';
+export {
+  ENGINE_REASONS,
+  REASON_MEANING,
+  type EngineReason,
+  type Result,
+  type Stage,
+  type Verdict,
+  type TranscriptLine,
+  type MxTarget,
+  type DecidingReply,
+} from './verdict.js';

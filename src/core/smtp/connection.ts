@@ -1,0 +1,247 @@
+/**
+ * One SMTP client connection: a socket, a reply parser, and deadlines.
+ *
+ * It knows nothing of the dialogue's meaning; probe.ts drives it. What it
+ * guarantees: every wait has a named deadline, every byte received is counted
+ * against a cap, nothing but validated command lines is ever written, and a
+ * misbehaving server ends in a ProbeError rather than a hang or a crash.
+ */
+import type { Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import {
+  AbortedError,
+  BudgetExceededError,
+  ConnectionClosedError,
+  PhaseTimeoutError,
+  ProbeError,
+  ProtocolError,
+  TlsError,
+} from '../errors.js';
+import type { Stage, TranscriptLine } from '../verdict.js';
+import { ReplyParser, type ReplyLimits, type SmtpReply } from './reply-parser.js';
+
+export interface ConnectionLimits extends ReplyLimits {
+  /** Most octets accepted from one server over the whole session, so a flood ends the session. */
+  maxSessionBytes: number;
+}
+
+interface Waiter {
+  resolve: (reply: SmtpReply) => void;
+  reject: (error: Error) => void;
+}
+
+export class SmtpConnection {
+  private socket: Socket | TLSSocket;
+  private parser: ReplyParser;
+  private readonly replies: SmtpReply[] = [];
+  private waiter: Waiter | null = null;
+  private failure: ProbeError | null = null;
+  private received = 0;
+  /** Replies owed to us: the greeting, plus one per command sent. Anything beyond is unsolicited. */
+  private owed = 1;
+  readonly transcript: TranscriptLine[] = [];
+
+  constructor(
+    socket: Socket,
+    private readonly limits: ConnectionLimits,
+    private readonly signal: AbortSignal,
+    private readonly startedAt: number,
+    private readonly budgetMs: number,
+  ) {
+    this.socket = socket;
+    this.parser = new ReplyParser(limits);
+    this.attach(socket);
+    signal.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  private readonly onAbort = (): void => {
+    const reason: unknown = this.signal.reason;
+    const isBudget = reason instanceof DOMException && reason.name === 'TimeoutError';
+    this.fail(isBudget ? new BudgetExceededError(this.budgetMs) : new AbortedError('verification cancelled'));
+  };
+
+  private attach(socket: Socket | TLSSocket): void {
+    socket.on('data', this.onData);
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
+  }
+
+  private detach(socket: Socket | TLSSocket): void {
+    socket.off('data', this.onData);
+    socket.off('error', this.onError);
+    socket.off('close', this.onClose);
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.failure) return;
+    this.received += chunk.length;
+    if (this.received > this.limits.maxSessionBytes) {
+      this.fail(
+        new ProtocolError(`server sent more than ${this.limits.maxSessionBytes} octets in one session`),
+      );
+      return;
+    }
+    try {
+      for (const reply of this.parser.push(chunk)) this.deliver(reply);
+    } catch (error) {
+      this.fail(error instanceof ProbeError ? error : new ProtocolError(String(error)));
+    }
+  };
+
+  private readonly onError = (error: Error): void => {
+    this.fail(new ConnectionClosedError(`connection error: ${error.message}`, { cause: error }));
+  };
+
+  private readonly onClose = (): void => {
+    this.fail(new ConnectionClosedError('server closed the connection'));
+  };
+
+  private deliver(reply: SmtpReply): void {
+    if (this.owed === 0) {
+      // A server that talks before being asked (or floods replies) cannot be kept in step with our commands.
+      this.fail(new ProtocolError(`unsolicited reply ${reply.code} ${reply.lines[0]?.slice(0, 60) ?? ''}`));
+      return;
+    }
+    this.owed--;
+    reply.lines.forEach((text, i) => {
+      const sep = i < reply.lines.length - 1 ? '-' : ' ';
+      this.note('S', `${reply.code}${sep}${text}`);
+    });
+    if (this.waiter) {
+      const { resolve } = this.waiter;
+      this.waiter = null;
+      resolve(reply);
+    } else {
+      this.replies.push(reply);
+    }
+  }
+
+  private fail(error: ProbeError): void {
+    if (this.failure) return;
+    this.failure = error;
+    this.note('*', error.message);
+    this.socket.destroy();
+    if (this.waiter) {
+      const { reject } = this.waiter;
+      this.waiter = null;
+      reject(error);
+    }
+  }
+
+  note(dir: TranscriptLine['dir'], line: string): void {
+    this.transcript.push({ t: Date.now() - this.startedAt, dir, line });
+  }
+
+  /** Write one or more commands in a single segment (several only when pipelining). */
+  send(commands: readonly string[]): void {
+    if (this.failure) throw this.failure;
+    for (const command of commands) {
+      // Defence in depth: the address parser already refuses controls, but nothing
+      // that could split a command may ever be written, whatever its origin.
+      if (/[\x00-\x1f\x7f]/.test(command))
+        throw new ProtocolError('refusing to send a command containing control characters');
+      this.note('C', command);
+    }
+    this.owed += commands.length;
+    this.socket.write(commands.map((c) => `${c}\r\n`).join(''));
+  }
+
+  /** The next reply, within the phase's deadline. */
+  readReply(phase: Stage, deadlineMs: number): Promise<SmtpReply> {
+    const queued = this.replies.shift();
+    if (queued) return Promise.resolve(queued);
+    if (this.failure) return Promise.reject(this.withStage(this.failure, phase));
+    return new Promise<SmtpReply>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.fail(new PhaseTimeoutError(phase, deadlineMs));
+      }, deadlineMs);
+      timer.unref();
+      this.waiter = {
+        resolve: (reply) => {
+          clearTimeout(timer);
+          resolve(reply);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(this.withStage(error, phase));
+        },
+      };
+    });
+  }
+
+  private withStage(error: Error, phase: Stage): Error {
+    if (error instanceof ProbeError && error.stage === null) error.stage = phase;
+    return error;
+  }
+
+  /**
+   * Switch to TLS after the server's 220 to STARTTLS. Anything the server sent
+   * after that 220 and before the handshake would be plaintext injected into the
+   * encrypted session (CVE-2011-0411 style), so it is a protocol error.
+   */
+  async startTls(servername: string | undefined, deadlineMs: number, verify: boolean): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (this.replies.length > 0 || this.parser.midReply) {
+      throw new ProtocolError('server sent data after its STARTTLS reply, before the TLS handshake');
+    }
+    const plain = this.socket;
+    this.detach(plain);
+    const secure = tlsConnect({
+      socket: plain,
+      servername,
+      rejectUnauthorized: verify,
+      ...(verify ? {} : { checkServerIdentity: () => undefined }),
+    });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        cleanup();
+        secure.destroy();
+        reject(new PhaseTimeoutError('starttls', deadlineMs));
+      }, deadlineMs);
+      timer.unref();
+      const onAbort = (): void => {
+        cleanup();
+        secure.destroy();
+        reject(new AbortedError('verification cancelled'));
+      };
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        secure.off('secureConnect', onSecure);
+        secure.off('error', onError);
+        this.signal.removeEventListener('abort', onAbort);
+      };
+      const onSecure = (): void => {
+        cleanup();
+        resolve();
+      };
+      const onError = (error: Error): void => {
+        cleanup();
+        secure.destroy();
+        const failure = new TlsError(`TLS handshake failed: ${error.message}`, { cause: error });
+        failure.stage = 'starttls';
+        reject(failure);
+      };
+      secure.once('secureConnect', onSecure);
+      secure.once('error', onError);
+      this.signal.addEventListener('abort', onAbort, { once: true });
+    });
+    this.socket = secure;
+    this.parser = new ReplyParser(this.limits);
+    this.attach(secure);
+    this.note(
+      '*',
+      `TLS established (${secure.getProtocol() ?? 'unknown protocol'}, ${secure.getCipher().name})`,
+    );
+  }
+
+  get encrypted(): boolean {
+    return 'encrypted' in this.socket && this.socket.encrypted;
+  }
+
+  /** Close without ceremony. Safe to call more than once. */
+  destroy(): void {
+    this.signal.removeEventListener('abort', this.onAbort);
+    if (!this.failure) this.failure = new ConnectionClosedError('connection closed by us');
+    this.socket.destroy();
+  }
+}

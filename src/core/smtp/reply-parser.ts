@@ -1,0 +1,121 @@
+/**
+ * Incremental SMTP reply parser (RFC 5321 4.2). Feed it bytes as they arrive,
+ * in segments split anywhere; it yields complete replies. Every dimension of
+ * a reply is bounded, because the remote server is chosen by whoever forged
+ * the sender address and may send anything, forever.
+ */
+import { ProtocolError } from '../errors.js';
+
+export interface SmtpReply {
+  code: number;
+  /** RFC 3463 enhanced status code from the first line (`5.1.1`), when present and consistent with the code. */
+  enhancedCode: string | null;
+  /** Text of every line, without code and separator. */
+  lines: string[];
+}
+
+export interface ReplyLimits {
+  /** Longest line accepted, in octets, excluding CRLF. RFC 5321 says 512; real servers exceed it a little. */
+  maxLineLength: number;
+  /** Most lines in one multiline reply (an EHLO reply is the longest legitimate one). */
+  maxLines: number;
+  /** Most octets in one reply. */
+  maxReplyBytes: number;
+}
+
+export const DEFAULT_REPLY_LIMITS: ReplyLimits = {
+  maxLineLength: 2048,
+  maxLines: 100,
+  maxReplyBytes: 32 * 1024,
+};
+
+const LINE = /^([2-5][0-9][0-9])(?:([ -])(.*))?$/s;
+const ENHANCED = /^([245])\.(\d{1,3})\.(\d{1,3})(?=\s|$)/;
+
+export class ReplyParser {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private current: { code: number; lines: string[]; bytes: number } | null = null;
+
+  constructor(private readonly limits: ReplyLimits = DEFAULT_REPLY_LIMITS) {}
+
+  /** Feed bytes; returns every reply completed by them. Throws ProtocolError on malformed or oversized input. */
+  push(chunk: Buffer): SmtpReply[] {
+    const replies: SmtpReply[] = [];
+    let start = 0;
+    for (;;) {
+      const nl = chunk.indexOf(0x0a, start);
+      if (nl < 0) break;
+      const piece = chunk.subarray(start, nl);
+      this.checkLineLength(this.pendingBytes + piece.length);
+      const line = this.pendingBytes > 0 ? Buffer.concat([...this.pending, piece]) : piece;
+      this.pending = [];
+      this.pendingBytes = 0;
+      const reply = this.acceptLine(line);
+      if (reply) replies.push(reply);
+      start = nl + 1;
+    }
+    if (start < chunk.length) {
+      const rest = chunk.subarray(start);
+      this.checkLineLength(this.pendingBytes + rest.length);
+      this.pending.push(Buffer.from(rest));
+      this.pendingBytes += rest.length;
+    }
+    return replies;
+  }
+
+  /** True when a reply has started but not finished (or a line is half-received). */
+  get midReply(): boolean {
+    return this.current !== null || this.pendingBytes > 0;
+  }
+
+  private checkLineLength(length: number): void {
+    // +1 allows the CR that precedes LF.
+    if (length > this.limits.maxLineLength + 1) {
+      throw new ProtocolError(`reply line longer than ${this.limits.maxLineLength} octets`);
+    }
+  }
+
+  private acceptLine(raw: Buffer): SmtpReply | null {
+    const bytes = raw.length > 0 && raw[raw.length - 1] === 0x0d ? raw.subarray(0, -1) : raw;
+    // Replies are ASCII; tolerate UTF-8 text (SMTPUTF8 servers) but never control characters.
+    const text = bytes.toString('utf8');
+    if (/[\x00-\x08\x0a-\x1f\x7f]/.test(text)) throw new ProtocolError('control characters in a reply line');
+    const m = LINE.exec(text);
+    if (!m) throw new ProtocolError(`malformed reply line: ${JSON.stringify(text.slice(0, 80))}`);
+    const code = Number(m[1]);
+    const more = m[2] === '-';
+    const body = m[3] ?? '';
+    const current = this.current ?? { code, lines: [], bytes: 0 };
+    if (current.code !== code) {
+      throw new ProtocolError(`multiline reply changed code from ${current.code} to ${code}`);
+    }
+    current.lines.push(body);
+    current.bytes += raw.length + 1;
+    if (current.lines.length > this.limits.maxLines) {
+      throw new ProtocolError(`reply has more than ${this.limits.maxLines} lines`);
+    }
+    if (current.bytes > this.limits.maxReplyBytes) {
+      throw new ProtocolError(`reply is longer than ${this.limits.maxReplyBytes} octets`);
+    }
+    if (more) {
+      this.current = current;
+      return null;
+    }
+    this.current = null;
+    return { code, lines: current.lines, enhancedCode: enhancedCodeOf(code, current.lines[0] ?? '') };
+  }
+}
+
+/** The enhanced status code, only when its class agrees with the basic code (RFC 3463 section 2). */
+export function enhancedCodeOf(code: number, firstLine: string): string | null {
+  const m = ENHANCED.exec(firstLine);
+  if (!m) return null;
+  if (Number(m[1]) !== Math.floor(code / 100)) return null;
+  return `${m[1]}.${Number(m[2])}.${Number(m[3])}`;
+}
+
+/** The reply as one line for messages and logs: `550 5.1.1 <x>: Recipient address rejected`. */
+export function replyText(reply: SmtpReply): string {
+  return reply.lines.join(' / ');
+}

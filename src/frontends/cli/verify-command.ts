@@ -1,0 +1,132 @@
+/**
+ * `cbv verify [options] [--] ADDRESS...`: a one-off check from the shell.
+ * A thin front-end: flags become config keys, the config is validated like
+ * the daemon's, and the verdicts are printed as a table or JSON lines.
+ */
+import { parseArgs } from 'node:util';
+import type { Verdict } from '../../core/index.js';
+import { ConfigError, parseConfig, readRawConfig, setRawKey } from '../../config/load.js';
+import type { Config } from '../../config/schema.js';
+import { UsageError, parseArgsProblem } from './cli-errors.js';
+import { exitForResults, EXIT } from './exit-codes.js';
+import { formatTable, formatTranscript } from './format.js';
+
+export const VERIFY_USAGE = `usage: cbv verify [options] [--] ADDRESS...
+
+  --json                     one JSON verdict per line
+  --trace                    print the SMTP transcript of each callout
+  --config FILE              read settings from a cbv.yaml (flags override it)
+  --dns HOST[:PORT]          resolver to use (repeatable; default /etc/resolv.conf)
+  --allow-target CIDR        allow connecting to this special-purpose range (repeatable)
+  --port N                   remote SMTP port (default 25)
+  --helo NAME                name to send in EHLO (default this machine's FQDN)
+  --sender ADDR              MAIL FROM address; '' for <> (default <>)
+  --timeout SECONDS          overall budget per address (default 60)
+  --starttls MODE            off | opportunistic | required (default opportunistic)
+  --no-catch-all-test        do not probe a random local part
+  --vrfy                     try VRFY before RCPT
+  -h, --help                 this help
+
+exit status: 0 all deliverable, 1 some undeliverable, 2 some risky (catch-all, full),
+             3 some unknown (temporary or no information), 64 usage, 78 configuration`;
+
+/** Flags that map onto config keys, so the config schema validates them too. */
+const FLAG_KEYS = {
+  dns: 'dns.servers',
+  'allow-target': 'verify.allow_targets',
+  port: 'verify.port',
+  helo: 'verify.helo_name',
+  sender: 'verify.sender',
+  timeout: 'verify.budget',
+  starttls: 'verify.starttls',
+} as const;
+
+export interface VerifyEngine {
+  verify(address: string, opts: { transcript: boolean; waitForClose: boolean }): Promise<Verdict<string>>;
+  close(): Promise<void>;
+}
+
+export interface VerifyCommandDeps {
+  buildEngine(config: Readonly<Config>): VerifyEngine;
+  out(text: string): void;
+}
+
+function numeric(value: string): number | string {
+  return /^\s*-?\d+(\.\d+)?\s*$/.test(value) ? Number(value) : value;
+}
+
+export function verifyConfigFromArgs(
+  argv: string[],
+): { config: Readonly<Config>; addresses: string[]; json: boolean; trace: boolean } | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        json: { type: 'boolean' },
+        trace: { type: 'boolean' },
+        config: { type: 'string' },
+        dns: { type: 'string', multiple: true },
+        'allow-target': { type: 'string', multiple: true },
+        port: { type: 'string' },
+        helo: { type: 'string' },
+        sender: { type: 'string' },
+        timeout: { type: 'string' },
+        starttls: { type: 'string' },
+        'no-catch-all-test': { type: 'boolean' },
+        vrfy: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    throw parseArgsProblem(error) ?? error;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return 'help';
+  if (positionals.length === 0)
+    throw new UsageError('no address given (usage: cbv verify [options] [--] ADDRESS...)');
+  const raw = values.config ? readRawConfig(values.config) : {};
+  const flagForKey = new Map<string, string>();
+  for (const [flag, key] of Object.entries(FLAG_KEYS)) {
+    const value = values[flag as keyof typeof FLAG_KEYS];
+    if (value === undefined) continue;
+    flagForKey.set(key, `--${flag}`);
+    setRawKey(raw, key, flag === 'port' || flag === 'timeout' ? numeric(value as string) : value);
+  }
+  if (values['no-catch-all-test']) setRawKey(raw, 'verify.catch_all_test', false);
+  if (values.vrfy) setRawKey(raw, 'verify.vrfy', true);
+  let config: Readonly<Config>;
+  try {
+    config = parseConfig(raw, values.config ?? 'options');
+  } catch (error) {
+    const flag =
+      error instanceof ConfigError && error.key ? flagForKey.get(error.key.replace(/\.\d+$/, '')) : undefined;
+    if (flag && error instanceof ConfigError) throw new UsageError(`${flag}: ${error.problem}`);
+    throw error;
+  }
+  return { config, addresses: positionals, json: values.json ?? false, trace: values.trace ?? false };
+}
+
+export async function runVerify(argv: string[], deps: VerifyCommandDeps): Promise<number> {
+  const args = verifyConfigFromArgs(argv);
+  if (args === 'help') {
+    deps.out(VERIFY_USAGE);
+    return EXIT.ok;
+  }
+  const engine = deps.buildEngine(args.config);
+  const verdicts: Verdict<string>[] = [];
+  try {
+    for (const address of args.addresses) {
+      const verdict = await engine.verify(address, { transcript: args.trace, waitForClose: args.trace });
+      verdicts.push(verdict);
+      if (args.json) deps.out(JSON.stringify(verdict));
+      else if (args.trace) deps.out(formatTranscript(verdict.address, verdict.transcript ?? []));
+    }
+  } finally {
+    await engine.close();
+  }
+  if (!args.json) deps.out(formatTable(verdicts));
+  return exitForResults(verdicts.map((v) => v.result));
+}

@@ -1,0 +1,180 @@
+/** The cbv command as a user runs it: a child process, real TCP to a loopback server. */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startScriptedServer, type ScriptedServer } from '../../support/scripted-smtp.js';
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+export function cbv(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'src/main.ts', ...args],
+      { env: { ...process.env, ...env }, timeout: 30_000 },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
+      },
+    );
+  });
+}
+
+let s: ScriptedServer;
+before(async () => {
+  s = await startScriptedServer({
+    replies: {
+      RCPT: (line) => [
+        /alice|bob/.test(line)
+          ? '250 2.1.5 Ok\r\n'
+          : '550 5.1.1 <x>: Recipient address rejected: User unknown\r\n',
+      ],
+    },
+  });
+});
+after(() => s.close());
+
+const loop = (): string[] => [
+  '--allow-target',
+  '127.0.0.0/8',
+  '--port',
+  String(s.port),
+  '--helo',
+  'cli.test',
+];
+
+describe('cbv verify', () => {
+  it('prints a table and exits 0 when every address is deliverable', async () => {
+    const r = await cbv(['verify', ...loop(), 'alice@[127.0.0.1]', 'bob@[127.0.0.1]']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^ADDRESS\s+RESULT\s+REASON\s+RULE\s+MX/m);
+    assert.match(r.stdout, /alice@\[127\.0\.0\.1\]\s+deliverable\s+accepted\s+rcpt\.2xx/);
+  });
+
+  it('prints one JSON verdict per line and exits 1 for an undeliverable address', async () => {
+    const r = await cbv(['verify', '--json', ...loop(), 'alice@[127.0.0.1]', 'nobody@[127.0.0.1]']);
+    assert.equal(r.code, 1);
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(
+      lines.map((v) => v.reason),
+      ['accepted', 'user_unknown'],
+    );
+    assert.deepEqual(lines[1]?.smtp, {
+      stage: 'rcpt',
+      code: 550,
+      enhancedCode: '5.1.1',
+      text: '5.1.1 <x>: Recipient address rejected: User unknown',
+    });
+    for (const key of [
+      'address',
+      'domain',
+      'result',
+      'reason',
+      'temporary',
+      'rule',
+      'mx',
+      'smtp',
+      'durationMs',
+    ])
+      assert.ok(key in (lines[0] ?? {}), key);
+  });
+
+  it('prints the SMTP transcript with --trace, QUIT included', async () => {
+    const r = await cbv(['verify', '--trace', ...loop(), 'alice@[127.0.0.1]']);
+    assert.match(r.stdout, /C: EHLO cli\.test/);
+    assert.match(r.stdout, /S: 250 2\.1\.5 Ok/);
+    assert.match(r.stdout, /C: QUIT/);
+  });
+
+  it('exits 3 for an unknown result (no information)', async () => {
+    const r = await cbv(['verify', '--port', String(s.port), 'alice@[127.0.0.1]']);
+    assert.equal(r.code, 3);
+    assert.match(r.stdout, /unsafe_target/);
+  });
+
+  it('takes -- to end the options', async () => {
+    const r = await cbv(['verify', ...loop(), '--', '-alice@[127.0.0.1]']);
+    assert.match(r.stdout, /-alice@\[127\.0\.0\.1\]/);
+  });
+
+  it('reads a config file and lets flags override it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cbv-cli-'));
+    const path = join(dir, 'cbv.yaml');
+    writeFileSync(path, `verify:\n  port: 1\n  allow_targets: ['127.0.0.0/8']\n  catch_all_test: false\n`);
+    const r = await cbv([
+      'verify',
+      '--json',
+      '--config',
+      path,
+      '--port',
+      String(s.port),
+      'alice@[127.0.0.1]',
+    ]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal((JSON.parse(r.stdout) as { catchAllProbe: unknown }).catchAllProbe, null);
+  });
+
+  const usage: [string[], RegExp, number][] = [
+    [['verify'], /^cbv: no address given/, 64],
+    [['verify', '--port', 'abc', 'a@b.example'], /^cbv: --port: expected number, got "abc"\n$/, 64],
+    [
+      ['verify', '--starttls', 'maybe', 'a@b.example'],
+      /^cbv: --starttls: got "maybe", allowed: "off" \| "opportunistic" \| "required"\n$/,
+      64,
+    ],
+    [
+      ['verify', '--allow-target', '300.0.0.0/8', 'a@b.example'],
+      /^cbv: --allow-target: got "300\.0\.0\.0\/8", expected a CIDR/,
+      64,
+    ],
+    [
+      ['verify', '--dns', 'my resolver', 'a@b.example'],
+      /^cbv: --dns: got "my resolver", expected an IP address/,
+      64,
+    ],
+    [['verify', '--timeout=-3', 'a@b.example'], /^cbv: --timeout: got -3, must be >0\n$/, 64],
+    [['verify', '--frobnicate', 'a@b.example'], /^cbv: Unknown option '--frobnicate'\.\n$/, 64],
+    [
+      ['verify', '--config', '/nonexistent/cbv.yaml', 'a@b.example'],
+      /^cbv: \/nonexistent\/cbv\.yaml: cannot read the file \(ENOENT\)\n$/,
+      78,
+    ],
+    [
+      ['verify', '--timeout', '-3', 'a@b.example'],
+      /^cbv: Option '--timeout' argument is ambiguous\. .*use '--timeout=-XYZ'\.\n$/,
+      64,
+    ],
+    [['frobnicate'], /^cbv: unknown command 'frobnicate'/, 64],
+  ];
+  for (const [args, pattern, code] of usage) {
+    it(`explains ${args.join(' ')} in one line (exit ${code})`, async () => {
+      const r = await cbv(args);
+      assert.equal(r.code, code);
+      assert.match(r.stderr, pattern);
+      assert.equal(r.stderr.trim().split('\n').length, 1);
+    });
+  }
+});
+
+describe('cbv config', () => {
+  it('prints the defaults and checks a file', async () => {
+    const d = await cbv(['config', 'defaults']);
+    assert.equal(d.code, 0);
+    assert.match(d.stdout, /^verify:$/m);
+    const dir = mkdtempSync(join(tmpdir(), 'cbv-cli-'));
+    writeFileSync(join(dir, 'good.yaml'), d.stdout);
+    writeFileSync(join(dir, 'bad.yaml'), 'verify:\n  port: -1\n');
+    assert.equal((await cbv(['config', 'check', join(dir, 'good.yaml')])).code, 0);
+    const bad = await cbv(['config', 'check', join(dir, 'bad.yaml')]);
+    assert.equal(bad.code, 78);
+    assert.equal(bad.stderr, `cbv: ${join(dir, 'bad.yaml')}: verify.port: got -1, must be >=1\n`);
+  });
+});

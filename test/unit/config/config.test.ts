@@ -1,0 +1,90 @@
+/** Every documented configuration error path gives its one-line message. */
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { parse } from 'yaml';
+import { defaultsYaml } from '../../../src/config/defaults-yaml.js';
+import { ConfigError, defaultConfig, loadConfigFile, parseConfig } from '../../../src/config/load.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'cbv-config-'));
+function file(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+function failsWith(fn: () => unknown, message: string): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof ConfigError, String(e));
+    assert.equal(e.message, message);
+    assert.ok(!e.message.includes('\n'), 'one line');
+    return true;
+  });
+}
+
+describe('configuration', () => {
+  it('has defaults for everything', () => {
+    const c = defaultConfig();
+    assert.equal(c.verify.port, 25);
+    assert.equal(c.verify.starttls, 'opportunistic');
+    assert.deepEqual(c.verify.allow_targets, []);
+    assert.ok(Object.isFrozen(c.verify.timeouts));
+  });
+
+  it('prints defaults that parse back to the defaults', () => {
+    assert.deepEqual(parseConfig(parse(defaultsYaml()), 'defaults'), defaultConfig());
+    assert.match(defaultsYaml(), /# Use STARTTLS when offered/);
+  });
+
+  const cases: [string, string][] = [
+    [
+      'verify:\n  prot: 25\n',
+      'unknown.yaml: verify.prot: unknown key; allowed here: helo_name, sender, port, starttls, tls_verify, catch_all_test, vrfy, max_mx_hosts, max_addresses, max_sessions, address_families, allow_targets, bind_address, budget, timeouts, reply_limits',
+    ],
+    ['verfy: {}\n', 'unknown.yaml: verfy: unknown key; allowed here: verify, dns'],
+    ['verify:\n  port: "twenty-five"\n', 'unknown.yaml: verify.port: expected number, got "twenty-five"'],
+    ['verify:\n  port: 70000\n', 'unknown.yaml: verify.port: got 70000, must be <=65535'],
+    [
+      'verify:\n  starttls: sometimes\n',
+      'unknown.yaml: verify.starttls: got "sometimes", allowed: "off" | "opportunistic" | "required"',
+    ],
+    ['verify:\n  timeouts:\n    rcpt: 0\n', 'unknown.yaml: verify.timeouts.rcpt: got 0, must be >0'],
+    [
+      'verify:\n  allow_targets: [10.0.0.0/40]\n',
+      'unknown.yaml: verify.allow_targets.0: got "10.0.0.0/40", expected a CIDR such as 127.0.0.0/8 or 2001:db8::/32',
+    ],
+    [
+      'dns:\n  servers: [resolver.example]\n',
+      'unknown.yaml: dns.servers.0: got "resolver.example", expected an IP address with optional :port, e.g. 127.0.0.1:5353 or [::1]:53',
+    ],
+    [
+      'verify:\n  sender: "not an address"\n',
+      'unknown.yaml: verify.sender: got "not an address", expected \'\' for the null sender <>, or one address such as postmaster@example.org',
+    ],
+    [
+      'verify:\n  port: x\n  vrfy: 3\n',
+      'unknown.yaml: verify.port: expected number, got "x" (and 1 more problem(s))',
+    ],
+    [
+      '- a\n- b\n',
+      'unknown.yaml: the top level must be a mapping of sections (verify:, dns:, ...), got a list',
+    ],
+    [
+      'verify: [\n',
+      'unknown.yaml: not valid YAML, line 2: Flow sequence in block collection must be sufficiently indented and end with a ]',
+    ],
+  ];
+  for (const [yaml, message] of cases) {
+    it(`reports ${JSON.stringify(yaml.split('\n')[0])}...`, () =>
+      failsWith(() => loadConfigFile(file('unknown.yaml', yaml)), `${dir}/${message}`));
+  }
+
+  it('names an unreadable file', () =>
+    failsWith(
+      () => loadConfigFile(join(dir, 'missing.yaml')),
+      `${join(dir, 'missing.yaml')}: cannot read the file (ENOENT)`,
+    ));
+  it('accepts an empty file as all defaults', () =>
+    assert.deepEqual(loadConfigFile(file('empty.yaml', '')), defaultConfig()));
+});

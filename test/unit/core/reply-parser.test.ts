@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { ProtocolError } from '../../../src/core/errors.js';
+import { ReplyParser, enhancedCodeOf, type SmtpReply } from '../../../src/core/smtp/reply-parser.js';
+
+function parseAll(chunks: Buffer[]): SmtpReply[] {
+  const parser = new ReplyParser();
+  return chunks.flatMap((c) => parser.push(c));
+}
+
+const EHLO = Buffer.from(
+  '250-mx.example.org Hello\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-STARTTLS\r\n250 SMTPUTF8\r\n550 5.1.1 <a@b>: Recipient address rejected: User unknown\r\n',
+);
+
+describe('ReplyParser', () => {
+  it('parses multiline and single-line replies with enhanced codes', () => {
+    const replies = parseAll([EHLO]);
+    assert.equal(replies.length, 2);
+    assert.deepEqual(replies[0], {
+      code: 250,
+      enhancedCode: null,
+      lines: ['mx.example.org Hello', 'PIPELINING', 'SIZE 10240000', 'STARTTLS', 'SMTPUTF8'],
+    });
+    assert.equal(replies[1]?.enhancedCode, '5.1.1');
+  });
+
+  it('accepts bare LF and a code with no text', () => {
+    assert.deepEqual(parseAll([Buffer.from('250\n')]), [{ code: 250, enhancedCode: null, lines: [''] }]);
+  });
+
+  it('parses identically when split at every byte boundary (property)', () => {
+    const whole = parseAll([EHLO]);
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.integer({ min: 1, max: EHLO.length - 1 }), { maxLength: 12 }), (cuts) => {
+        const points = [0, ...cuts.sort((a, b) => a - b), EHLO.length];
+        const chunks = points.slice(1).map((end, i) => EHLO.subarray(points[i], end));
+        assert.deepEqual(parseAll(chunks), whole);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('parses identically one byte at a time', () => {
+    assert.deepEqual(parseAll([...EHLO].map((b) => Buffer.from([b]))), parseAll([EHLO]));
+  });
+
+  it('never lets anything but ProtocolError escape on random bytes (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 8 }), (chunks) => {
+        const parser = new ReplyParser({ maxLineLength: 100, maxLines: 5, maxReplyBytes: 400 });
+        try {
+          for (const c of chunks) parser.push(Buffer.from(c));
+        } catch (error) {
+          assert.ok(error instanceof ProtocolError, String(error));
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('never lets anything but ProtocolError escape on near-SMTP text (property)', () => {
+    const line = fc.tuple(
+      fc.constantFrom('220', '250', '450', '550', '2', '99', 'abc'),
+      fc.constantFrom('-', ' ', '', 'x'),
+      fc.string({ maxLength: 40 }),
+      fc.constantFrom('\r\n', '\n', '\r', ''),
+    );
+    fc.assert(
+      fc.property(fc.array(line, { maxLength: 10 }), (lines) => {
+        const parser = new ReplyParser();
+        try {
+          parser.push(Buffer.from(lines.map((l) => l.join('')).join('')));
+        } catch (error) {
+          assert.ok(error instanceof ProtocolError, String(error));
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  const limits = { maxLineLength: 50, maxLines: 3, maxReplyBytes: 120 };
+  const refusals: [string, string, RegExp][] = [
+    ['an oversized line, even before its LF arrives', `250 ${'x'.repeat(60)}`, /longer than 50/],
+    ['too many lines', '250-a\r\n250-b\r\n250-c\r\n250 d\r\n', /more than 3 lines/],
+    [
+      'too many octets',
+      `250-${'x'.repeat(45)}\r\n250-${'x'.repeat(45)}\r\n250 ${'x'.repeat(45)}\r\n`,
+      /longer than 120 octets/,
+    ],
+    ['a changed code', '250-a\r\n251 b\r\n', /changed code/],
+    ['a non-numeric code', 'abc hello\r\n', /malformed/],
+    ['a code out of range', '199 hello\r\n', /malformed/],
+    ['a NUL', '250 a\u0000b\r\n', /control/],
+    ['a bare CR inside a line', '250 a\rb\r\n', /control/],
+  ];
+  for (const [name, input, pattern] of refusals) {
+    it(`refuses ${name}`, () => {
+      assert.throws(
+        () => new ReplyParser(limits).push(Buffer.from(input)),
+        (e) => e instanceof ProtocolError && pattern.test(e.message),
+      );
+    });
+  }
+});
+
+describe('enhancedCodeOf', () => {
+  it('reads the code only when its class matches the reply', () => {
+    assert.equal(enhancedCodeOf(550, '5.1.1 User unknown'), '5.1.1');
+    assert.equal(enhancedCodeOf(550, '5.1.10 null MX'), '5.1.10');
+    assert.equal(enhancedCodeOf(450, '5.1.1 mismatch'), null);
+    assert.equal(enhancedCodeOf(250, '2.1.5Ok'), null);
+    assert.equal(enhancedCodeOf(550, 'User unknown'), null);
+  });
+});
