@@ -1,43 +1,105 @@
 #!/usr/bin/env node
 /**
- * The composition root: the only place that builds concrete backends
- * (resolver, connector, stores) and the only place that exits the process.
+ * The entry point: parses the command, loads the configuration, hands the
+ * command the backends it needs (built in src/app), and is the only place
+ * that sets the exit status.
  */
-import { NodeDnsResolver, TcpConnector, VerificationEngine } from './core/index.js';
-import { dnsOptions, engineOptions } from './config/engine-options.js';
-import { ConfigError } from './config/load.js';
+import { runDaemon } from './app/daemon.js';
+import { buildEngine, buildService, openStores } from './app/build.js';
+import { CacheOpenError } from './cache/verdict-cache.js';
+import { ConfigError, defaultConfig, loadConfigFile } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { UsageError } from './frontends/cli/cli-errors.js';
 import { runConfig } from './frontends/cli/config-command.js';
 import { EXIT } from './frontends/cli/exit-codes.js';
+import { CACHE_USAGE, STATS_USAGE, runCache, runStats } from './frontends/cli/store-commands.js';
 import { runVerify, type VerifyEngine } from './frontends/cli/verify-command.js';
+import { EVENTS } from './observability/events.js';
+import { createLogger, logEvent } from './observability/logger.js';
 
 const USAGE = `usage: cbv <command> [options]
 
 commands:
-  verify ADDRESS...      verify addresses now, by SMTP callout (cbv verify --help)
-  config check FILE      validate a configuration file
-  config defaults        print the default configuration`;
+  serve [--config FILE]          run the daemon (front-ends, cache, limits)
+  verify ADDRESS...              verify addresses now, by SMTP callout (cbv verify --help)
+  cache get|purge|stats ...      inspect or edit the verdict cache (cbv cache --help)
+  stats [--since D] [--until D]  WcSAP-style statistics (cbv stats --help)
+  config check FILE              validate a configuration file
+  config defaults                print the default configuration, commented`;
 
-function buildEngine(config: Readonly<Config>): VerifyEngine {
-  const resolver = new NodeDnsResolver(dnsOptions(config));
-  const connector = new TcpConnector({ localAddress: config.verify.bind_address ?? undefined });
-  const engine = new VerificationEngine(engineOptions(config), { resolver, connector });
+const silent = {
+  verdict: () => undefined,
+  callout: () => undefined,
+  floodTripped: () => undefined,
+  backgroundError: () => undefined,
+};
+
+/** `cbv verify` uses the bare engine, or the service with its cache when one is named. */
+function verifyEngine(config: Readonly<Config>): VerifyEngine {
+  if (config.cache.path === null) {
+    const engine = buildEngine(config);
+    return { verify: (address, opts) => engine.verify(address, opts), close: () => engine.idle() };
+  }
+  const stores = openStores({ ...config, cache: { ...config.cache, backend: 'sqlite' } });
+  // The CLI waits for the whole callout: an inline budget beyond the engine's own.
+  const service = buildService(config, stores, silent, Math.round(config.verify.budget * 1000) + 1000);
   return {
-    verify: (address, opts) => engine.verify(address, opts),
-    close: () => engine.idle(),
+    verify: (address, opts) => service.verifier.verify(address, { transcript: opts.transcript }),
+    close: async () => {
+      await service.verifier.close(0);
+      await stores.close();
+    },
   };
+}
+
+function configFromArgs(argv: string[]): Readonly<Config> {
+  const i = argv.findIndex((a) => a === '--config' || a.startsWith('--config='));
+  if (i < 0) return defaultConfig();
+  const arg = argv[i] ?? '';
+  const path = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : argv[i + 1];
+  if (!path) throw new UsageError('--config needs a FILE');
+  return loadConfigFile(path);
 }
 
 function out(text: string): void {
   process.stdout.write(`${text}\n`);
 }
 
+async function withStores(
+  argv: string[],
+  usage: string,
+  run: (deps: ReturnType<typeof openStores>) => Promise<number>,
+): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    out(usage);
+    return EXIT.ok;
+  }
+  const stores = openStores(configFromArgs(argv));
+  try {
+    return await run(stores);
+  } finally {
+    await stores.close();
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
+    case 'serve': {
+      if (rest.includes('--help') || rest.includes('-h')) {
+        out('usage: cbv serve [--config FILE]');
+        return EXIT.ok;
+      }
+      const config = configFromArgs(rest);
+      await runDaemon(config, createLogger(config.logging.level));
+      return EXIT.ok;
+    }
     case 'verify':
-      return runVerify(rest, { buildEngine, out });
+      return runVerify(rest, { buildEngine: verifyEngine, out });
+    case 'cache':
+      return withStores(rest, CACHE_USAGE, (stores) => runCache(rest, { ...stores, out }));
+    case 'stats':
+      return withStores(rest, STATS_USAGE, (stores) => runStats(rest, { ...stores, out }));
     case 'config':
       return runConfig(rest, out);
     case undefined:
@@ -56,17 +118,19 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    if (error instanceof UsageError) {
+    const known: [new (...a: never[]) => Error, number][] = [
+      [UsageError, EXIT.usage],
+      [ConfigError, EXIT.config],
+      [CacheOpenError, EXIT.unavailable],
+    ];
+    const match = known.find(([cls]) => error instanceof cls);
+    if (match && error instanceof Error) {
       process.stderr.write(`cbv: ${error.message}\n`);
-      process.exitCode = EXIT.usage;
-    } else if (error instanceof ConfigError) {
-      process.stderr.write(`cbv: ${error.message}\n`);
-      process.exitCode = EXIT.config;
-    } else {
-      process.stderr.write(
-        `cbv: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-      );
-      process.exitCode = EXIT.software;
+      process.exitCode = match[1];
+      return;
     }
+    logEvent(createLogger('error', process.stderr), 'error', EVENTS.internalError, { err: error });
+    process.stderr.write(`cbv: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = EXIT.software;
   },
 );

@@ -1,18 +1,28 @@
 /**
  * The one configuration schema. It holds every default, rejects unknown keys,
  * and is the source of `cbv config defaults` (descriptions included), so the
- * documentation and the validator cannot disagree. Durations are in seconds.
+ * documentation and the validator cannot disagree. Durations are seconds, or
+ * strings with a unit (90s, 5m, 4h, 7d).
  */
 import { z } from 'zod';
 import { isValidCidr } from '../core/target-safety.js';
 
-const seconds = (def: number, what: string) =>
-  z
-    .number()
-    .positive()
-    .max(86_400 * 365)
-    .default(def)
-    .describe(what);
+const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+/** A duration: seconds as a number, or a string with a unit as Postfix writes them (90s, 5m, 4h, 7d). */
+const duration = z.union(
+  [
+    z
+      .number()
+      .positive()
+      .max(86_400 * 3650),
+    z
+      .string()
+      .regex(/^\d+(\.\d+)?[smhd]$/, 'a number of seconds, or a duration such as 90s, 5m, 4h or 7d')
+      .transform((t) => Number(t.slice(0, -1)) * (UNIT_SECONDS[t.slice(-1)] ?? 1)),
+  ],
+  { error: 'a number of seconds, or a duration such as 90s, 5m, 4h or 7d' },
+);
+const seconds = (def: number, what: string) => duration.default(def).describe(what);
 const count = (def: number, what: string, max = 1_000_000) =>
   z.number().int().min(1).max(max).default(def).describe(what);
 
@@ -111,9 +121,122 @@ export const dnsSchema = z
   })
   .prefault({});
 
+const domainName = z.string().regex(/^[a-z0-9.-]+\.[a-z0-9-]+$/i, 'a domain name such as example.org');
+const mailAddress = z.string().regex(/^[^\s@]+@[^\s@]+$/, 'an address such as user@example.org');
+
+export const serviceSchema = z
+  .strictObject({
+    data_dir: z
+      .string()
+      .min(1)
+      .default('data')
+      .describe('Directory for the cache database (relative to the working directory unless absolute).'),
+    inline_budget: seconds(
+      20,
+      'How long a request waits for a callout before getting `pending`; the callout finishes in the background',
+    ),
+    shutdown_grace: seconds(
+      10,
+      'On SIGTERM, how long in-flight callouts may finish before they are abandoned',
+    ),
+    skip_domains: z
+      .array(domainName)
+      .default([])
+      .describe(
+        'Domains never called out (answered `skipped`), e.g. providers that accept everything or asked not to be probed. Subdomains included.',
+      ),
+    skip_addresses: z
+      .array(mailAddress)
+      .default([])
+      .describe('Addresses never called out (answered `skipped`).'),
+  })
+  .prefault({});
+
+export const cacheSchema = z
+  .strictObject({
+    backend: z
+      .enum(['sqlite', 'memory'])
+      .default('sqlite')
+      .describe('sqlite persists across restarts (embedded default); memory is lost on exit.'),
+    path: z.string().nullable().default(null).describe('SQLite file; null means <data_dir>/cbv.sqlite.'),
+    memory_entries: count(100_000, 'Hot entries kept in memory in front of SQLite.', 100_000_000),
+    ttl: z
+      .strictObject({
+        deliverable: seconds(7 * 86_400, 'Keep an accepted address'),
+        deliverable_refresh: seconds(
+          86_400,
+          'After this, serve the accepted entry but refresh it in the background; a failed refresh never replaces it',
+        ),
+        undeliverable: seconds(
+          4 * 3600,
+          'Keep user_unknown, mailbox_disabled, null_sender_rejected and the DNS verdicts',
+        ),
+        risky: seconds(3600, 'Keep catch_all and mailbox_full answers for an address'),
+        no_information: seconds(3600, 'Keep policy_rejected, unsafe_target and protocol_error'),
+        temporary: seconds(300, 'Keep temporary_failure, timeout, connection_failed, dns_error'),
+        greylisted: seconds(
+          120,
+          "Keep greylisted, short so that the sender's retry gets a fresh callout past the greylisting delay",
+        ),
+      })
+      .prefault({})
+      .describe('How long each kind of per-address answer is kept.'),
+    domain_ttl: z
+      .strictObject({
+        catch_all: seconds(86_400, 'The domain accepts any local part'),
+        null_sender_rejected: seconds(86_400, 'The domain refuses MAIL FROM:<>'),
+        refuses_us: seconds(6 * 3600, 'The MX refuses us at connect, HELO or MAIL (blocklist, policy)'),
+        unreachable: seconds(300, 'No MX host could be connected to'),
+      })
+      .prefault({})
+      .describe('How long each per-domain fact answers for every address of the domain.'),
+  })
+  .prefault({});
+
+export const limitsSchema = z
+  .strictObject({
+    global_concurrency: count(100, 'Most callouts in flight at once, all destinations together.', 100_000),
+    domain_concurrency: count(2, 'Most callouts in flight to one sender domain.', 1000),
+    domain_rate: z
+      .number()
+      .positive()
+      .max(100_000)
+      .default(2)
+      .describe('Callouts per second to one sender domain (token bucket rate).'),
+    domain_burst: count(
+      10,
+      'Callouts to one domain allowed at once after a quiet spell (bucket size).',
+      100_000,
+    ),
+    mx_concurrency: count(2, 'Most sessions in flight to one MX address.', 1000),
+    mx_rate: z.number().positive().max(100_000).default(2).describe('Sessions per second to one MX address.'),
+    mx_burst: count(10, 'Sessions to one MX address allowed at once after a quiet spell.', 100_000),
+    flood_threshold: count(
+      50,
+      'Never-seen addresses at one domain within flood_window that trip the flood breaker.',
+      1_000_000,
+    ),
+    flood_window: seconds(60, 'Window for counting never-seen addresses'),
+    flood_cooldown: seconds(300, 'How long a tripped domain gets no callouts'),
+  })
+  .prefault({});
+
+export const loggingSchema = z
+  .strictObject({
+    level: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+      .default('info')
+      .describe('Log level; one JSON line per verification at info.'),
+  })
+  .prefault({});
+
 export const configSchema = z.strictObject({
   verify: verifySchema.describe('The callout engine.'),
   dns: dnsSchema.describe('DNS resolution.'),
+  service: serviceSchema.describe('The verification service (cbv serve).'),
+  cache: cacheSchema.describe('The verdict cache.'),
+  limits: limitsSchema.describe("Politeness: how hard cbv may press on other people's servers."),
+  logging: loggingSchema.describe('Structured JSON logs on stdout.'),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -11,6 +11,7 @@ export {
   type EngineVerdict,
   type Attempt,
   type VerifyOptions,
+  type ConnectGate,
 } from './verify.js';
 export {
   ENGINE_REASONS,

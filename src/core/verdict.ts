@@ -26,6 +26,8 @@ export const ENGINE_REASONS = [
   'unsafe_target',
   'invalid_syntax',
   'protocol_error',
+  // Only when a connect gate (the service's per-MX politeness limits) refused every host.
+  'rate_limited',
 ] as const;
 export type EngineReason = (typeof ENGINE_REASONS)[number];
 
@@ -55,6 +57,7 @@ export const REASON_MEANING: Readonly<Record<EngineReason, { result: Result; tem
   timeout: { result: 'unknown', temporary: true },
   connection_failed: { result: 'unknown', temporary: true },
   dns_error: { result: 'unknown', temporary: true },
+  rate_limited: { result: 'unknown', temporary: true },
 };
 
 /** SMTP stages, in dialogue order. `dns` and `connect` precede any reply. */

@@ -19,6 +19,7 @@ import {
   REASON_MEANING,
   type EngineReason,
   type MxTarget,
+  type Stage,
   type TranscriptLine,
   type Verdict,
 } from './verdict.js';
@@ -39,9 +40,19 @@ export interface EngineOptions {
   allowTargets: readonly string[];
 }
 
+/**
+ * Asked before each connection with the exact IP. Returns a release function
+ * (called once the session is closed) or null to refuse: the service uses it
+ * for per-MX-address concurrency and rate limits.
+ */
+export interface ConnectGate {
+  acquire(ip: string, signal: AbortSignal): Promise<(() => void) | null>;
+}
+
 export interface EngineDeps {
   resolver: DnsResolver;
   connector: Connector;
+  gate?: ConnectGate;
   random?: () => number;
   randomLocalPart?: () => string;
 }
@@ -60,7 +71,7 @@ export interface Attempt {
   ip: string;
   reason: EngineReason;
   rule: string;
-  stage: string | null;
+  stage: Stage | null;
 }
 
 export interface EngineVerdict extends Verdict {
@@ -74,10 +85,25 @@ export function defaultRandomLocalPart(): string {
 }
 
 /** When no host gave an authoritative answer, report the most informative failure. */
+function gateRefusal(target: MxTarget): HostOutcome {
+  return {
+    kind: 'next',
+    reason: 'rate_limited',
+    rule: 'local.rate-limited-mx',
+    message: `per-host callout limit reached for ${target.host} [${target.ip}]`,
+    reply: null,
+    catchAllProbe: null,
+    stage: 'connect',
+    closed: Promise.resolve(),
+    transcript: [],
+  };
+}
+
 const FAILURE_RANK: Partial<Record<EngineReason, number>> = {
-  policy_rejected: 6,
-  greylisted: 6,
-  temporary_failure: 5,
+  policy_rejected: 7,
+  greylisted: 7,
+  temporary_failure: 6,
+  rate_limited: 5,
   protocol_error: 4,
   timeout: 3,
   connection_failed: 2,
@@ -196,6 +222,23 @@ export class VerificationEngine {
         });
         continue;
       }
+      const release = this.deps.gate ? await this.deps.gate.acquire(target.ip, signal) : () => undefined;
+      if (!release) {
+        attempts.push({
+          host: target.host,
+          ip: target.ip,
+          reason: 'rate_limited',
+          rule: 'local.rate-limited-mx',
+          stage: null,
+        });
+        transcript.push({
+          t: Date.now() - startedAt,
+          dir: '*',
+          line: `not connecting to ${target.host} [${target.ip}]: per-host limit reached`,
+        });
+        failures.push({ outcome: gateRefusal(target), target });
+        continue;
+      }
       const request = {
         target,
         mailbox,
@@ -210,6 +253,7 @@ export class VerificationEngine {
         transcript.push(...outcome.transcript);
         outcome = await this.probe.probeHost({ ...request, plainOnly: true });
       }
+      void outcome.closed.then(release);
       this.track(outcome.closed, closes);
       transcript.push(...outcome.transcript);
       if (outcome.rule !== 'local.connect-failed' && outcome.rule !== 'local.timeout.connect') sessions++;
@@ -218,7 +262,7 @@ export class VerificationEngine {
         ip: target.ip,
         reason: outcome.reason,
         rule: outcome.rule,
-        stage: outcome.reply?.stage ?? null,
+        stage: outcome.stage,
       });
       if (outcome.kind === 'final') {
         decided = { outcome, target };

@@ -71,13 +71,15 @@ export interface HostOutcome {
   rule: string;
   message: string;
   reply: DecidingReply | null;
+  /** The stage the session ended at (the deciding reply's, or where an error struck). */
+  stage: Stage | null;
   catchAllProbe: boolean | null;
   /** Resolves when RSET/QUIT finished and the socket is closed. */
   closed: Promise<void>;
   transcript: SmtpConnection['transcript'];
 }
 
-type Decision = Omit<HostOutcome, 'closed' | 'transcript'>;
+type Decision = Omit<HostOutcome, 'closed' | 'transcript' | 'stage'> & { stage?: Stage };
 
 const TIMEOUT_OF: Record<Stage, keyof PhaseTimeouts> = {
   dns: 'connect',
@@ -132,6 +134,7 @@ export class Probe {
       const decision = decisionForError(error, 'connect');
       return {
         ...decision,
+        stage: 'connect',
         closed: Promise.resolve(),
         transcript: [{ t: Date.now() - req.startedAt, dir: '*', line: decision.message }],
       };
@@ -150,7 +153,12 @@ export class Probe {
       }
     }
     const closed = polite ? this.closePolitely(session) : Promise.resolve(conn.destroy());
-    return { ...decision, closed, transcript: conn.transcript };
+    return {
+      ...decision,
+      stage: decision.stage ?? decision.reply?.stage ?? null,
+      closed,
+      transcript: conn.transcript,
+    };
   }
 
   private async dialogue(session: Session, req: ProbeRequest): Promise<Decision> {
@@ -451,6 +459,10 @@ function nextFromReply(stage: Stage, reply: SmtpReply, c: Classification): Decis
 function decisionForError(error: unknown, fallbackStage: Stage | null): Decision {
   if (!(error instanceof ProbeError)) throw error;
   const stage = error.stage ?? fallbackStage ?? 'connect';
+  return { ...errorDecision(error, stage), stage };
+}
+
+function errorDecision(error: ProbeError, stage: Stage): Decision {
   if (error instanceof BudgetExceededError)
     return final('timeout', 'local.budget-exhausted', `${error.message} during ${stage}`, null, null);
   if (error instanceof AbortedError) return final('timeout', 'local.aborted', error.message, null, null);

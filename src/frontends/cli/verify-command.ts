@@ -16,6 +16,8 @@ export const VERIFY_USAGE = `usage: cbv verify [options] [--] ADDRESS...
   --json                     one JSON verdict per line
   --trace                    print the SMTP transcript of each callout
   --config FILE              read settings from a cbv.yaml (flags override it)
+  --cache PATH               read and write this SQLite cache (default: no cache,
+                             unless the config names one with cache.path)
   --dns HOST[:PORT]          resolver to use (repeatable; default /etc/resolv.conf)
   --allow-target CIDR        allow connecting to this special-purpose range (repeatable)
   --port N                   remote SMTP port (default 25)
@@ -39,6 +41,7 @@ const FLAG_KEYS = {
   sender: 'verify.sender',
   timeout: 'verify.budget',
   starttls: 'verify.starttls',
+  cache: 'cache.path',
 } as const;
 
 export interface VerifyEngine {
@@ -68,6 +71,7 @@ export function verifyConfigFromArgs(
         json: { type: 'boolean' },
         trace: { type: 'boolean' },
         config: { type: 'string' },
+        cache: { type: 'string' },
         dns: { type: 'string', multiple: true },
         'allow-target': { type: 'string', multiple: true },
         port: { type: 'string' },

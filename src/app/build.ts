@@ -1,0 +1,119 @@
+/**
+ * The composition of concrete backends from a validated config: the only
+ * place (with main.ts) that chooses implementations. Front-ends receive what
+ * is built here and never build backends themselves.
+ */
+import { mkdirSync } from 'node:fs';
+import { isAbsolute, join, dirname } from 'node:path';
+import { NodeDnsResolver, TcpConnector, VerificationEngine, type ConnectGate } from '../core/index.js';
+import { MemoryCache } from '../cache/memory-cache.js';
+import { SqliteCache } from '../cache/sqlite-cache.js';
+import { TieredCache } from '../cache/tiered-cache.js';
+import type { VerdictCache } from '../cache/verdict-cache.js';
+import { dnsOptions, engineOptions } from '../config/engine-options.js';
+import type { Config } from '../config/schema.js';
+import { CalloutLimits } from '../limits/callout-limits.js';
+import type { CacheTtls } from '../service/cache-policy.js';
+import { Verifier, type VerifierObserver } from '../service/verifier.js';
+import { SqliteStatsStore } from '../stats/sqlite-stats.js';
+import { MemoryStatsStore, StatsRecorder, type StatsStore } from '../stats/stats-store.js';
+
+const ms = (s: number): number => Math.round(s * 1000);
+
+export function buildEngine(config: Readonly<Config>, gate?: ConnectGate): VerificationEngine {
+  const resolver = new NodeDnsResolver(dnsOptions(config));
+  const connector = new TcpConnector({ localAddress: config.verify.bind_address ?? undefined });
+  return new VerificationEngine(engineOptions(config), { resolver, connector, ...(gate ? { gate } : {}) });
+}
+
+export function cachePath(config: Readonly<Config>): string {
+  if (config.cache.path) return config.cache.path;
+  const dir = isAbsolute(config.service.data_dir)
+    ? config.service.data_dir
+    : join(process.cwd(), config.service.data_dir);
+  return join(dir, 'cbv.sqlite');
+}
+
+export interface Stores {
+  cache: VerdictCache;
+  stats: StatsStore;
+  /** The SQLite cache, when there is one (for sweeping and `cbv cache` commands). */
+  sqlite: SqliteCache | null;
+  close(): Promise<void>;
+}
+
+/** Open the cache and statistics store named by the config (throws CacheOpenError naming the file). */
+export function openStores(config: Readonly<Config>): Stores {
+  if (config.cache.backend === 'memory') {
+    const cache = new MemoryCache(config.cache.memory_entries);
+    return { cache, stats: new MemoryStatsStore(), sqlite: null, close: () => cache.close() };
+  }
+  const path = cachePath(config);
+  mkdirSync(dirname(path), { recursive: true });
+  const sqlite = SqliteCache.open(path);
+  const cache = new TieredCache(new MemoryCache(config.cache.memory_entries), sqlite);
+  return { cache, stats: new SqliteStatsStore(sqlite.db), sqlite, close: () => cache.close() };
+}
+
+export function cacheTtls(config: Readonly<Config>): CacheTtls {
+  const t = config.cache.ttl;
+  const d = config.cache.domain_ttl;
+  return {
+    deliverable: ms(t.deliverable),
+    deliverableRefresh: ms(t.deliverable_refresh),
+    undeliverable: ms(t.undeliverable),
+    risky: ms(t.risky),
+    noInformation: ms(t.no_information),
+    temporary: ms(t.temporary),
+    greylisted: ms(t.greylisted),
+    facts: {
+      catch_all: ms(d.catch_all),
+      null_sender_rejected: ms(d.null_sender_rejected),
+      refuses_us: ms(d.refuses_us),
+      unreachable: ms(d.unreachable),
+    },
+  };
+}
+
+export function buildLimits(config: Readonly<Config>): CalloutLimits {
+  const l = config.limits;
+  return new CalloutLimits({
+    globalConcurrency: l.global_concurrency,
+    domainConcurrency: l.domain_concurrency,
+    domainRate: l.domain_rate,
+    domainBurst: l.domain_burst,
+    mxConcurrency: l.mx_concurrency,
+    mxRate: l.mx_rate,
+    mxBurst: l.mx_burst,
+    flood: { threshold: l.flood_threshold, windowMs: ms(l.flood_window), cooldownMs: ms(l.flood_cooldown) },
+  });
+}
+
+export interface Service {
+  verifier: Verifier;
+  stores: Stores;
+  limits: CalloutLimits;
+  engine: VerificationEngine;
+}
+
+export function buildService(
+  config: Readonly<Config>,
+  stores: Stores,
+  observer: VerifierObserver,
+  inlineBudgetMs?: number,
+): Service {
+  const limits = buildLimits(config);
+  const engine = buildEngine(config, limits.gate);
+  const stats = new StatsRecorder(stores.stats);
+  stats.start();
+  const verifier = new Verifier(
+    {
+      inlineBudgetMs: inlineBudgetMs ?? ms(config.service.inline_budget),
+      ttl: cacheTtls(config),
+      skipDomains: config.service.skip_domains,
+      skipAddresses: config.service.skip_addresses,
+    },
+    { engine, cache: stores.cache, limits, stats, observer },
+  );
+  return { verifier, stores, limits, engine };
+}

@@ -1,0 +1,92 @@
+/**
+ * `cbv serve`: open the stores, build the service, start the front-ends, and
+ * run until SIGTERM/SIGINT; then stop accepting, let in-flight callouts finish
+ * within the grace period, flush statistics and the cache, and resolve.
+ */
+import type { Config } from '../config/schema.js';
+import { EVENTS } from '../observability/events.js';
+import { LogObserver, ObserverSet } from '../observability/log-observer.js';
+import { logEvent, type Logger } from '../observability/logger.js';
+import type { VerifierObserver } from '../service/verifier.js';
+import { buildService, cachePath, openStores, type Service } from './build.js';
+import { buildFrontends } from './frontends.js';
+
+const SWEEP_INTERVAL_MS = 10 * 60 * 1000;
+
+export interface Daemon {
+  service: Service;
+  /** Addresses each front-end listens on, by name. */
+  listening: Record<string, string[]>;
+  stop(reason?: string): Promise<void>;
+}
+
+export async function startDaemon(
+  config: Readonly<Config>,
+  logger: Logger,
+  extraObservers: VerifierObserver[] = [],
+): Promise<Daemon> {
+  logEvent(logger, 'info', EVENTS.serviceStarting, {
+    cache: config.cache.backend === 'sqlite' ? cachePath(config) : 'memory',
+  });
+  const stores = openStores(config);
+  const service = buildService(config, stores, new ObserverSet([new LogObserver(logger), ...extraObservers]));
+  service.limits.onRefusal = (what, key) =>
+    logEvent(logger, 'info', EVENTS.limitRefused, { limit: what, key });
+  const frontends = buildFrontends(config, service, logger);
+  const listening: Record<string, string[]> = {};
+  const started: typeof frontends = [];
+  try {
+    for (const f of frontends) {
+      listening[f.name] = await f.start();
+      started.push(f);
+      logEvent(logger, 'info', EVENTS.frontendListening, { frontend: f.name, addresses: listening[f.name] });
+    }
+  } catch (error) {
+    for (const f of started) await f.stop(0);
+    await service.verifier.close(0);
+    await stores.close();
+    throw error;
+  }
+  const sweeper = setInterval(() => {
+    const removed = stores.sqlite?.sweep(Date.now()) ?? 0;
+    if (removed > 0) logEvent(logger, 'debug', EVENTS.cacheSwept, { removed });
+  }, SWEEP_INTERVAL_MS);
+  // Left referenced on purpose: the daemon lives until stop(), even with no front-end listening.
+  logEvent(logger, 'info', EVENTS.serviceReady, { frontends: listening });
+
+  let stopping: Promise<void> | null = null;
+  const stop = (reason = 'requested'): Promise<void> => {
+    stopping ??= (async () => {
+      const graceMs = Math.round(config.service.shutdown_grace * 1000);
+      logEvent(logger, 'info', EVENTS.serviceStopping, {
+        reason,
+        graceMs,
+        inFlight: service.verifier.inFlight,
+      });
+      clearInterval(sweeper);
+      // Concurrently: front-ends wait for requests that wait for callouts, which
+      // the verifier abandons once the grace period is over.
+      await Promise.all([...frontends.map((f) => f.stop(graceMs)), service.verifier.close(graceMs)]);
+      await stores.close();
+      logEvent(logger, 'info', EVENTS.serviceStopped);
+    })();
+    return stopping;
+  };
+  return { service, listening, stop };
+}
+
+/** Run until a signal, then stop gracefully. */
+export async function runDaemon(config: Readonly<Config>, logger: Logger): Promise<void> {
+  const daemon = await startDaemon(config, logger);
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    const onSignal = (s: NodeJS.Signals): void => {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      resolve(s);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  await daemon.stop(signal);
+  logger.flush();
+}

@@ -1,0 +1,110 @@
+/**
+ * In-memory LRU cache. Alone it serves tests and `cbv verify` runs; in front
+ * of SQLite it keeps hot entries off the disk path. Bounded by entry count.
+ */
+import type { AddressEntry, CacheStats, DomainFact, VerdictCache } from './verdict-cache.js';
+
+/** A Map keeps insertion order; re-inserting on read makes it an LRU. */
+class Lru<V> {
+  private readonly map = new Map<string, V>();
+  constructor(private readonly max: number) {}
+
+  get(key: string): V | undefined {
+    const v = this.map.get(key);
+    if (v !== undefined) {
+      this.map.delete(key);
+      this.map.set(key, v);
+    }
+    return v;
+  }
+
+  set(key: string, value: V): void {
+    this.map.delete(key);
+    this.map.set(key, value);
+    if (this.map.size > this.max) {
+      const oldest = this.map.keys().next();
+      if (!oldest.done) this.map.delete(oldest.value);
+    }
+  }
+
+  delete(key: string): boolean {
+    return this.map.delete(key);
+  }
+
+  clear(): void {
+    this.map.clear();
+  }
+
+  entries(): IterableIterator<[string, V]> {
+    return this.map.entries();
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+}
+
+export class MemoryCache implements VerdictCache {
+  private readonly addresses: Lru<AddressEntry>;
+  private readonly facts: Lru<DomainFact>;
+
+  constructor(maxEntries = 100_000) {
+    this.addresses = new Lru(maxEntries);
+    this.facts = new Lru(Math.max(1000, Math.floor(maxEntries / 10)));
+  }
+
+  getAddress(address: string, now: number): Promise<AddressEntry | null> {
+    const e = this.addresses.get(address);
+    if (e && e.expiresAt <= now) this.addresses.delete(address);
+    return Promise.resolve(e && e.expiresAt > now ? e : null);
+  }
+
+  putAddress(entry: AddressEntry): Promise<void> {
+    this.addresses.set(entry.address, entry);
+    return Promise.resolve();
+  }
+
+  getDomainFact(domain: string, now: number): Promise<DomainFact | null> {
+    const f = this.facts.get(domain);
+    if (f && f.expiresAt <= now) this.facts.delete(domain);
+    return Promise.resolve(f && f.expiresAt > now ? f : null);
+  }
+
+  putDomainFact(fact: DomainFact): Promise<void> {
+    this.facts.set(fact.domain, fact);
+    return Promise.resolve();
+  }
+
+  purgeAddress(address: string): Promise<number> {
+    return Promise.resolve(this.addresses.delete(address) ? 1 : 0);
+  }
+
+  purgeDomain(domain: string): Promise<number> {
+    let n = this.facts.delete(domain) ? 1 : 0;
+    for (const [key, e] of [...this.addresses.entries()]) {
+      if (e.domain === domain && this.addresses.delete(key)) n++;
+    }
+    return Promise.resolve(n);
+  }
+
+  stats(now: number): Promise<CacheStats> {
+    let live = 0;
+    for (const [, e] of this.addresses.entries()) if (e.expiresAt > now) live++;
+    let facts = 0;
+    for (const [, f] of this.facts.entries()) if (f.expiresAt > now) facts++;
+    return Promise.resolve({
+      addresses: live,
+      domainFacts: facts,
+      detail: { backend: 'memory', memoryEntries: this.addresses.size },
+    });
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  clear(): void {
+    this.addresses.clear();
+    this.facts.clear();
+  }
+}

@@ -1,0 +1,230 @@
+/**
+ * The embedded persistent cache: one SQLite file in WAL mode. Every put is a
+ * committed transaction, and WAL survives a killed process (only the OS
+ * losing power can cost the last transactions, with synchronous=NORMAL).
+ * Statistics counters live in the same file (sqlite-stats.ts).
+ */
+import Database from 'better-sqlite3';
+import {
+  CacheOpenError,
+  type AddressEntry,
+  type CacheStats,
+  type DomainFact,
+  type StoredVerdict,
+  type VerdictCache,
+} from './verdict-cache.js';
+import type { DomainFactKind } from '../service/verdict.js';
+
+const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS addresses (
+  address TEXT PRIMARY KEY,
+  domain TEXT NOT NULL,
+  verdict TEXT NOT NULL,
+  stored_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  refresh_at INTEGER
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS addresses_domain ON addresses(domain);
+CREATE INDEX IF NOT EXISTS addresses_expiry ON addresses(expires_at);
+CREATE TABLE IF NOT EXISTS domain_facts (
+  domain TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  verdict TEXT NOT NULL,
+  stored_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS stats (
+  day TEXT NOT NULL,
+  counter TEXT NOT NULL,
+  value INTEGER NOT NULL,
+  PRIMARY KEY (day, counter)
+) WITHOUT ROWID;
+`;
+
+interface AddressRow {
+  address: string;
+  domain: string;
+  verdict: string;
+  stored_at: number;
+  expires_at: number;
+  refresh_at: number | null;
+}
+interface FactRow {
+  domain: string;
+  kind: string;
+  verdict: string;
+  stored_at: number;
+  expires_at: number;
+}
+
+/** Open (creating if needed) the database, with a clear error naming the file when it cannot be used. */
+export function openDatabase(path: string): Database.Database {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(path);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 5000');
+    db.exec(SCHEMA);
+    const version = db
+      .prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema_version'")
+      .get();
+    if (!version)
+      db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?)").run(String(SCHEMA_VERSION));
+    else if (Number(version.value) > SCHEMA_VERSION) {
+      throw new Error(
+        `schema version ${version.value} is newer than this cbv understands (${SCHEMA_VERSION})`,
+      );
+    }
+    return db;
+  } catch (error) {
+    db?.close();
+    const code = (error as { code?: string }).code;
+    throw new CacheOpenError(
+      `cache database ${path}: ${(error as Error).message}${code ? ` (${code})` : ''}`,
+      { cause: error },
+    );
+  }
+}
+
+export class SqliteCache implements VerdictCache {
+  private readonly q;
+
+  constructor(
+    readonly db: Database.Database,
+    readonly path: string,
+  ) {
+    this.q = {
+      getAddress: db.prepare<[string, number], AddressRow>(
+        'SELECT * FROM addresses WHERE address = ? AND expires_at > ?',
+      ),
+      putAddress: db.prepare(
+        'INSERT OR REPLACE INTO addresses (address, domain, verdict, stored_at, expires_at, refresh_at) VALUES (@address, @domain, @verdict, @stored_at, @expires_at, @refresh_at)',
+      ),
+      getFact: db.prepare<[string, number], FactRow>(
+        'SELECT * FROM domain_facts WHERE domain = ? AND expires_at > ?',
+      ),
+      putFact: db.prepare(
+        'INSERT OR REPLACE INTO domain_facts (domain, kind, verdict, stored_at, expires_at) VALUES (@domain, @kind, @verdict, @stored_at, @expires_at)',
+      ),
+      purgeAddress: db.prepare('DELETE FROM addresses WHERE address = ?'),
+      purgeDomainAddresses: db.prepare('DELETE FROM addresses WHERE domain = ?'),
+      purgeFact: db.prepare('DELETE FROM domain_facts WHERE domain = ?'),
+      countAddresses: db.prepare<[number], { n: number }>(
+        'SELECT count(*) AS n FROM addresses WHERE expires_at > ?',
+      ),
+      countFacts: db.prepare<[number], { n: number }>(
+        'SELECT count(*) AS n FROM domain_facts WHERE expires_at > ?',
+      ),
+      sweepAddresses: db.prepare(
+        'DELETE FROM addresses WHERE address IN (SELECT address FROM addresses WHERE expires_at <= ? LIMIT ?)',
+      ),
+      sweepFacts: db.prepare('DELETE FROM domain_facts WHERE expires_at <= ?'),
+    };
+  }
+
+  private dataVersion = -1;
+
+  /** PRAGMA data_version changes only when another connection commits. */
+  changedElsewhere(): boolean {
+    const v = this.db.pragma('data_version', { simple: true }) as number;
+    const changed = this.dataVersion !== -1 && v !== this.dataVersion;
+    this.dataVersion = v;
+    return changed;
+  }
+
+  static open(path: string): SqliteCache {
+    return new SqliteCache(openDatabase(path), path);
+  }
+
+  getAddress(address: string, now: number): Promise<AddressEntry | null> {
+    const row = this.q.getAddress.get(address, now);
+    return Promise.resolve(
+      row
+        ? {
+            address: row.address,
+            domain: row.domain,
+            verdict: JSON.parse(row.verdict) as StoredVerdict,
+            storedAt: row.stored_at,
+            expiresAt: row.expires_at,
+            refreshAt: row.refresh_at,
+          }
+        : null,
+    );
+  }
+
+  putAddress(e: AddressEntry): Promise<void> {
+    this.q.putAddress.run({
+      address: e.address,
+      domain: e.domain,
+      verdict: JSON.stringify(e.verdict),
+      stored_at: e.storedAt,
+      expires_at: e.expiresAt,
+      refresh_at: e.refreshAt,
+    });
+    return Promise.resolve();
+  }
+
+  getDomainFact(domain: string, now: number): Promise<DomainFact | null> {
+    const row = this.q.getFact.get(domain, now);
+    return Promise.resolve(
+      row
+        ? {
+            domain: row.domain,
+            kind: row.kind as DomainFactKind,
+            verdict: JSON.parse(row.verdict) as StoredVerdict,
+            storedAt: row.stored_at,
+            expiresAt: row.expires_at,
+          }
+        : null,
+    );
+  }
+
+  putDomainFact(f: DomainFact): Promise<void> {
+    this.q.putFact.run({
+      domain: f.domain,
+      kind: f.kind,
+      verdict: JSON.stringify(f.verdict),
+      stored_at: f.storedAt,
+      expires_at: f.expiresAt,
+    });
+    return Promise.resolve();
+  }
+
+  purgeAddress(address: string): Promise<number> {
+    return Promise.resolve(this.q.purgeAddress.run(address).changes);
+  }
+
+  purgeDomain(domain: string): Promise<number> {
+    const purge = this.db.transaction(
+      (d: string) => this.q.purgeDomainAddresses.run(d).changes + this.q.purgeFact.run(d).changes,
+    );
+    return Promise.resolve(purge(domain));
+  }
+
+  /** Delete up to `limit` expired entries; returns how many. Called periodically by the service. */
+  sweep(now: number, limit = 10_000): number {
+    return this.q.sweepAddresses.run(now, limit).changes + this.q.sweepFacts.run(now).changes;
+  }
+
+  stats(now: number): Promise<CacheStats> {
+    const pageCount = this.db.pragma('page_count', { simple: true }) as number;
+    const pageSize = this.db.pragma('page_size', { simple: true }) as number;
+    return Promise.resolve({
+      addresses: this.q.countAddresses.get(now)?.n ?? 0,
+      domainFacts: this.q.countFacts.get(now)?.n ?? 0,
+      detail: { backend: 'sqlite', file: this.path, bytes: pageCount * pageSize },
+    });
+  }
+
+  close(): Promise<void> {
+    if (this.db.open) {
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+      this.db.close();
+    }
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * Memory LRU in front of a persistent cache: reads hit memory first, writes go
+ * to both, purges to both. The memory tier only ever holds what the lower tier
+ * has, so purging both keeps them consistent within this process.
+ */
+import type { AddressEntry, CacheStats, DomainFact, VerdictCache } from './verdict-cache.js';
+
+export class TieredCache implements VerdictCache {
+  constructor(
+    private readonly front: VerdictCache,
+    private readonly back: VerdictCache,
+  ) {}
+
+  /** Drop the memory tier if another process wrote to the persistent one. */
+  private syncFront(): void {
+    if (this.back.changedElsewhere?.()) this.front.clear?.();
+  }
+
+  async getAddress(address: string, now: number): Promise<AddressEntry | null> {
+    this.syncFront();
+    const hot = await this.front.getAddress(address, now);
+    if (hot) return hot;
+    const cold = await this.back.getAddress(address, now);
+    if (cold) await this.front.putAddress(cold);
+    return cold;
+  }
+
+  async putAddress(entry: AddressEntry): Promise<void> {
+    await this.back.putAddress(entry);
+    await this.front.putAddress(entry);
+  }
+
+  async getDomainFact(domain: string, now: number): Promise<DomainFact | null> {
+    this.syncFront();
+    const hot = await this.front.getDomainFact(domain, now);
+    if (hot) return hot;
+    const cold = await this.back.getDomainFact(domain, now);
+    if (cold) await this.front.putDomainFact(cold);
+    return cold;
+  }
+
+  async putDomainFact(fact: DomainFact): Promise<void> {
+    await this.back.putDomainFact(fact);
+    await this.front.putDomainFact(fact);
+  }
+
+  async purgeAddress(address: string): Promise<number> {
+    await this.front.purgeAddress(address);
+    return this.back.purgeAddress(address);
+  }
+
+  async purgeDomain(domain: string): Promise<number> {
+    await this.front.purgeDomain(domain);
+    return this.back.purgeDomain(domain);
+  }
+
+  async stats(now: number): Promise<CacheStats> {
+    const [front, back] = await Promise.all([this.front.stats(now), this.back.stats(now)]);
+    return { ...back, detail: { ...back.detail, memoryEntries: front.addresses } };
+  }
+
+  async close(): Promise<void> {
+    await this.front.close();
+    await this.back.close();
+  }
+}

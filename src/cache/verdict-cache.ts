@@ -1,0 +1,63 @@
+/**
+ * The one cache interface. Implementations: memory (LRU), sqlite (embedded
+ * default, persistent), tiered (memory in front of sqlite). All of them pass
+ * test/contract/verdict-cache.contract.ts.
+ */
+import type { DomainFactKind, ServiceVerdict } from '../service/verdict.js';
+
+/** A verdict as stored: never the transcript (large, and may contain remote text we need not keep). */
+export type StoredVerdict = Omit<ServiceVerdict, 'transcript'>;
+
+export interface AddressEntry {
+  address: string;
+  domain: string;
+  verdict: StoredVerdict;
+  /** Epoch ms. */
+  storedAt: number;
+  expiresAt: number;
+  /** After this, the entry is still served but a background refresh is due (null: never). */
+  refreshAt: number | null;
+}
+
+export interface DomainFact {
+  domain: string;
+  kind: DomainFactKind;
+  /** The verdict that taught the fact. */
+  verdict: StoredVerdict;
+  storedAt: number;
+  expiresAt: number;
+}
+
+export interface CacheStats {
+  addresses: number;
+  domainFacts: number;
+  /** Implementation-specific details (file size, memory entries). */
+  detail: Record<string, number | string>;
+}
+
+export interface VerdictCache {
+  /** The live (unexpired at `now`) entry for an address. */
+  getAddress(address: string, now: number): Promise<AddressEntry | null>;
+  putAddress(entry: AddressEntry): Promise<void>;
+  getDomainFact(domain: string, now: number): Promise<DomainFact | null>;
+  putDomainFact(fact: DomainFact): Promise<void>;
+  /** Returns how many entries were removed. */
+  purgeAddress(address: string): Promise<number>;
+  /** Removes the domain's fact and every address entry of the domain. */
+  purgeDomain(domain: string): Promise<number>;
+  stats(now: number): Promise<CacheStats>;
+  /** Flush and release resources. */
+  close(): Promise<void>;
+  /**
+   * True when another process changed the store since the last call (e.g.
+   * `cbv cache purge` next to the daemon), so memory tiers in front of it
+   * must forget what they hold.
+   */
+  changedElsewhere?(): boolean;
+  /** Forget everything held (memory tiers only). */
+  clear?(): void;
+}
+
+export class CacheOpenError extends Error {
+  readonly code = 'CBV_ERR_CACHE_OPEN';
+}

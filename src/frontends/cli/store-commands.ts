@@ -1,0 +1,146 @@
+/**
+ * `cbv cache get|purge|stats` and `cbv stats`: operate on the persistent
+ * store directly. Safe next to a running daemon: SQLite WAL allows it, and the
+ * daemon drops its memory tier when another process writes.
+ */
+import { parseArgs } from 'node:util';
+import { parseMailbox } from '../../core/index.js';
+import type { VerdictCache } from '../../cache/verdict-cache.js';
+import { buildReport, formatReport } from '../../stats/report.js';
+import type { StatsStore } from '../../stats/stats-store.js';
+import { UsageError, parseArgsProblem } from './cli-errors.js';
+import { EXIT } from './exit-codes.js';
+
+export interface StoreDeps {
+  cache: VerdictCache;
+  stats: StatsStore;
+  out(text: string): void;
+}
+
+export const CACHE_USAGE = `usage: cbv cache get ADDRESS [--json]     show the cached answer for an address (or its domain fact)
+       cbv cache purge ADDRESS|DOMAIN        forget an address, or a domain with all its addresses
+       cbv cache stats [--json]              entries and file size
+  all accept --config FILE to find the cache`;
+
+export const STATS_USAGE = `usage: cbv stats [--since YYYY-MM-DD] [--until YYYY-MM-DD] [--json] [--config FILE]
+  default: today (UTC)`;
+
+const OPTIONS = {
+  json: { type: 'boolean' },
+  config: { type: 'string' },
+  since: { type: 'string' },
+  until: { type: 'string' },
+} as const;
+
+function args(argv: string[], allowed: readonly (keyof typeof OPTIONS)[]) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, options: OPTIONS });
+  } catch (error) {
+    throw parseArgsProblem(error) ?? error;
+  }
+  const extra = Object.keys(parsed.values).find((k) => !allowed.includes(k as keyof typeof OPTIONS));
+  if (extra) throw new UsageError(`Unknown option '--${extra}'.`);
+  return parsed;
+}
+
+export async function runCache(argv: string[], deps: StoreDeps): Promise<number> {
+  const [sub, ...rest] = argv;
+  const { values, positionals } = args(rest, ['json', 'config']);
+  const now = Date.now();
+  switch (sub) {
+    case 'get': {
+      const [input] = positionals;
+      if (!input || positionals.length > 1) throw new UsageError('cache get takes one ADDRESS');
+      const parsed = parseMailbox(input);
+      if (!parsed.ok) throw new UsageError(`not an address: ${parsed.error}`);
+      const entry = await deps.cache.getAddress(parsed.mailbox.address, now);
+      const fact = entry ? null : await deps.cache.getDomainFact(parsed.mailbox.domain, now);
+      const found = entry ?? fact;
+      if (values.json)
+        deps.out(JSON.stringify(found ? { kind: entry ? 'address' : 'domain_fact', ...found } : null));
+      else if (entry)
+        deps.out(describe(`address ${entry.address}`, entry.verdict, entry.storedAt, entry.expiresAt, now));
+      else if (fact)
+        deps.out(
+          describe(
+            `domain ${fact.domain} (fact: ${fact.kind})`,
+            fact.verdict,
+            fact.storedAt,
+            fact.expiresAt,
+            now,
+          ),
+        );
+      else deps.out(`${parsed.mailbox.address}: not in the cache`);
+      return found ? EXIT.ok : EXIT.unknown;
+    }
+    case 'purge': {
+      const [target] = positionals;
+      if (!target || positionals.length > 1) throw new UsageError('cache purge takes one ADDRESS or DOMAIN');
+      const removed = target.includes('@')
+        ? await purgeAddress(deps.cache, target)
+        : await deps.cache.purgeDomain(target.toLowerCase());
+      deps.out(`${target}: ${removed} entr${removed === 1 ? 'y' : 'ies'} removed`);
+      return EXIT.ok;
+    }
+    case 'stats': {
+      const stats = await deps.cache.stats(now);
+      deps.out(
+        values.json
+          ? JSON.stringify(stats)
+          : [
+              `addresses     ${stats.addresses}`,
+              `domain facts  ${stats.domainFacts}`,
+              ...Object.entries(stats.detail).map(([k, v]) => `${k.padEnd(13)} ${v}`),
+            ].join('\n'),
+      );
+      return EXIT.ok;
+    }
+    default:
+      throw new UsageError(`expected 'cache get', 'cache purge' or 'cache stats'`);
+  }
+}
+
+async function purgeAddress(cache: VerdictCache, input: string): Promise<number> {
+  const parsed = parseMailbox(input);
+  if (!parsed.ok) throw new UsageError(`not an address: ${parsed.error}`);
+  return cache.purgeAddress(parsed.mailbox.address);
+}
+
+function describe(
+  what: string,
+  v: { result: string; reason: string; rule: string; message: string },
+  storedAt: number,
+  expiresAt: number,
+  now: number,
+): string {
+  return [
+    what,
+    `  result   ${v.result} (${v.reason})`,
+    `  rule     ${v.rule}`,
+    `  detail   ${v.message}`,
+    `  stored   ${new Date(storedAt).toISOString()} (${Math.round((now - storedAt) / 1000)} s ago)`,
+    `  expires  ${new Date(expiresAt).toISOString()}`,
+  ].join('\n');
+}
+
+const DAY = /^\d{4}-\d{2}-\d{2}$/;
+
+export async function runStats(argv: string[], deps: StoreDeps): Promise<number> {
+  const { values, positionals } = args(argv, ['json', 'config', 'since', 'until']);
+  if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0] ?? ''}'`);
+  const today = new Date().toISOString().slice(0, 10);
+  const since = values.since ?? today;
+  const until = values.until ?? today;
+  for (const [flag, day] of [
+    ['--since', since],
+    ['--until', until],
+  ] as const) {
+    if (!DAY.test(day) || Number.isNaN(Date.parse(day)))
+      throw new UsageError(`${flag}: expected a date as YYYY-MM-DD, got '${day}'`);
+  }
+  if (since > until) throw new UsageError(`--since ${since} is after --until ${until}`);
+  const report = buildReport(await deps.stats.sum(since, until), since, until);
+  deps.out(values.json ? JSON.stringify(report) : formatReport(report));
+  return EXIT.ok;
+}

@@ -1,0 +1,114 @@
+/**
+ * Politeness and protection, in one place the service consults before every
+ * callout: a global cap on concurrent callouts, per-domain and per-MX-address
+ * concurrency and token-bucket rates, and the flood breaker. Every wait is
+ * bounded by the caller's signal; running out means `rate_limited`, never a
+ * rejection.
+ */
+import type { ConnectGate } from '../core/index.js';
+import { FloodBreaker, type FloodOptions } from './flood-breaker.js';
+import { KeyedSemaphore, type Release } from './semaphore.js';
+import { TokenBuckets } from './token-bucket.js';
+
+export interface LimitOptions {
+  globalConcurrency: number;
+  domainConcurrency: number;
+  domainRate: number;
+  domainBurst: number;
+  mxConcurrency: number;
+  mxRate: number;
+  mxBurst: number;
+  flood: FloodOptions;
+}
+
+export type LimitRefusal = 'global' | 'domain_concurrency' | 'domain_rate' | 'mx';
+
+export interface LimitSnapshot {
+  inFlight: number;
+  trippedDomains: string[];
+}
+
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+
+/** Take a token, waiting for the bucket to refill while the signal allows. */
+async function takeToken(buckets: TokenBuckets, key: string, signal: AbortSignal): Promise<boolean> {
+  while (!buckets.tryTake(key)) {
+    if (signal.aborted) return false;
+    await sleep(buckets.waitMs(key), signal);
+  }
+  return true;
+}
+
+export class CalloutLimits {
+  private readonly global: KeyedSemaphore;
+  private readonly domains: KeyedSemaphore;
+  private readonly domainBuckets: TokenBuckets;
+  private readonly mx: KeyedSemaphore;
+  private readonly mxBuckets: TokenBuckets;
+  readonly flood: FloodBreaker;
+  /** Called with each refusal, for logs and metrics. */
+  onRefusal: (what: LimitRefusal, key: string) => void = () => undefined;
+
+  constructor(options: LimitOptions) {
+    this.global = new KeyedSemaphore(options.globalConcurrency);
+    this.domains = new KeyedSemaphore(options.domainConcurrency);
+    this.domainBuckets = new TokenBuckets({ rate: options.domainRate, burst: options.domainBurst });
+    this.mx = new KeyedSemaphore(options.mxConcurrency);
+    this.mxBuckets = new TokenBuckets({ rate: options.mxRate, burst: options.mxBurst });
+    this.flood = new FloodBreaker(options.flood);
+  }
+
+  /** A slot for one callout to `domain`: per-domain slot and token, then a global slot. */
+  async acquireDomain(domain: string, signal: AbortSignal): Promise<Release | LimitRefusal> {
+    const domainSlot = await this.domains.acquire(domain, signal);
+    if (!domainSlot) return this.refuse('domain_concurrency', domain);
+    if (!(await takeToken(this.domainBuckets, domain, signal))) {
+      domainSlot();
+      return this.refuse('domain_rate', domain);
+    }
+    const globalSlot = await this.global.acquire('*', signal);
+    if (!globalSlot) {
+      domainSlot();
+      return this.refuse('global', domain);
+    }
+    return () => {
+      globalSlot();
+      domainSlot();
+    };
+  }
+
+  /** The engine's gate: per-MX-address concurrency and rate, waited for within the callout's signal. */
+  readonly gate: ConnectGate = {
+    acquire: async (ip, signal) => {
+      const slot = await this.mx.acquire(ip, signal);
+      if (!slot) {
+        this.refuse('mx', ip);
+        return null;
+      }
+      if (!(await takeToken(this.mxBuckets, ip, signal))) {
+        slot();
+        this.refuse('mx', ip);
+        return null;
+      }
+      return slot;
+    },
+  };
+
+  private refuse(what: LimitRefusal, key: string): LimitRefusal {
+    this.onRefusal(what, key);
+    return what;
+  }
+
+  snapshot(): LimitSnapshot {
+    return { inFlight: this.global.totalInUse, trippedDomains: this.flood.tripped() };
+  }
+}

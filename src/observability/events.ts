@@ -1,0 +1,30 @@
+/**
+ * Stable event codes: every log line carries one in `event`. Operators alert
+ * and grep on these, so they never change meaning; docs/events.md lists them
+ * and a unit test keeps the list and the doc in step.
+ */
+export const EVENTS = {
+  serviceStarting: 'service.starting',
+  serviceReady: 'service.ready',
+  serviceStopping: 'service.stopping',
+  serviceStopped: 'service.stopped',
+  configInvalid: 'config.invalid',
+  cacheOpenFailed: 'cache.open_failed',
+  cacheSwept: 'cache.swept',
+  frontendListening: 'frontend.listening',
+  frontendError: 'frontend.error',
+  verifyResult: 'verify.result',
+  calloutDone: 'callout.done',
+  limitRefused: 'limit.refused',
+  floodTripped: 'flood.tripped',
+  backgroundError: 'background.error',
+  policyRequest: 'policy.request',
+  policyMalformed: 'policy.malformed',
+  policyLimitExceeded: 'policy.limit_exceeded',
+  policyFailSafe: 'policy.fail_safe',
+  httpRequest: 'http.request',
+  httpAuthFailed: 'http.auth_failed',
+  internalError: 'internal.error',
+} as const;
+
+export type EventCode = (typeof EVENTS)[keyof typeof EVENTS];

@@ -1,0 +1,261 @@
+/**
+ * The Verifier: the one API every front-end calls. It wraps the engine with
+ *
+ *   syntax -> skip list -> address cache (with background refresh)
+ *   -> domain facts -> flood breaker -> coalescing -> limits -> callout
+ *   -> cache write, domain facts, statistics
+ *
+ * and an inline budget: a request that is not answered in time gets `pending`
+ * while its callout finishes in the background, so the sender's retry is
+ * answered from the cache.
+ */
+import { parseMailbox, type EngineVerdict, type VerifyOptions } from '../core/index.js';
+import type { VerdictCache } from '../cache/verdict-cache.js';
+import type { CalloutLimits } from '../limits/callout-limits.js';
+import { Coalescer } from '../limits/coalescer.js';
+import { calloutCounters, requestCounters } from '../stats/counters.js';
+import type { StatsRecorder } from '../stats/stats-store.js';
+import { entryToStore, factFrom, factToStore, verdictFromFact, type CacheTtls } from './cache-policy.js';
+import { localVerdict } from './local-verdict.js';
+import { SkipList } from './skip-list.js';
+import type { ServiceVerdict } from './verdict.js';
+
+/** A callout's verdict: the engine's, or the service's own when limits prevented the callout. */
+export type CalloutVerdict = Omit<ServiceVerdict, 'cache'>;
+
+export interface CalloutEngine {
+  verify(address: string, opts: VerifyOptions): Promise<EngineVerdict>;
+  idle(): Promise<void>;
+}
+
+/** Hooks for logs and metrics; the service itself decides, observers only watch. */
+export interface VerifierObserver {
+  /** One call per request answered, with how it was answered. */
+  verdict(v: ServiceVerdict, context: { joined: boolean }): void;
+  /** One call per callout actually made (coalesced requests share one). */
+  callout(v: CalloutVerdict): void;
+  floodTripped(domain: string): void;
+  backgroundError(error: unknown): void;
+}
+
+export interface VerifierOptions {
+  inlineBudgetMs: number;
+  ttl: CacheTtls;
+  skipDomains: readonly string[];
+  skipAddresses: readonly string[];
+}
+
+export interface VerifierDeps {
+  engine: CalloutEngine;
+  cache: VerdictCache;
+  limits: CalloutLimits;
+  stats: StatsRecorder;
+  observer: VerifierObserver;
+  now?: () => number;
+}
+
+export interface RequestOptions {
+  /** Override the inline budget for this request (ms). */
+  budgetMs?: number;
+  /** Include the SMTP transcript (only for a fresh callout this request waited for). */
+  transcript?: boolean;
+}
+
+export class Verifier {
+  private readonly callouts = new Coalescer<CalloutVerdict>();
+  private readonly skip: SkipList;
+  private readonly shutdown = new AbortController();
+  private readonly now: () => number;
+  private closing = false;
+
+  constructor(
+    private readonly options: VerifierOptions,
+    private readonly deps: VerifierDeps,
+  ) {
+    this.skip = new SkipList(options.skipDomains, options.skipAddresses);
+    this.now = deps.now ?? Date.now;
+  }
+
+  get cache(): VerdictCache {
+    return this.deps.cache;
+  }
+
+  get stats(): StatsRecorder {
+    return this.deps.stats;
+  }
+
+  get limits(): CalloutLimits {
+    return this.deps.limits;
+  }
+
+  /** Callouts in flight now. */
+  get inFlight(): number {
+    return this.callouts.size;
+  }
+
+  async verify(input: string, opts: RequestOptions = {}): Promise<ServiceVerdict> {
+    const { verdict, joined } = await this.answer(input, opts);
+    for (const counter of requestCounters(verdict)) this.deps.stats.count(counter);
+    this.deps.observer.verdict(verdict, { joined });
+    return verdict;
+  }
+
+  private async answer(
+    input: string,
+    opts: RequestOptions,
+  ): Promise<{ verdict: ServiceVerdict; joined: boolean }> {
+    const startedAt = this.now();
+    const parsed = parseMailbox(input);
+    if (!parsed.ok)
+      return {
+        verdict: localVerdict(input, '', 'invalid_syntax', 'local.invalid-syntax', parsed.error, startedAt),
+        joined: false,
+      };
+    const { address, domain } = parsed.mailbox;
+    if (this.skip.matches(address, domain)) {
+      return {
+        verdict: localVerdict(
+          address,
+          domain,
+          'skipped',
+          'service.skip-list',
+          'on the skip list: never called out',
+          startedAt,
+        ),
+        joined: false,
+      };
+    }
+    const cached = await this.deps.cache.getAddress(address, startedAt);
+    if (cached) {
+      if (cached.refreshAt !== null && startedAt >= cached.refreshAt)
+        this.refreshInBackground(address, domain);
+      const ageSeconds = Math.round((startedAt - cached.storedAt) / 1000);
+      return {
+        verdict: {
+          ...cached.verdict,
+          durationMs: this.now() - startedAt,
+          cache: { hit: true, fact: null, ageSeconds },
+        },
+        joined: false,
+      };
+    }
+    const fact = await this.deps.cache.getDomainFact(domain, startedAt);
+    if (fact) return { verdict: verdictFromFact(fact, address, startedAt), joined: false };
+    if (this.closing) {
+      return {
+        verdict: localVerdict(
+          address,
+          domain,
+          'rate_limited',
+          'service.shutting-down',
+          'the verifier is shutting down',
+          startedAt,
+        ),
+        joined: false,
+      };
+    }
+    const flood = this.deps.limits.flood.recordNewAddress(domain);
+    if (flood !== 'ok') {
+      if (flood === 'tripped') this.deps.observer.floodTripped(domain);
+      const message = `flood breaker: too many never-seen addresses at ${domain}; no callouts for a while`;
+      return {
+        verdict: localVerdict(address, domain, 'rate_limited', 'service.flood-breaker', message, startedAt),
+        joined: false,
+      };
+    }
+    const budgetMs = opts.budgetMs ?? this.options.inlineBudgetMs;
+    const { promise, joined } = this.callouts.run(address, () => this.callout(address, domain, budgetMs));
+    const verdict = await raceBudget(promise, budgetMs);
+    if (verdict === 'pending') {
+      const message = `no answer within the inline budget of ${budgetMs} ms; the callout goes on and its result will be cached`;
+      return {
+        verdict: localVerdict(address, domain, 'pending', 'service.inline-budget', message, startedAt),
+        joined,
+      };
+    }
+    const { transcript, ...rest } = verdict;
+    return {
+      verdict: {
+        ...rest,
+        ...(opts.transcript && !joined && transcript ? { transcript } : {}),
+        durationMs: this.now() - startedAt,
+        cache: { hit: false, fact: null, ageSeconds: null },
+      },
+      joined,
+    };
+  }
+
+  /** One callout: wait for a slot within the budget, call out, remember what it taught. */
+  private async callout(address: string, domain: string, budgetMs: number): Promise<CalloutVerdict> {
+    const startedAt = this.now();
+    const slot = await this.deps.limits.acquireDomain(
+      domain,
+      AbortSignal.any([AbortSignal.timeout(budgetMs), this.shutdown.signal]),
+    );
+    if (typeof slot === 'string') {
+      const message = `callout limit reached (${slot.replace('_', ' ')}) for ${domain}; not calling out now`;
+      return {
+        ...localVerdict(address, domain, 'rate_limited', `service.limit.${slot}`, message, startedAt),
+        transcript: [],
+      };
+    }
+    let verdict: CalloutVerdict;
+    try {
+      verdict = await this.deps.engine.verify(address, { signal: this.shutdown.signal, transcript: true });
+    } finally {
+      slot();
+    }
+    this.deps.observer.callout(verdict);
+    for (const counter of calloutCounters(verdict)) this.deps.stats.count(counter);
+    await this.remember(verdict);
+    return verdict;
+  }
+
+  private async remember(verdict: CalloutVerdict): Promise<void> {
+    const now = this.now();
+    const { transcript: _transcript, ...stored } = {
+      ...verdict,
+      cache: { hit: false, fact: null, ageSeconds: null },
+    };
+    const previous = await this.deps.cache.getAddress(verdict.address, now);
+    const entry = entryToStore(stored, previous, now, this.options.ttl);
+    if (entry) await this.deps.cache.putAddress(entry);
+    const fact = factFrom(verdict);
+    if (fact) await this.deps.cache.putDomainFact(factToStore(fact, stored, now, this.options.ttl));
+  }
+
+  /** Optimistic refresh: the caller already has the cached answer; this only updates it. */
+  private refreshInBackground(address: string, domain: string): void {
+    if (this.closing) return;
+    const { promise } = this.callouts.run(address, () =>
+      this.callout(address, domain, this.options.inlineBudgetMs),
+    );
+    promise.catch((error: unknown) => this.deps.observer.backgroundError(error));
+  }
+
+  /**
+   * Stop taking callouts, give those in flight `graceMs` to finish, abandon the
+   * rest (their verdicts are not cached), flush statistics. The cache stays
+   * open: its owner closes it.
+   */
+  async close(graceMs: number): Promise<void> {
+    this.closing = true;
+    const settled = Promise.allSettled(this.callouts.pending());
+    const grace = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
+    await Promise.race([settled, grace]);
+    this.shutdown.abort();
+    await Promise.race([
+      Promise.allSettled([settled, this.deps.engine.idle()]),
+      new Promise((r) => setTimeout(r, 2000).unref()),
+    ]);
+    await this.deps.stats.stop();
+  }
+}
+
+function raceBudget<T>(promise: Promise<T>, budgetMs: number): Promise<T | 'pending'> {
+  let timer: NodeJS.Timeout | undefined;
+  const budget = new Promise<'pending'>((resolve) => {
+    timer = setTimeout(() => resolve('pending'), budgetMs);
+  });
+  return Promise.race([promise, budget]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,56 @@
+/**
+ * Verdict -> counters, modelled on seed 002's WcSAP statistics: how many
+ * requests, how many skipped or answered from cache, what DNS said, how many
+ * connections failed, how many SMTP sessions and at which command the remote
+ * server refused.
+ */
+import type { ServiceVerdict } from '../service/verdict.js';
+
+/** Counted once per request, however it was answered. */
+export function requestCounters(v: Pick<ServiceVerdict, 'reason' | 'result' | 'cache'>): string[] {
+  const out = ['requests', `result.${v.result}`, `reason.${v.reason}`];
+  if (v.reason === 'skipped') out.push('skips');
+  if (v.cache.hit) out.push(v.cache.fact ? 'cache_hits_domain' : 'cache_hits');
+  return out;
+}
+
+/** Counted once per callout (coalesced requests share one): what DNS and SMTP said. */
+export function calloutCounters(v: Pick<ServiceVerdict, 'reason' | 'attempts'>): string[] {
+  const out = ['callouts'];
+  if (v.reason === 'no_such_domain') out.push('bad_domain');
+  if (v.reason === 'no_mail_host') out.push('no_mail_host');
+  if (v.reason === 'null_mx') out.push('null_mx');
+  if (v.reason === 'dns_error') out.push('dns_errors');
+  for (const a of v.attempts) {
+    if (a.reason === 'unsafe_target') out.push('unsafe_targets');
+    else if (a.reason === 'rate_limited') continue;
+    else if (a.stage === 'connect') out.push('bad_connects');
+    else {
+      out.push('smtp_sessions');
+      const refused = refusedAt(a.stage, a.reason);
+      if (refused) out.push(refused);
+    }
+  }
+  return out;
+}
+
+function refusedAt(stage: string | null, reason: string): string | null {
+  if (reason === 'timeout' || reason === 'connection_failed' || reason === 'protocol_error')
+    return 'session_failures';
+  switch (stage) {
+    case 'greeting':
+      return 'refused_greeting';
+    case 'ehlo':
+    case 'helo':
+      return 'refused_helo';
+    case 'starttls':
+      return 'refused_starttls';
+    case 'mail':
+      return 'refused_mail_from';
+    case 'rcpt':
+    case 'vrfy':
+      return reason === 'accepted' || reason === 'catch_all' ? null : 'refused_rcpt_to';
+    default:
+      return null;
+  }
+}
