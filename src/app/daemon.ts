@@ -5,34 +5,34 @@
  */
 import type { Config } from '../config/schema.js';
 import { EVENTS } from '../observability/events.js';
-import { LogObserver, ObserverSet } from '../observability/log-observer.js';
+import { LogTelemetry } from '../observability/log-observer.js';
 import { logEvent, type Logger } from '../observability/logger.js';
-import type { VerifierObserver } from '../service/verifier.js';
+import { TelemetrySet, type Telemetry } from '../observability/telemetry.js';
+import { RecentActivity } from '../service/recent-activity.js';
 import { buildService, cachePath, openStores, type Service } from './build.js';
-import { buildFrontends } from './frontends.js';
+import { buildFrontends, buildTelemetry } from './frontends.js';
 
 const SWEEP_INTERVAL_MS = 10 * 60 * 1000;
 
 export interface Daemon {
   service: Service;
+  telemetry: Telemetry;
   /** Addresses each front-end listens on, by name. */
   listening: Record<string, string[]>;
   stop(reason?: string): Promise<void>;
 }
 
-export async function startDaemon(
-  config: Readonly<Config>,
-  logger: Logger,
-  extraObservers: VerifierObserver[] = [],
-): Promise<Daemon> {
+export async function startDaemon(config: Readonly<Config>, logger: Logger): Promise<Daemon> {
   logEvent(logger, 'info', EVENTS.serviceStarting, {
     cache: config.cache.backend === 'sqlite' ? cachePath(config) : 'memory',
   });
   const stores = openStores(config);
-  const service = buildService(config, stores, new ObserverSet([new LogObserver(logger), ...extraObservers]));
-  service.limits.onRefusal = (what, key) =>
-    logEvent(logger, 'info', EVENTS.limitRefused, { limit: what, key });
-  const frontends = buildFrontends(config, service, logger);
+  const recent = new RecentActivity();
+  const extra = buildTelemetry(config);
+  const telemetry = new TelemetrySet([new LogTelemetry(logger), recent, ...extra]);
+  const service = buildService(config, stores, telemetry);
+  service.limits.onRefusal = (what, key) => telemetry.limitRefused(what, key);
+  const frontends = buildFrontends({ config, service, logger, telemetry, recent, extra });
   const listening: Record<string, string[]> = {};
   const started: typeof frontends = [];
   try {
@@ -72,7 +72,7 @@ export async function startDaemon(
     })();
     return stopping;
   };
-  return { service, listening, stop };
+  return { service, telemetry, listening, stop };
 }
 
 /** Run until a signal, then stop gracefully. */

@@ -42,6 +42,12 @@ CREATE TABLE IF NOT EXISTS stats (
   value INTEGER NOT NULL,
   PRIMARY KEY (day, counter)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS stats_hourly (
+  hour TEXT NOT NULL,
+  counter TEXT NOT NULL,
+  value INTEGER NOT NULL,
+  PRIMARY KEY (hour, counter)
+) WITHOUT ROWID;
 `;
 
 interface AddressRow {

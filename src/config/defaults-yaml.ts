@@ -21,11 +21,19 @@ function render(value: unknown, node: JsonSchemaNode | undefined, indent: string
     const comment = childNode?.description;
     const choices = childNode?.enum ? ` One of: ${childNode.enum.join(', ')}.` : '';
     if (comment) lines.push(`${indent}# ${comment}${choices}`);
-    if (child !== null && typeof child === 'object' && !Array.isArray(child)) {
+    if (
+      child !== null &&
+      typeof child === 'object' &&
+      !Array.isArray(child) &&
+      Object.keys(child).length > 0
+    ) {
       lines.push(`${indent}${key}:`, ...render(child, childNode, `${indent}  `));
     } else {
       // Lists in flow style ([a, b]) keep one key per line; JSON is valid YAML.
-      const text = Array.isArray(child) ? JSON.stringify(child) : stringify(child).trim();
+      const text =
+        Array.isArray(child) || (child !== null && typeof child === 'object')
+          ? JSON.stringify(child)
+          : stringify(child).trim();
       lines.push(`${indent}${key}: ${text}`);
     }
   }

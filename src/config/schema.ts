@@ -32,6 +32,10 @@ const hostPort = z
     /^(\[[0-9a-fA-F:.]+\]|[0-9.]+|[0-9a-fA-F:]+)(:\d{1,5})?$/,
     'an IP address with optional :port, e.g. 127.0.0.1:5353 or [::1]:53',
   );
+/** Where a front-end listens: an IP and a port, always both. */
+const listenAddress = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[0-9.]+):\d{1,5}$/, 'IP:port, e.g. 127.0.0.1:10040 or [::1]:10040');
 const cidr = z.string().refine(isValidCidr, 'a CIDR such as 127.0.0.0/8 or 2001:db8::/32');
 const heloName = z
   .string()
@@ -122,6 +126,13 @@ export const dnsSchema = z
   .prefault({});
 
 const domainName = z.string().regex(/^[a-z0-9.-]+\.[a-z0-9-]+$/i, 'a domain name such as example.org');
+/** host:port for a route; the host may be a name or an IP (IPv6 in brackets). */
+const routeTarget = z
+  .string()
+  .regex(
+    /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/,
+    'host:port, e.g. 10.0.0.5:25 or mailstore.internal:25',
+  );
 const mailAddress = z.string().regex(/^[^\s@]+@[^\s@]+$/, 'an address such as user@example.org');
 
 export const serviceSchema = z
@@ -149,6 +160,12 @@ export const serviceSchema = z
       .array(mailAddress)
       .default([])
       .describe('Addresses never called out (answered `skipped`).'),
+    routes: z
+      .record(domainName, routeTarget)
+      .default({})
+      .describe(
+        'Domains verified at a fixed internal host instead of their MX (call-forward for relay domains): domain -> host:port. These hosts may be private addresses.',
+      ),
   })
   .prefault({});
 
@@ -221,6 +238,136 @@ export const limitsSchema = z
   })
   .prefault({});
 
+const ACTIONS = ['reject', 'defer', 'dunno'] as const;
+const decision = (def: (typeof ACTIONS)[number]) => z.enum(ACTIONS).default(def);
+
+export const policySchema = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .default(true)
+      .describe('Serve the Postfix policy delegation protocol (check_policy_service).'),
+    listen: z
+      .array(listenAddress)
+      .default(['127.0.0.1:10040'])
+      .describe('TCP addresses as host:port. 10023-10026 are left to postgrey and content filters.'),
+    unix_socket: z
+      .string()
+      .nullable()
+      .default(null)
+      .describe('Also listen on this unix socket path (e.g. inside the Postfix chroot).'),
+    mode: z
+      .enum(['enforce', 'warn'])
+      .default('enforce')
+      .describe(
+        'enforce rejects and defers; warn never does, it returns WARN (or PREPEND) so you can watch first.',
+      ),
+    fail_safe: z
+      .enum(['DUNNO', 'DEFER_IF_PERMIT'])
+      .default('DUNNO')
+      .describe('Action when cbv itself fails or runs out of time: never a rejection.'),
+    prepend_header: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Add a header recording the verdict to accepted mail (PREPEND instead of DUNNO, once per message).',
+      ),
+    header_name: z
+      .string()
+      .regex(/^[A-Za-z0-9-]+$/, 'a header field name such as X-Sender-Verification')
+      .default('X-Sender-Verification')
+      .describe('Name of the header added by prepend_header.'),
+    decisions: z
+      .strictObject({
+        accepted: decision('dunno'),
+        user_unknown: decision('reject'),
+        mailbox_disabled: decision('reject'),
+        mailbox_full: decision('dunno'),
+        catch_all: decision('dunno'),
+        null_sender_rejected: decision('reject'),
+        no_such_domain: decision('reject'),
+        no_mail_host: decision('reject'),
+        null_mx: decision('reject'),
+        policy_rejected: decision('dunno'),
+        greylisted: decision('defer'),
+        temporary_failure: decision('defer'),
+        timeout: decision('defer'),
+        connection_failed: decision('defer'),
+        dns_error: decision('defer'),
+        unsafe_target: decision('dunno'),
+        invalid_syntax: decision('reject'),
+        protocol_error: decision('dunno'),
+        rate_limited: decision('defer'),
+        pending: decision('defer'),
+        skipped: decision('dunno'),
+      })
+      .prefault({})
+      .describe(
+        'What to do for each verdict reason of a sender: reject (5xx), defer (4xx) or dunno (no opinion).',
+      ),
+    skip_client_cidrs: z
+      .array(cidr)
+      .default([])
+      .describe('Clients whose senders are never verified (your own networks).'),
+    allow_senders: z
+      .array(z.string().regex(/^([^\s@]+@)?[A-Za-z0-9.-]+\.[A-Za-z0-9-]+$/, 'a domain or an address'))
+      .default([])
+      .describe('Sender domains (with subdomains) and addresses never verified.'),
+    local_domains: z
+      .array(domainName)
+      .default([])
+      .describe(
+        'The domains this mail system serves: their senders are not called back (check those with SASL/SPF).',
+      ),
+    verify_recipients: z
+      .boolean()
+      .default(true)
+      .describe(
+        'Call-forward: verify recipients at domains listed in service.routes, rejecting unknown ones with 550 5.1.1.',
+      ),
+    max_line_length: count(4096, 'Longest attribute line accepted, in octets.', 1_000_000),
+    max_request_bytes: count(
+      65_536,
+      'Largest request accepted, in octets; beyond it the connection is closed.',
+      10_000_000,
+    ),
+    idle_timeout: seconds(
+      330,
+      "Close a connection idle this long (longer than Postfix's 300 s smtpd_policy_service_max_idle)",
+    ),
+    max_connections: count(1000, 'Most policy connections open at once.', 100_000),
+  })
+  .prefault({});
+
+export const httpSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe('Serve the HTTP API, /metrics and the dashboard.'),
+    listen: z
+      .array(hostPort)
+      .default(['127.0.0.1:8040'])
+      .describe('TCP addresses as host:port. Non-loopback requires tokens.'),
+    tokens: z
+      .array(
+        z.strictObject({
+          name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a short name for logs and metrics'),
+          token: z.string().min(16, 'at least 16 characters').max(512),
+        }),
+      )
+      .default([])
+      .describe(
+        'Bearer tokens; when any is set, every API call needs one. Required to listen beyond loopback.',
+      ),
+    token_rate: z
+      .number()
+      .positive()
+      .max(100_000)
+      .default(5)
+      .describe('Verifications per second allowed per token (or per client address without tokens).'),
+    token_burst: count(20, 'Verifications a token may make at once after a quiet spell.', 100_000),
+    batch_max: count(100, 'Most addresses in one POST /v1/verify.', 10_000),
+  })
+  .prefault({});
+
 export const loggingSchema = z
   .strictObject({
     level: z
@@ -236,6 +383,8 @@ export const configSchema = z.strictObject({
   service: serviceSchema.describe('The verification service (cbv serve).'),
   cache: cacheSchema.describe('The verdict cache.'),
   limits: limitsSchema.describe("Politeness: how hard cbv may press on other people's servers."),
+  policy: policySchema.describe('The Postfix policy server front-end.'),
+  http: httpSchema.describe('The HTTP API, Prometheus metrics and dashboard front-end.'),
   logging: loggingSchema.describe('Structured JSON logs on stdout.'),
 });
 

@@ -1,13 +1,17 @@
-/** The Verifier's observer that writes the log lines: one per verification, one per callout. */
-import type { CalloutVerdict, VerifierObserver } from '../service/verifier.js';
+/** The telemetry member that writes log lines: one per verification, one per callout, one per policy reply. */
+import type { LimitRefusal } from '../limits/callout-limits.js';
+import type { CalloutVerdict } from '../service/verifier.js';
 import type { ServiceVerdict } from '../service/verdict.js';
 import { EVENTS } from './events.js';
 import { logEvent, type Logger } from './logger.js';
+import { NullTelemetry, type PolicyOutcome } from './telemetry.js';
 
-export class LogObserver implements VerifierObserver {
-  constructor(private readonly logger: Logger) {}
+export class LogTelemetry extends NullTelemetry {
+  constructor(private readonly logger: Logger) {
+    super();
+  }
 
-  verdict(v: ServiceVerdict, context: { joined: boolean }): void {
+  override verdict(v: ServiceVerdict, context: { joined: boolean }): void {
     logEvent(this.logger, 'info', EVENTS.verifyResult, {
       address: v.address,
       result: v.result,
@@ -23,7 +27,7 @@ export class LogObserver implements VerifierObserver {
     });
   }
 
-  callout(v: CalloutVerdict): void {
+  override callout(v: CalloutVerdict): void {
     logEvent(this.logger, 'debug', EVENTS.calloutDone, {
       address: v.address,
       reason: v.reason,
@@ -33,28 +37,24 @@ export class LogObserver implements VerifierObserver {
     });
   }
 
-  floodTripped(domain: string): void {
+  override floodTripped(domain: string): void {
     logEvent(this.logger, 'warn', EVENTS.floodTripped, { domain }, `flood breaker tripped for ${domain}`);
   }
 
-  backgroundError(error: unknown): void {
+  override backgroundError(error: unknown): void {
     logEvent(this.logger, 'error', EVENTS.backgroundError, { err: error });
   }
-}
 
-/** Fans one observer call out to several (logs, metrics). */
-export class ObserverSet implements VerifierObserver {
-  constructor(private readonly observers: VerifierObserver[]) {}
-  verdict(v: ServiceVerdict, context: { joined: boolean }): void {
-    for (const o of this.observers) o.verdict(v, context);
+  override limitRefused(what: LimitRefusal, key: string): void {
+    logEvent(this.logger, 'info', EVENTS.limitRefused, { limit: what, key });
   }
-  callout(v: CalloutVerdict): void {
-    for (const o of this.observers) o.callout(v);
-  }
-  floodTripped(domain: string): void {
-    for (const o of this.observers) o.floodTripped(domain);
-  }
-  backgroundError(error: unknown): void {
-    for (const o of this.observers) o.backgroundError(error);
+
+  override policyDecision(action: string, outcome: PolicyOutcome, verdict: ServiceVerdict | null): void {
+    logEvent(this.logger, outcome === 'fail_safe' ? 'warn' : 'debug', EVENTS.policyRequest, {
+      action,
+      outcome,
+      address: verdict?.address ?? null,
+      reason: verdict?.reason ?? null,
+    });
   }
 }

@@ -6,6 +6,8 @@ export class SqliteStatsStore implements StatsStore {
   private readonly upsert;
   private readonly sumQuery;
   private readonly dayQuery;
+  private readonly hourUpsert;
+  private readonly hourQuery;
 
   constructor(private readonly db: Database.Database) {
     this.upsert = db.prepare(
@@ -17,6 +19,29 @@ export class SqliteStatsStore implements StatsStore {
     this.dayQuery = db.prepare<[string, string], { day: string; counter: string; value: number }>(
       'SELECT day, counter, value FROM stats WHERE day >= ? AND day <= ? ORDER BY day',
     );
+    this.hourUpsert = db.prepare(
+      'INSERT INTO stats_hourly (hour, counter, value) VALUES (?, ?, ?) ON CONFLICT (hour, counter) DO UPDATE SET value = value + excluded.value',
+    );
+    this.hourQuery = db.prepare<[string, string], { hour: string; counter: string; value: number }>(
+      'SELECT hour, counter, value FROM stats_hourly WHERE hour >= ? AND hour <= ? ORDER BY hour',
+    );
+  }
+
+  addHourly(hour: string, counts: Counts): Promise<void> {
+    this.db.transaction(() => {
+      for (const [counter, value] of Object.entries(counts)) this.hourUpsert.run(hour, counter, value);
+    })();
+    return Promise.resolve();
+  }
+
+  perHour(since: string, until: string): Promise<{ hour: string; counts: Counts }[]> {
+    const hours = new Map<string, Counts>();
+    for (const r of this.hourQuery.all(since, until)) {
+      const h = hours.get(r.hour) ?? {};
+      h[r.counter] = r.value;
+      hours.set(r.hour, h);
+    }
+    return Promise.resolve([...hours].map(([hour, counts]) => ({ hour, counts })));
   }
 
   add(day: string, counts: Counts): Promise<void> {

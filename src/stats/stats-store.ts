@@ -13,16 +13,46 @@ export interface StatsStore {
   sum(since: string, until: string): Promise<Counts>;
   /** Per-day counters over [since, until], for charts. */
   perDay(since: string, until: string): Promise<{ day: string; counts: Counts }[]>;
+  /** Add to the hourly series (UTC hour as YYYY-MM-DDTHH); only `result.*` counters are kept per hour. */
+  addHourly(hour: string, counts: Counts): Promise<void>;
+  /** Hourly series over [since, until] hours, inclusive, for the dashboard's time chart. */
+  perHour(since: string, until: string): Promise<{ hour: string; counts: Counts }[]>;
+}
+
+/** Counters kept per hour as well as per day: the results, for the time chart. */
+export function isHourly(counter: string): boolean {
+  return counter.startsWith('result.');
+}
+
+function addInto(map: Map<string, Counts>, key: string, counts: Counts): void {
+  const d = map.get(key) ?? {};
+  for (const [k, v] of Object.entries(counts)) d[k] = (d[k] ?? 0) + v;
+  map.set(key, d);
+}
+
+function between(map: Map<string, Counts>, since: string, until: string): [string, Counts][] {
+  return [...map]
+    .filter(([key]) => key >= since && key <= until)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([key, counts]) => [key, { ...counts }]);
 }
 
 export class MemoryStatsStore implements StatsStore {
   private readonly days = new Map<string, Counts>();
+  private readonly hours = new Map<string, Counts>();
 
   add(day: string, counts: Counts): Promise<void> {
-    const d = this.days.get(day) ?? {};
-    for (const [k, v] of Object.entries(counts)) d[k] = (d[k] ?? 0) + v;
-    this.days.set(day, d);
+    addInto(this.days, day, counts);
     return Promise.resolve();
+  }
+
+  addHourly(hour: string, counts: Counts): Promise<void> {
+    addInto(this.hours, hour, counts);
+    return Promise.resolve();
+  }
+
+  perHour(since: string, until: string): Promise<{ hour: string; counts: Counts }[]> {
+    return Promise.resolve(between(this.hours, since, until).map(([hour, counts]) => ({ hour, counts })));
   }
 
   async sum(since: string, until: string): Promise<Counts> {
@@ -34,18 +64,14 @@ export class MemoryStatsStore implements StatsStore {
   }
 
   perDay(since: string, until: string): Promise<{ day: string; counts: Counts }[]> {
-    return Promise.resolve(
-      [...this.days]
-        .filter(([day]) => day >= since && day <= until)
-        .sort(([a], [b]) => a.localeCompare(b))
-        .map(([day, counts]) => ({ day, counts: { ...counts } })),
-    );
+    return Promise.resolve(between(this.days, since, until).map(([day, counts]) => ({ day, counts })));
   }
 }
 
 /** Buffers increments in memory and flushes them to a store. */
 export class StatsRecorder {
   private pending = new Map<string, Counts>();
+  private pendingHours = new Map<string, Counts>();
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -60,16 +86,27 @@ export class StatsRecorder {
   }
 
   count(counter: string, n = 1): void {
-    const day = new Date(this.now()).toISOString().slice(0, 10);
-    const d = this.pending.get(day) ?? {};
-    d[counter] = (d[counter] ?? 0) + n;
-    this.pending.set(day, d);
+    const iso = new Date(this.now()).toISOString();
+    addInto(this.pending, iso.slice(0, 10), { [counter]: n });
+    if (isHourly(counter)) addInto(this.pendingHours, iso.slice(0, 13), { [counter]: n });
   }
 
   async flush(): Promise<void> {
-    const batch = this.pending;
+    const [days, hours] = [this.pending, this.pendingHours];
     this.pending = new Map();
-    for (const [day, counts] of batch) await this.store.add(day, counts);
+    this.pendingHours = new Map();
+    for (const [day, counts] of days) await this.store.add(day, counts);
+    for (const [hour, counts] of hours) await this.store.addHourly(hour, counts);
+  }
+
+  async perHour(since: string, until: string): Promise<{ hour: string; counts: Counts }[]> {
+    await this.flush();
+    return this.store.perHour(since, until);
+  }
+
+  async perDay(since: string, until: string): Promise<{ day: string; counts: Counts }[]> {
+    await this.flush();
+    return this.store.perDay(since, until);
   }
 
   /** Counters including what is not flushed yet. */

@@ -1,0 +1,90 @@
+/**
+ * The mail test bed's addresses and DNS zone: which name leads to which kind of remote server,
+ * and the DNS edge cases (Null MX, no MX, dangling MX, SERVFAIL, timeout, private address, IDN).
+ */
+import type { DnsRecord, DnsZone } from './dns.js';
+import { DEFAULT_REMOTE_IPS, type RemoteKind } from './postfix-remotes.js';
+
+export type TestbedRole = RemoteKind | 'exim' | 'dead';
+export type TestbedIps = Record<TestbedRole, string>;
+
+export const DEFAULT_IPS: TestbedIps = {
+  ...DEFAULT_REMOTE_IPS,
+  exim: '127.0.1.9',
+  // Nothing ever listens here: the first MX of twomx.test, refusing connections.
+  dead: '127.0.1.250',
+};
+
+/** Domain names in the default zone (all lower case; IDNs as A-labels). */
+export const NAMES = {
+  /** MX 10 mx.ok.test -> the rejecting Postfix. */
+  ok: 'ok.test',
+  catchall: 'catchall.test',
+  grey: 'grey.test',
+  /** Null sender refused, seen at RCPT (smtpd_delay_reject = yes). */
+  nonull: 'nonull.test',
+  /** Null sender refused at MAIL FROM (smtpd_delay_reject = no). */
+  nonullmail: 'nonullmail.test',
+  tls: 'tls.test',
+  nopipe: 'nopipe.test',
+  blocked: 'blocked.test',
+  exim: 'exim.test',
+  /** MX 10 dead.twomx.test (nothing listens), MX 20 mx.twomx.test (rejecting). */
+  twomx: 'twomx.test',
+  /** No MX; an A record (implicit MX) -> rejecting. */
+  aonly: 'aonly.test',
+  /** MX 0 . (RFC 7505). */
+  nullmx: 'nullmx.test',
+  /** Exists (TXT only): no MX, no A/AAAA. */
+  nomail: 'nomail.test',
+  /** MX 10 nowhere.dangling.test, which is NXDOMAIN. */
+  dangling: 'dangling.test',
+  /** MX 10 mx.private.test, A 10.0.0.25: a target cbv must refuse to contact. */
+  private: 'private.test',
+  /** bücher.test as served (A-label) -> rejecting. */
+  idn: 'xn--bcher-kva.test',
+  idnUnicode: 'bücher.test',
+  /** Every lookup at or below it: SERVFAIL. */
+  servfail: 'servfail.test',
+  /** Every lookup at or below it: never answered (the client times out). */
+  slow: 'slow.test',
+  /** Not defined: NXDOMAIN, like any other undefined name under .test. */
+  nxdomain: 'nonexistent.test',
+} as const;
+
+export const PRIVATE_MX_ADDRESS = '10.0.0.25';
+
+/** Domain -> the listener its single MX (mx.<domain>) points at. */
+const MX_DOMAINS: readonly [string, TestbedRole][] = [
+  [NAMES.ok, 'rejecting'],
+  [NAMES.catchall, 'catchall'],
+  [NAMES.grey, 'greylisting'],
+  [NAMES.nonull, 'nonull'],
+  [NAMES.nonullmail, 'nonullmail'],
+  [NAMES.tls, 'tlsrequired'],
+  [NAMES.nopipe, 'nopipelining'],
+  [NAMES.blocked, 'blocklist'],
+  [NAMES.exim, 'exim'],
+  [NAMES.idn, 'rejecting'],
+];
+
+export function defaultZone(ips: TestbedIps = DEFAULT_IPS, extra: readonly DnsRecord[] = []): DnsZone {
+  const records: DnsRecord[] = MX_DOMAINS.flatMap(([domain, role]) => [
+    { name: domain, type: 'MX', value: `10 mx.${domain}` },
+    { name: `mx.${domain}`, type: 'A', value: ips[role] },
+  ]);
+  records.push(
+    { name: NAMES.twomx, type: 'MX', value: `10 dead.${NAMES.twomx}` },
+    { name: NAMES.twomx, type: 'MX', value: `20 mx.${NAMES.twomx}` },
+    { name: `dead.${NAMES.twomx}`, type: 'A', value: ips.dead },
+    { name: `mx.${NAMES.twomx}`, type: 'A', value: ips.rejecting },
+    { name: NAMES.aonly, type: 'A', value: ips.rejecting },
+    { name: NAMES.nullmx, type: 'MX', value: '0 .' },
+    { name: NAMES.nomail, type: 'TXT', value: 'v=spf1 -all' },
+    { name: NAMES.dangling, type: 'MX', value: `10 nowhere.${NAMES.dangling}` },
+    { name: NAMES.private, type: 'MX', value: `10 mx.${NAMES.private}` },
+    { name: `mx.${NAMES.private}`, type: 'A', value: PRIVATE_MX_ADDRESS },
+    ...extra,
+  );
+  return { records, servfail: [NAMES.servfail], timeout: [NAMES.slow] };
+}
