@@ -197,7 +197,8 @@ export class VerificationEngine {
       .flatMap((h) => h.addresses.map((ip) => ({ host: h.host, ip, preference: h.preference })))
       .slice(0, this.options.maxAddresses);
     const attempts: Attempt[] = [];
-    const transcript: TranscriptLine[] = [];
+    // Per-session transcripts by reference: RSET/QUIT lines still arrive after the decision.
+    const transcript: TranscriptLine[][] = [];
     const failures: { outcome: HostOutcome; target: MxTarget }[] = [];
     const randomLocalPart = (this.deps.randomLocalPart ?? defaultRandomLocalPart)();
     const closes: Promise<void>[] = [];
@@ -215,11 +216,13 @@ export class VerificationEngine {
           rule: 'local.unsafe-target',
           stage: null,
         });
-        transcript.push({
-          t: Date.now() - startedAt,
-          dir: '*',
-          line: `refused to connect to ${target.host} [${target.ip}]: ${safety.range} address`,
-        });
+        transcript.push([
+          {
+            t: Date.now() - startedAt,
+            dir: '*',
+            line: `refused to connect to ${target.host} [${target.ip}]: ${safety.range} address`,
+          },
+        ]);
         continue;
       }
       const release = this.deps.gate ? await this.deps.gate.acquire(target.ip, signal) : () => undefined;
@@ -231,11 +234,13 @@ export class VerificationEngine {
           rule: 'local.rate-limited-mx',
           stage: null,
         });
-        transcript.push({
-          t: Date.now() - startedAt,
-          dir: '*',
-          line: `not connecting to ${target.host} [${target.ip}]: per-host limit reached`,
-        });
+        transcript.push([
+          {
+            t: Date.now() - startedAt,
+            dir: '*',
+            line: `not connecting to ${target.host} [${target.ip}]: per-host limit reached`,
+          },
+        ]);
         failures.push({ outcome: gateRefusal(target), target });
         continue;
       }
@@ -250,12 +255,12 @@ export class VerificationEngine {
       let outcome = await this.probe.probeHost(request);
       if (outcome.kind === 'retry_plain') {
         this.track(outcome.closed, closes);
-        transcript.push(...outcome.transcript);
+        transcript.push(outcome.transcript);
         outcome = await this.probe.probeHost({ ...request, plainOnly: true });
       }
       void outcome.closed.then(release);
       this.track(outcome.closed, closes);
-      transcript.push(...outcome.transcript);
+      transcript.push(outcome.transcript);
       if (outcome.rule !== 'local.connect-failed' && outcome.rule !== 'local.timeout.connect') sessions++;
       attempts.push({
         host: target.host,
@@ -272,7 +277,7 @@ export class VerificationEngine {
     }
     if (opts.waitForClose) await Promise.all(closes);
     const chosen = decided ?? this.mostInformative(failures);
-    const extra = { attempts, ...(opts.transcript ? { transcript } : {}) };
+    const extra = { attempts, ...(opts.transcript ? { transcript: transcript.flat() } : {}) };
     if (!chosen) {
       const message =
         targets.length === 0
