@@ -5,7 +5,13 @@
  */
 import { mkdirSync } from 'node:fs';
 import { isAbsolute, join, dirname } from 'node:path';
-import { NodeDnsResolver, TcpConnector, VerificationEngine, type ConnectGate } from '../core/index.js';
+import {
+  FixedMxResolver,
+  NodeDnsResolver,
+  TcpConnector,
+  VerificationEngine,
+  type ConnectGate,
+} from '../core/index.js';
 import { MemoryCache } from '../cache/memory-cache.js';
 import { SqliteCache } from '../cache/sqlite-cache.js';
 import { TieredCache } from '../cache/tiered-cache.js';
@@ -14,7 +20,8 @@ import { dnsOptions, engineOptions } from '../config/engine-options.js';
 import type { Config } from '../config/schema.js';
 import { CalloutLimits } from '../limits/callout-limits.js';
 import type { CacheTtls } from '../service/cache-policy.js';
-import { Verifier, type VerifierObserver } from '../service/verifier.js';
+import { RoutedEngine } from '../service/routed-engine.js';
+import { Verifier, type CalloutEngine, type VerifierObserver } from '../service/verifier.js';
 import { SqliteStatsStore } from '../stats/sqlite-stats.js';
 import { MemoryStatsStore, StatsRecorder, type StatsStore } from '../stats/stats-store.js';
 
@@ -24,6 +31,33 @@ export function buildEngine(config: Readonly<Config>, gate?: ConnectGate): Verif
   const resolver = new NodeDnsResolver(dnsOptions(config));
   const connector = new TcpConnector({ localAddress: config.verify.bind_address ?? undefined });
   return new VerificationEngine(engineOptions(config), { resolver, connector, ...(gate ? { gate } : {}) });
+}
+
+/**
+ * The default engine, plus one engine per route (service.routes) that always
+ * calls the configured host:port. The administrator named those hosts, so
+ * they may be private addresses, unlike anything learnt from DNS.
+ */
+export function buildRoutedEngine(config: Readonly<Config>, gate?: ConnectGate): CalloutEngine {
+  const fallback = buildEngine(config, gate);
+  const routes = Object.entries(config.service.routes);
+  if (routes.length === 0) return fallback;
+  const resolver = new NodeDnsResolver(dnsOptions(config));
+  const connector = new TcpConnector({ localAddress: config.verify.bind_address ?? undefined });
+  const engines = new Map<string, CalloutEngine>();
+  for (const [domain, target] of routes) {
+    const colon = target.lastIndexOf(':');
+    const host = target.slice(0, colon).replace(/^\[|\]$/g, '');
+    const base = engineOptions(config);
+    const options = {
+      ...base,
+      allowTargets: ['0.0.0.0/0', '::/0'],
+      probe: { ...base.probe, port: Number(target.slice(colon + 1)) },
+    };
+    const deps = { resolver: new FixedMxResolver(host, resolver), connector, ...(gate ? { gate } : {}) };
+    engines.set(domain.toLowerCase(), new VerificationEngine(options, deps));
+  }
+  return new RoutedEngine(fallback, engines);
 }
 
 export function cachePath(config: Readonly<Config>): string {
@@ -93,7 +127,7 @@ export interface Service {
   verifier: Verifier;
   stores: Stores;
   limits: CalloutLimits;
-  engine: VerificationEngine;
+  engine: CalloutEngine;
 }
 
 export function buildService(
@@ -103,7 +137,7 @@ export function buildService(
   inlineBudgetMs?: number,
 ): Service {
   const limits = buildLimits(config);
-  const engine = buildEngine(config, limits.gate);
+  const engine = buildRoutedEngine(config, limits.gate);
   const stats = new StatsRecorder(stores.stats);
   stats.start();
   const verifier = new Verifier(

@@ -1,6 +1,7 @@
 /** Which front-ends the daemon hosts, and which extra telemetry (metrics) it feeds, from the config. */
 import type { Config } from '../config/schema.js';
 import type { Frontend } from '../frontends/frontend.js';
+import { createPolicyFrontend } from '../frontends/policy/index.js';
 import type { Logger } from '../observability/logger.js';
 import type { Telemetry } from '../observability/telemetry.js';
 import type { RecentActivity } from '../service/recent-activity.js';
@@ -21,6 +22,8 @@ export function buildTelemetry(_config: Readonly<Config>): Telemetry[] {
   return [];
 }
 
-export function buildFrontends(_context: FrontendContext): Frontend[] {
-  return [];
+export function buildFrontends(context: FrontendContext): Frontend[] {
+  const list: Frontend[] = [];
+  if (context.config.policy.enabled) list.push(createPolicyFrontend(context));
+  return list;
 }

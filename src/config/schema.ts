@@ -310,7 +310,11 @@ export const policySchema = z
       .default([])
       .describe('Clients whose senders are never verified (your own networks).'),
     allow_senders: z
-      .array(z.string().regex(/^([^\s@]+@)?[A-Za-z0-9.-]+\.[A-Za-z0-9-]+$/, 'a domain or an address'))
+      .array(
+        z
+          .string()
+          .regex(/^([^\s@]+@)?([A-Za-z0-9.-]+\.[A-Za-z0-9-]+|\[[^\]\s]+\])$/, 'a domain or an address'),
+      )
       .default([])
       .describe('Sender domains (with subdomains) and addresses never verified.'),
     local_domains: z

@@ -1,9 +1,10 @@
 /** The core's public surface: what the service and front-ends may use. */
 export { parseMailbox, type Mailbox, type ParseResult } from './address.js';
 export { NodeDnsResolver, type DnsResolver, type NodeDnsOptions } from './dns/resolver.js';
+export { FixedMxResolver } from './dns/fixed-mx-resolver.js';
 export { TcpConnector, type Connector } from './smtp/connector.js';
 export { RULES, RULES_VERSION, type ReplyRule } from './classify/rules.js';
-export { TargetPolicy, isValidCidr } from './target-safety.js';
+export { TargetPolicy, isValidCidr, parseCidr } from './target-safety.js';
 export {
   VerificationEngine,
   type EngineOptions,

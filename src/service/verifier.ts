@@ -93,6 +93,27 @@ export class Verifier {
     return this.callouts.size;
   }
 
+  /**
+   * A front-end decided not to verify (null sender, authenticated client,
+   * allow-list): counted as a request and a skip, like the service's own skips.
+   */
+  recordSkip(input: string, rule: string): ServiceVerdict {
+    const parsed = parseMailbox(input);
+    const address = parsed.ok ? parsed.mailbox.address : input;
+    const domain = parsed.ok ? parsed.mailbox.domain : '';
+    const verdict = localVerdict(
+      address,
+      domain,
+      'skipped',
+      rule,
+      'not verified by rule of the front-end',
+      this.now(),
+    );
+    for (const counter of requestCounters(verdict)) this.deps.stats.count(counter);
+    this.deps.observer.verdict(verdict, { joined: false });
+    return verdict;
+  }
+
   async verify(input: string, opts: RequestOptions = {}): Promise<ServiceVerdict> {
     const { verdict, joined } = await this.answer(input, opts);
     for (const counter of requestCounters(verdict)) this.deps.stats.count(counter);

@@ -1,0 +1,178 @@
+/**
+ * From one policy request to one action:
+ *
+ *   not RCPT/MAIL -> DUNNO
+ *   sender: skip rules -> verify (once per message: `instance`) -> decision table
+ *   recipient at a routed relay domain: call-forward -> 550 5.1.1 / defer / DUNNO
+ *   warn mode turns rejections and deferrals into WARN (or PREPEND)
+ *
+ * Never throws for anything a request can contain; the server still wraps
+ * it in a fail-safe for bugs and budget overruns.
+ */
+import { parseCidr } from '../../core/index.js';
+import type { Config } from '../../config/schema.js';
+import type { PolicyOutcome, Telemetry } from '../../observability/telemetry.js';
+import type { Verifier } from '../../service/verifier.js';
+import type { ServiceVerdict } from '../../service/verdict.js';
+import type { PolicyRequest } from './request-reader.js';
+import {
+  recipientDefer,
+  recipientReject,
+  senderDefer,
+  senderReject,
+  verdictHeader,
+  warnInstead,
+} from './replies.js';
+import ipaddr from 'ipaddr.js';
+
+type PolicyConfig = Config['policy'];
+type Decision = 'reject' | 'defer' | 'dunno';
+
+/** One reply and what decided it: what the telemetry records, once per request. */
+interface Outcome {
+  action: string;
+  /** The action stops the message (reject/defer in enforce mode): recipients need no check. */
+  final: boolean;
+  kind: PolicyOutcome;
+  verdict: ServiceVerdict | null;
+}
+
+const MEMO_MAX = 10_000;
+const MEMO_TTL_MS = 3_600_000;
+
+export class PolicyDecider {
+  private readonly memo = new Map<string, Outcome & { at: number }>();
+  private readonly skipClients: [ipaddr.IPv4 | ipaddr.IPv6, number][];
+  private readonly allowAddresses: Set<string>;
+  private readonly allowDomains: Set<string>;
+  private readonly localDomains: Set<string>;
+
+  constructor(
+    private readonly config: PolicyConfig,
+    private readonly verifier: Verifier,
+    private readonly telemetry: Telemetry,
+    private readonly routedDomains: ReadonlySet<string>,
+  ) {
+    this.skipClients = config.skip_client_cidrs.map(parseCidr);
+    this.allowAddresses = new Set(
+      config.allow_senders.filter((s) => s.includes('@')).map((s) => s.toLowerCase()),
+    );
+    this.allowDomains = new Set(
+      config.allow_senders.filter((s) => !s.includes('@')).map((s) => s.toLowerCase()),
+    );
+    this.localDomains = new Set(config.local_domains.map((d) => d.toLowerCase()));
+  }
+
+  /** The action for one well-formed request (without the `action=` prefix). */
+  async decide(attrs: PolicyRequest): Promise<string> {
+    const outcome = await this.outcome(attrs);
+    this.telemetry.policyDecision(outcome.action, outcome.kind, outcome.verdict);
+    return outcome.action;
+  }
+
+  private async outcome(attrs: PolicyRequest): Promise<Outcome> {
+    if (attrs.get('request') !== 'smtpd_access_policy')
+      return { action: 'DUNNO', final: true, kind: 'malformed', verdict: null };
+    const state = (attrs.get('protocol_state') ?? '').toUpperCase();
+    if (state !== 'RCPT' && state !== 'MAIL')
+      return { action: 'DUNNO', final: true, kind: 'skip', verdict: null };
+    const sender = await this.senderOutcome(attrs);
+    if (sender.final || state !== 'RCPT') return sender;
+    return (await this.recipientOutcome(attrs.get('recipient') ?? '')) ?? sender;
+  }
+
+  private async senderOutcome(attrs: PolicyRequest): Promise<Outcome> {
+    const instance = attrs.get('instance');
+    const memo = instance ? this.memo.get(instance) : undefined;
+    if (memo && Date.now() - memo.at < MEMO_TTL_MS) {
+      // The same message's next recipient: one verification per message, and a header only once.
+      return { ...memo, action: memo.action.startsWith('PREPEND ') ? 'DUNNO' : memo.action };
+    }
+    const outcome = await this.decideSender(attrs);
+    if (instance) this.remember(instance, outcome);
+    return outcome;
+  }
+
+  private async decideSender(attrs: PolicyRequest): Promise<Outcome> {
+    const sender = attrs.get('sender') ?? '';
+    const skip = this.skipReason(sender, attrs);
+    if (skip)
+      return { action: 'DUNNO', final: false, kind: 'skip', verdict: this.verifier.recordSkip(sender, skip) };
+    const v = await this.verifier.verify(sender);
+    return this.apply(this.config.decisions[v.reason], v, senderReject, senderDefer, 'sender');
+  }
+
+  /** Call-forward: a recipient at a routed relay domain is verified at its internal host. */
+  private async recipientOutcome(recipient: string): Promise<Outcome | null> {
+    if (!this.config.verify_recipients || !recipient.includes('@')) return null;
+    const domain = recipient.slice(recipient.lastIndexOf('@') + 1).toLowerCase();
+    if (!this.routedDomains.has(domain)) return null;
+    const v = await this.verifier.verify(recipient);
+    const decision: Decision =
+      v.reason === 'user_unknown' || v.reason === 'mailbox_disabled'
+        ? 'reject'
+        : v.temporary
+          ? 'defer'
+          : 'dunno';
+    return decision === 'dunno'
+      ? null
+      : this.apply(decision, v, recipientReject, recipientDefer, 'recipient');
+  }
+
+  /** The decision as an action, honouring warn mode and prepend_header. */
+  private apply(
+    decision: Decision,
+    v: ServiceVerdict,
+    reject: (v: ServiceVerdict) => string,
+    defer: (v: ServiceVerdict) => string,
+    kind: 'sender' | 'recipient',
+  ): Outcome {
+    const header = this.config.prepend_header && kind === 'sender';
+    if (decision === 'dunno') {
+      const action = header ? verdictHeader(this.config.header_name, v, null) : 'DUNNO';
+      return { action, final: false, kind, verdict: v };
+    }
+    const enforced = decision === 'reject' ? reject(v) : defer(v);
+    if (this.config.mode === 'enforce') return { action: enforced, final: true, kind, verdict: v };
+    const watched = header ? verdictHeader(this.config.header_name, v, decision) : warnInstead(enforced);
+    return { action: watched, final: false, kind, verdict: v };
+  }
+
+  /** Why this sender is not verified, or null to verify it. */
+  private skipReason(sender: string, attrs: PolicyRequest): string | null {
+    if (sender === '') return 'policy.skip.null-sender';
+    if ((attrs.get('sasl_username') ?? '') !== '') return 'policy.skip.authenticated';
+    const client = attrs.get('client_address') ?? '';
+    if (client && ipaddr.isValid(client) && this.skipClients.some((c) => inCidr(client, c)))
+      return 'policy.skip.client';
+    const lower = sender.toLowerCase();
+    const domain = lower.slice(lower.lastIndexOf('@') + 1);
+    if (this.allowAddresses.has(lower) || hasSuffixIn(domain, this.allowDomains))
+      return 'policy.skip.allow-list';
+    if (hasSuffixIn(domain, this.localDomains)) return 'policy.skip.local-domain';
+    return null;
+  }
+
+  private remember(instance: string, outcome: Outcome): void {
+    this.memo.set(instance, { ...outcome, at: Date.now() });
+    if (this.memo.size > MEMO_MAX) {
+      const oldest = this.memo.keys().next();
+      if (!oldest.done) this.memo.delete(oldest.value);
+    }
+  }
+}
+
+function inCidr(ip: string, [net, bits]: [ipaddr.IPv4 | ipaddr.IPv6, number]): boolean {
+  let addr = ipaddr.parse(ip);
+  if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress())
+    addr = (addr as ipaddr.IPv6).toIPv4Address();
+  return addr.kind() === net.kind() && addr.match(net, bits);
+}
+
+/** The domain or one of its parents is in the set. */
+function hasSuffixIn(domain: string, set: ReadonlySet<string>): boolean {
+  if (set.size === 0) return false;
+  const labels = domain.split('.');
+  for (let i = 0; i < labels.length - 1; i++) if (set.has(labels.slice(i).join('.'))) return true;
+  return false;
+}

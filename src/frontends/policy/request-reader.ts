@@ -1,0 +1,93 @@
+/**
+ * The Postfix policy delegation protocol, reading side (SMTPD_POLICY_README):
+ * a request is `name=value` lines ending in an empty line. Bytes arrive in
+ * any segmentation; several requests may arrive in one segment. Limits on
+ * line length and request size end the connection (the caller closes it);
+ * a request that is merely malformed is reported so that it still gets an answer.
+ */
+export type PolicyRequest = ReadonlyMap<string, string>;
+
+export type ReadResult = { kind: 'request'; attrs: PolicyRequest } | { kind: 'malformed'; problem: string };
+
+export interface ReaderLimits {
+  maxLineLength: number;
+  maxRequestBytes: number;
+}
+
+/** Abuse beyond the limits: the connection must be closed. */
+export class PolicyLimitError extends Error {
+  readonly code = 'CBV_ERR_POLICY_LIMIT';
+}
+
+const NAME = /^[A-Za-z0-9_.-]+$/;
+
+export class PolicyRequestReader {
+  private partial: Buffer[] = [];
+  private partialBytes = 0;
+  private attrs = new Map<string, string>();
+  private problem: string | null = null;
+  private requestBytes = 0;
+
+  constructor(private readonly limits: ReaderLimits) {}
+
+  push(chunk: Buffer): ReadResult[] {
+    const results: ReadResult[] = [];
+    let start = 0;
+    for (let nl = chunk.indexOf(0x0a, start); nl >= 0; nl = chunk.indexOf(0x0a, start)) {
+      const piece = chunk.subarray(start, nl);
+      const line = this.partialBytes > 0 ? Buffer.concat([...this.partial, piece]) : piece;
+      this.partial = [];
+      this.partialBytes = 0;
+      start = nl + 1;
+      this.account(line.length + 1);
+      const result = this.line(line);
+      if (result) results.push(result);
+    }
+    if (start < chunk.length) {
+      const rest = chunk.subarray(start);
+      this.partialBytes += rest.length;
+      if (this.partialBytes > this.limits.maxLineLength) {
+        throw new PolicyLimitError(`attribute line longer than ${this.limits.maxLineLength} octets`);
+      }
+      this.partial.push(Buffer.from(rest));
+    }
+    return results;
+  }
+
+  private account(bytes: number): void {
+    if (bytes - 1 > this.limits.maxLineLength)
+      throw new PolicyLimitError(`attribute line longer than ${this.limits.maxLineLength} octets`);
+    this.requestBytes += bytes;
+    if (this.requestBytes > this.limits.maxRequestBytes)
+      throw new PolicyLimitError(`request larger than ${this.limits.maxRequestBytes} octets`);
+  }
+
+  private line(raw: Buffer): ReadResult | null {
+    const text = raw.toString('utf8').replace(/\r$/, '');
+    if (text === '') return this.finish();
+    const eq = text.indexOf('=');
+    const name = eq > 0 ? text.slice(0, eq) : '';
+    if (!NAME.test(name))
+      this.problem ??= `line without a name=value attribute: ${JSON.stringify(text.slice(0, 60))}`;
+    else this.attrs.set(name, text.slice(eq + 1));
+    return null;
+  }
+
+  private finish(): ReadResult {
+    const result: ReadResult =
+      this.problem !== null
+        ? { kind: 'malformed', problem: this.problem }
+        : this.attrs.size === 0
+          ? { kind: 'malformed', problem: 'empty request' }
+          : { kind: 'request', attrs: this.attrs };
+    this.attrs = new Map();
+    this.problem = null;
+    this.requestBytes = 0;
+    return result;
+  }
+
+  /** Bytes of a request begun but not finished (to tell a clean close from a truncated one). */
+  get pendingBytes(): number {
+    return this.requestBytes + this.partialBytes;
+  }
+}

@@ -1,0 +1,175 @@
+/**
+ * The policy server: TCP listeners and an optional unix socket speaking the
+ * Postfix policy delegation protocol. Connections are persistent and carry
+ * many requests; requests on one connection are answered strictly in order,
+ * each with exactly one `action=...` line and an empty line.
+ *
+ * Failure policy: a malformed request gets `action=DUNNO`; abuse beyond the
+ * limits closes the connection; an internal fault or an overrun budget gets
+ * the configured fail-safe action. Nothing here ever produces a 5xx by itself.
+ */
+import { chmodSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Config } from '../../config/schema.js';
+import { EVENTS } from '../../observability/events.js';
+import { logEvent, type Logger } from '../../observability/logger.js';
+import type { Telemetry } from '../../observability/telemetry.js';
+import type { Frontend } from '../frontend.js';
+import type { PolicyDecider } from './decide.js';
+import { PolicyLimitError, PolicyRequestReader, type ReadResult } from './request-reader.js';
+
+type PolicyConfig = Config['policy'];
+
+/** Beyond the service's inline budget, how long before a request is answered with the fail-safe anyway. */
+const HARD_DEADLINE_MARGIN_MS = 5000;
+
+export class PolicyServer implements Frontend {
+  readonly name = 'policy';
+  private readonly servers: Server[] = [];
+  private readonly connections = new Map<Socket, { busy: boolean }>();
+
+  constructor(
+    private readonly config: PolicyConfig,
+    private readonly decider: PolicyDecider,
+    private readonly telemetry: Telemetry,
+    private readonly logger: Logger,
+    private readonly inlineBudgetMs: number,
+  ) {}
+
+  async start(): Promise<string[]> {
+    const addresses: string[] = [];
+    for (const listen of this.config.listen) {
+      const colon = listen.lastIndexOf(':');
+      const host = listen.slice(0, colon).replace(/^\[|\]$/g, '');
+      const server = await this.listen((s) => s.listen({ host, port: Number(listen.slice(colon + 1)) }));
+      const a = server.address();
+      addresses.push(
+        a && typeof a === 'object'
+          ? `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`
+          : listen,
+      );
+    }
+    const path = this.config.unix_socket;
+    if (path) {
+      removeStaleSocket(path);
+      await this.listen((s) => s.listen(path));
+      // The directory guards access (e.g. Postfix's private/); the socket itself must be usable by the postfix user.
+      chmodSync(path, 0o666);
+      addresses.push(`unix:${path}`);
+    }
+    return addresses;
+  }
+
+  private listen(bind: (s: Server) => void): Promise<Server> {
+    const server = createServer((socket) => this.accept(socket));
+    server.maxConnections = this.config.max_connections;
+    this.servers.push(server);
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.once('listening', () => {
+        server.off('error', reject);
+        server.on('error', (error) =>
+          logEvent(this.logger, 'error', EVENTS.frontendError, { frontend: this.name, err: error }),
+        );
+        resolve(server);
+      });
+      bind(server);
+    });
+  }
+
+  private accept(socket: Socket): void {
+    const state = { busy: false };
+    this.connections.set(socket, state);
+    const reader = new PolicyRequestReader({
+      maxLineLength: this.config.max_line_length,
+      maxRequestBytes: this.config.max_request_bytes,
+    });
+    let queue = Promise.resolve();
+    let ended = false;
+    socket.setNoDelay(true);
+    socket.setTimeout(Math.round(this.config.idle_timeout * 1000), () => socket.destroy());
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => this.connections.delete(socket));
+    // A client that half-closes after its request (Exim's readsocket) gets its answers, then EOF.
+    socket.on('end', () => {
+      ended = true;
+      void queue.then(() => socket.end());
+    });
+    socket.on('data', (chunk: Buffer) => {
+      let results: ReadResult[];
+      try {
+        results = reader.push(chunk);
+      } catch (error) {
+        if (!(error instanceof PolicyLimitError)) throw error;
+        logEvent(this.logger, 'warn', EVENTS.policyLimitExceeded, {
+          remote: socket.remoteAddress ?? 'unix',
+          problem: error.message,
+        });
+        socket.destroy();
+        return;
+      }
+      for (const result of results) {
+        queue = queue.then(async () => {
+          state.busy = true;
+          const action = await this.answer(result);
+          if (!socket.destroyed) socket.write(`action=${action}\n\n`);
+          state.busy = false;
+          if (ended) socket.end();
+        });
+      }
+    });
+  }
+
+  /** One request, one action: malformed -> DUNNO, fault or overrun -> fail-safe. */
+  private async answer(result: ReadResult): Promise<string> {
+    if (result.kind === 'malformed') {
+      logEvent(this.logger, 'warn', EVENTS.policyMalformed, { problem: result.problem });
+      this.telemetry.policyDecision('DUNNO', 'malformed', null);
+      return 'DUNNO';
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'overrun'>((resolve) => {
+      timer = setTimeout(() => resolve('overrun'), this.inlineBudgetMs + HARD_DEADLINE_MARGIN_MS);
+    });
+    try {
+      const action = await Promise.race([this.decider.decide(result.attrs), deadline]);
+      if (action !== 'overrun') return action;
+      return this.failSafe('request took longer than its budget');
+    } catch (error) {
+      return this.failSafe(error instanceof Error ? error.message : String(error), error);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private failSafe(problem: string, error?: unknown): string {
+    const action = this.config.fail_safe;
+    logEvent(this.logger, 'error', EVENTS.policyFailSafe, {
+      problem,
+      action,
+      ...(error ? { err: error } : {}),
+    });
+    this.telemetry.policyDecision(action, 'fail_safe', null);
+    return action;
+  }
+
+  /** Stop accepting; idle connections close now, busy ones when done or after the grace period. */
+  async stop(graceMs: number): Promise<void> {
+    const closed = Promise.all(
+      this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))),
+    );
+    for (const [socket, state] of this.connections) if (!state.busy) socket.end();
+    const deadline = Date.now() + graceMs;
+    while ([...this.connections.values()].some((s) => s.busy) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    for (const socket of this.connections.keys()) socket.destroy();
+    await closed;
+    if (this.config.unix_socket) removeStaleSocket(this.config.unix_socket);
+  }
+}
+
+/** A socket file left by a previous run would make listen() fail with EADDRINUSE. */
+function removeStaleSocket(path: string): void {
+  if (existsSync(path) && lstatSync(path).isSocket()) unlinkSync(path);
+}
