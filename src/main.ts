@@ -113,7 +113,8 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
+const argv = process.argv.slice(2);
+main(argv).then(
   (code) => {
     process.exitCode = code;
   },
@@ -125,6 +126,11 @@ main(process.argv.slice(2)).then(
     ];
     const match = known.find(([cls]) => error instanceof cls);
     if (match && error instanceof Error) {
+      if (argv[0] === 'serve' && !(error instanceof UsageError)) {
+        // The daemon's log gets the event too, for whoever watches logs rather than the terminal.
+        const event = error instanceof ConfigError ? EVENTS.configInvalid : EVENTS.cacheOpenFailed;
+        logEvent(createLogger('error'), 'error', event, { problem: error.message });
+      }
       process.stderr.write(`cbv: ${error.message}\n`);
       process.exitCode = match[1];
       return;

@@ -234,8 +234,11 @@ export class Verifier {
 
   private async remember(verdict: CalloutVerdict): Promise<void> {
     const now = this.now();
+    // Stored without transcript and attempts: they describe this callout (already counted and
+    // logged), and an answer served later from the cache made no attempts.
     const { transcript: _transcript, ...stored } = {
       ...verdict,
+      attempts: [],
       cache: { hit: false, fact: null, ageSeconds: null },
     };
     const previous = await this.deps.cache.getAddress(verdict.address, now);

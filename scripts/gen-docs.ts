@@ -1,0 +1,122 @@
+/**
+ * Generates the reference docs that must never drift from the code:
+ *   docs/verdicts.md         reason -> result, temporary (REASON_MEANING)
+ *   docs/classification.md   the reply rule table (RULES)
+ *   docs/config.md           every configuration key with its default
+ * `npm run docs` writes them; test/unit/docs.test.ts fails when they are stale.
+ */
+import { writeFileSync } from 'node:fs';
+import { RULES, RULES_VERSION } from '../src/core/index.js';
+import { SERVICE_REASON_MEANING, type ServiceReason } from '../src/service/verdict.js';
+import { defaultsYaml } from '../src/config/defaults-yaml.js';
+
+const MEANING: Record<ServiceReason, string> = {
+  accepted: 'The MX accepted the address, and refused a random local part (or the catch-all test is off).',
+  user_unknown:
+    'The MX said the mailbox does not exist (5.1.x, or a plain 550 with no telling text, as Exim says "Unrouteable address").',
+  mailbox_disabled: 'The MX said the mailbox is disabled (5.2.1).',
+  mailbox_full: 'The MX said the mailbox is full (5.2.2, 552): it exists.',
+  catch_all: 'The MX accepts any local part, even a random one: no information about this address.',
+  null_sender_rejected:
+    'The domain refuses MAIL FROM:<> (bounces), so the address cannot receive replies (RFC 5321 4.5.5).',
+  no_such_domain: 'The domain does not exist (NXDOMAIN).',
+  no_mail_host: 'The domain has neither MX nor address, or its MX hosts do not resolve.',
+  null_mx: 'The domain publishes a Null MX (RFC 7505): it accepts no mail.',
+  policy_rejected:
+    'The MX refused *us* (blocklist, relay denied, TLS or auth required, 5.7.x): nothing about the mailbox.',
+  greylisted: 'The MX is greylisting the callout (4xx): ask again later.',
+  temporary_failure: 'Any other 4xx, or a host that closed with 421.',
+  timeout: 'A phase deadline or the overall budget expired.',
+  connection_failed: 'No MX host could be connected to, or a session was lost.',
+  dns_error: 'SERVFAIL or a DNS timeout.',
+  unsafe_target: 'Every MX address is loopback, private or reserved: refused before any packet was sent.',
+  invalid_syntax: 'Not an RFC 5321 mailbox (the message says what and where).',
+  protocol_error: 'The server sent something that is not SMTP, or more than cbv accepts.',
+  rate_limited: "cbv's own politeness limits or flood breaker held the callout back.",
+  pending: 'The callout did not finish within the inline budget; it goes on and its result is cached.',
+  skipped: 'Not verified by rule: skip list, null sender, authenticated client, allow-list, local domain.',
+};
+
+export function verdictsDoc(): string {
+  const rows = (Object.keys(SERVICE_REASON_MEANING) as ServiceReason[]).map((r) => {
+    const m = SERVICE_REASON_MEANING[r];
+    return `| \`${r}\` | ${m.result} | ${m.temporary ? 'yes' : 'no'} | ${MEANING[r]} |`;
+  });
+  return [
+    '# Verdicts',
+    '',
+    'Every verification ends in one verdict (a value, never an exception) with exactly one `reason`.',
+    'The reason fixes the `result` and whether the outcome is `temporary`; the `rule` names the line of',
+    'the classification table (docs/classification.md) or the `local.*` / `dns.*` / `service.*` /',
+    '`cache.*` decision that produced it.',
+    '',
+    '| reason | result | temporary | meaning |',
+    '| --- | --- | --- | --- |',
+    ...rows,
+    '',
+    "`rate_limited` comes from the engine only when a connect gate (the service's per-MX limits) refused",
+    'every host; `pending` and `skipped` come only from the service (`cbv serve`, `cbv verify --cache`).',
+    '',
+    '## Verdict fields',
+    '',
+    '| field | meaning |',
+    '| --- | --- |',
+    '| `address`, `domain` | the address as verified (domain in A-labels) |',
+    '| `result` | `deliverable`, `undeliverable`, `risky` or `unknown` |',
+    '| `reason`, `temporary`, `rule`, `message` | see above; `message` is one human-readable line |',
+    '| `mx` | `{host, ip, preference}` of the MX that decided, or null |',
+    '| `smtp` | `{stage, code, enhancedCode, text}` of the deciding reply, or null |',
+    '| `catchAllProbe` | the random local part was accepted (true), refused (false) or not tested (null) |',
+    '| `durationMs` | time to the decision |',
+    '| `attempts` | every address tried: `{host, ip, reason, rule, stage}` |',
+    '| `cache` | service only: `{hit, fact, ageSeconds}`; `fact` names the domain fact that answered |',
+    '| `transcript` | on request: `[{t, dir, line}]`, the SMTP dialogue |',
+    '',
+  ].join('\n');
+}
+
+/** Markdown table cells cannot hold a bare pipe (regex alternations have many). */
+const cell = (text: string): string => text.replace(/\|/g, '\\|');
+
+export function classificationDoc(): string {
+  const rows = RULES.map(
+    (r) =>
+      `| \`${r.id}\` | ${r.stages.join(', ')} | \`${cell(r.code.source)}\` | ${r.enhanced === undefined ? 'any' : r.enhanced === null ? 'none' : `\`${cell(r.enhanced.source)}\``} | ${r.text ? 'yes' : ''} | ${r.nullSender === undefined ? '' : r.nullSender ? '<>' : 'real'} | \`${r.outcome}\` | ${r.why} |`,
+  );
+  return [
+    '# Reply classification',
+    '',
+    `Rule table version \`${RULES_VERSION}\` (src/core/classify/rules.ts). The first matching rule wins; every verdict`,
+    'names its rule. `code` and `enhanced` are regular expressions over the reply code and the RFC 3463',
+    'enhanced status code ("none": the reply has none). `text`: the rule also matches the reply text',
+    '(see the source for the patterns). `sender`: only when we sent `MAIL FROM:<>` (`<>`) or a real sender.',
+    '`retry_alone` retries the address in a transaction of its own; `inconclusive` (VRFY) falls back to RCPT.',
+    '',
+    '| rule | stages | code | enhanced | text | sender | outcome | why |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...rows,
+    '',
+  ].join('\n');
+}
+
+export function configDoc(): string {
+  return [
+    '# Configuration reference',
+    '',
+    'One YAML file (`cbv serve --config cbv.yaml`), validated once at start-up against a closed schema:',
+    'an unknown key, a wrong type or a bad value stops start-up with one line naming the key, the value',
+    'and what is allowed. `cbv config check FILE` validates a file; `cbv config defaults` prints this:',
+    '',
+    '```yaml',
+    defaultsYaml().trimEnd(),
+    '```',
+    '',
+  ].join('\n');
+}
+
+if (process.argv[1]?.endsWith('gen-docs.ts')) {
+  writeFileSync('docs/verdicts.md', verdictsDoc());
+  writeFileSync('docs/classification.md', classificationDoc());
+  writeFileSync('docs/config.md', configDoc());
+  console.log('wrote docs/verdicts.md, docs/classification.md, docs/config.md');
+}
