@@ -6,6 +6,7 @@
  * `npm run docs` writes them; test/unit/docs.test.ts fails when they are stale.
  */
 import { writeFileSync } from 'node:fs';
+import { format, resolveConfig } from 'prettier';
 import { RULES, RULES_VERSION } from '../src/core/index.js';
 import { SERVICE_REASON_MEANING, type ServiceReason } from '../src/service/verdict.js';
 import { defaultsYaml } from '../src/config/defaults-yaml.js';
@@ -114,9 +115,19 @@ export function configDoc(): string {
   ].join('\n');
 }
 
+/** The docs as committed: generated, then formatted as `npm run format` would. */
+export async function generatedDocs(): Promise<Record<string, string>> {
+  const options = { ...(await resolveConfig('docs/verdicts.md')), parser: 'markdown' };
+  return {
+    'docs/verdicts.md': await format(verdictsDoc(), options),
+    'docs/classification.md': await format(classificationDoc(), options),
+    'docs/config.md': await format(configDoc(), options),
+  };
+}
+
 if (process.argv[1]?.endsWith('gen-docs.ts')) {
-  writeFileSync('docs/verdicts.md', verdictsDoc());
-  writeFileSync('docs/classification.md', classificationDoc());
-  writeFileSync('docs/config.md', configDoc());
-  console.log('wrote docs/verdicts.md, docs/classification.md, docs/config.md');
+  for (const [path, text] of Object.entries(await generatedDocs())) {
+    writeFileSync(path, text);
+    console.log(`wrote ${path}`);
+  }
 }
