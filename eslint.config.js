@@ -4,7 +4,15 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'bench/node_modules/', 'test-artifacts/', 'src/frontends/http/dashboard/vendor/'] },
+  {
+    ignores: [
+      'dist/',
+      'node_modules/',
+      'bench/node_modules/',
+      'test-artifacts/',
+      'src/frontends/http/dashboard/vendor/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
@@ -15,7 +23,10 @@ export default tseslint.config(
       },
     },
     rules: {
-      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
+      '@typescript-eslint/restrict-template-expressions': [
+        'error',
+        { allowNumber: true, allowBoolean: true },
+      ],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-confusing-void-expression': 'off',
       // A protocol implementation must match control characters on purpose (CR/LF injection, garbage).
@@ -23,7 +34,11 @@ export default tseslint.config(
       // node:test's describe/it return promises the runner itself awaits.
       '@typescript-eslint/no-floating-promises': [
         'error',
-        { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['describe', 'it', 'test', 'suite'] }] },
+        {
+          allowForKnownSafeCalls: [
+            { from: 'package', package: 'node:test', name: ['describe', 'it', 'test', 'suite'] },
+          ],
+        },
       ],
     },
   },
@@ -31,5 +46,31 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
+  },
+  {
+    // The dashboard runs in the browser, as plain ES modules served by the daemon.
+    files: ['src/frontends/http/dashboard/**/*.js'],
+    languageOptions: {
+      parserOptions: { projectService: false, project: false },
+      globals: Object.fromEntries(
+        [
+          'document',
+          'window',
+          'localStorage',
+          'fetch',
+          'console',
+          'setInterval',
+          'ResizeObserver',
+          'Intl',
+          'HTMLInputElement',
+          'HTMLFormElement',
+          'HTMLDialogElement',
+          'HTMLElement',
+          'Node',
+          'Event',
+          'encodeURIComponent',
+        ].map((name) => [name, 'readonly']),
+      ),
+    },
   },
 );

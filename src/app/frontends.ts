@@ -2,7 +2,9 @@
 import type { Config } from '../config/schema.js';
 import type { Frontend } from '../frontends/frontend.js';
 import { createPolicyFrontend } from '../frontends/policy/index.js';
+import { HttpFrontend } from '../frontends/http/http-frontend.js';
 import type { Logger } from '../observability/logger.js';
+import { PromMetrics } from '../observability/metrics.js';
 import type { Telemetry } from '../observability/telemetry.js';
 import type { RecentActivity } from '../service/recent-activity.js';
 import type { Service } from './build.js';
@@ -18,12 +20,23 @@ export interface FrontendContext {
   extra: Telemetry[];
 }
 
-export function buildTelemetry(_config: Readonly<Config>): Telemetry[] {
-  return [];
+/** Metrics are only worth counting when something serves them. */
+export function buildTelemetry(config: Readonly<Config>): Telemetry[] {
+  const list: Telemetry[] = [];
+  if (config.http.enabled) list.push(new PromMetrics());
+  return list;
 }
 
 export function buildFrontends(context: FrontendContext): Frontend[] {
+  const { config, service, logger, recent, extra } = context;
+  const metrics = extra.find((t): t is PromMetrics => t instanceof PromMetrics) ?? null;
+  metrics?.track({
+    inFlight: () => service.verifier.inFlight,
+    trippedDomains: () => service.limits.snapshot().trippedDomains.length,
+  });
   const list: Frontend[] = [];
-  if (context.config.policy.enabled) list.push(createPolicyFrontend(context));
+  if (config.policy.enabled) list.push(createPolicyFrontend(context));
+  if (config.http.enabled)
+    list.push(new HttpFrontend({ http: config.http, verifier: service.verifier, recent, metrics, logger }));
   return list;
 }

@@ -16,7 +16,7 @@ interface JsonSchemaNode {
 function render(value: unknown, node: JsonSchemaNode | undefined, indent: string): string[] {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return [];
   const lines: string[] = [];
-  for (const [key, child] of Object.entries(value)) {
+  for (const [key, child] of Object.entries(value as Record<string, unknown>)) {
     const childNode = node?.properties?.[key];
     const comment = childNode?.description;
     const choices = childNode?.enum ? ` One of: ${childNode.enum.join(', ')}.` : '';

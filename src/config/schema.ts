@@ -368,7 +368,11 @@ export const httpSchema = z
       .default(5)
       .describe('Verifications per second allowed per token (or per client address without tokens).'),
     token_burst: count(20, 'Verifications a token may make at once after a quiet spell.', 100_000),
-    batch_max: count(100, 'Most addresses in one POST /v1/verify.', 10_000),
+    batch_max: count(
+      20,
+      'Most addresses in one POST /v1/verify (also bounded by token_burst: a batch is admitted whole).',
+      10_000,
+    ),
   })
   .prefault({});
 

@@ -42,7 +42,10 @@ describe('configuration', () => {
       'verify:\n  prot: 25\n',
       'unknown.yaml: verify.prot: unknown key; allowed here: helo_name, sender, port, starttls, tls_verify, catch_all_test, vrfy, max_mx_hosts, max_addresses, max_sessions, address_families, allow_targets, bind_address, budget, timeouts, reply_limits',
     ],
-    ['verfy: {}\n', 'unknown.yaml: verfy: unknown key; allowed here: verify, dns, service, cache, limits, policy, http, logging'],
+    [
+      'verfy: {}\n',
+      'unknown.yaml: verfy: unknown key; allowed here: verify, dns, service, cache, limits, policy, http, logging',
+    ],
     ['verify:\n  port: "twenty-five"\n', 'unknown.yaml: verify.port: expected number, got "twenty-five"'],
     ['verify:\n  port: 70000\n', 'unknown.yaml: verify.port: got 70000, must be <=65535'],
     [

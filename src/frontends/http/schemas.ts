@@ -1,0 +1,170 @@
+/**
+ * The API's response shapes and shared request pieces, as zod schemas. The
+ * request schemas are what validates requests (through their JSON Schema, see
+ * api-route.ts); all of them are what /openapi.json documents. The
+ * `satisfies` clauses tie each shape to the service type it describes, so a
+ * change there fails the type check here rather than silently in the docs.
+ */
+import { z } from 'zod';
+import { ENGINE_REASONS, type Stage } from '../../core/index.js';
+import type { AddressEntry, DomainFact } from '../../cache/verdict-cache.js';
+import type { RecentDecision } from '../../service/recent-activity.js';
+import { SERVICE_REASONS_EXTRA, type ServiceVerdict } from '../../service/verdict.js';
+import type { StatsReport } from '../../stats/report.js';
+
+export const RESULTS = ['deliverable', 'undeliverable', 'risky', 'unknown'] as const;
+const FACTS = ['catch_all', 'null_sender_rejected', 'refuses_us', 'unreachable'] as const;
+const STAGES = [
+  'dns',
+  'connect',
+  'greeting',
+  'ehlo',
+  'helo',
+  'starttls',
+  'mail',
+  'rcpt_random',
+  'rcpt',
+  'vrfy',
+  'quit',
+] as const satisfies readonly Stage[];
+/** Fails to compile when the core gains a stage this list lacks. */
+const _stagesComplete: [Exclude<Stage, (typeof STAGES)[number]>] extends [never] ? true : never = true;
+
+/** RFC 5321 caps a path at 256 octets; a little room for angle brackets and UTF-8. */
+export const addressText = z.string().min(1).max(512).describe('A mail address, e.g. alice@example.org.');
+export const dayText = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/)
+  .describe('A UTC day as YYYY-MM-DD.');
+
+export const errorSchema = z
+  .object({
+    error: z.string().describe('A stable code: invalid_request, unauthorized, rate_limited, not_found, ...'),
+    message: z.string(),
+    field: z.string().optional().describe('The request field at fault, for invalid_request.'),
+    retryAfterSeconds: z.number().int().optional().describe('For rate_limited: when to retry.'),
+  })
+  .describe('An error.');
+
+const attemptSchema = z.object({
+  host: z.string(),
+  ip: z.string(),
+  reason: z.enum(ENGINE_REASONS),
+  rule: z.string(),
+  stage: z.enum(STAGES).nullable(),
+});
+
+const transcriptLineSchema = z.object({
+  t: z.number().describe('Milliseconds since the verification started.'),
+  dir: z.enum(['C', 'S', '*']).describe('C: cbv sent, S: the server sent, *: a note.'),
+  line: z.string(),
+});
+
+export const verdictSchema = z
+  .object({
+    address: z.string(),
+    domain: z.string(),
+    result: z.enum(RESULTS),
+    reason: z.enum([...ENGINE_REASONS, ...SERVICE_REASONS_EXTRA]),
+    temporary: z.boolean().describe('True when asking again later may give another answer.'),
+    rule: z
+      .string()
+      .describe('The rule that decided: a classification rule id, local.*, service.* or cache.*.'),
+    message: z.string(),
+    mx: z.object({ host: z.string(), ip: z.string(), preference: z.number() }).nullable(),
+    smtp: z
+      .object({
+        stage: z.enum(STAGES),
+        code: z.number().int(),
+        enhancedCode: z.string().nullable(),
+        text: z.string(),
+      })
+      .nullable()
+      .describe('The reply that decided, when one did.'),
+    catchAllProbe: z.boolean().nullable(),
+    durationMs: z.number(),
+    attempts: z.array(attemptSchema),
+    cache: z.object({
+      hit: z.boolean(),
+      fact: z.enum(FACTS).nullable(),
+      ageSeconds: z.number().nullable(),
+    }),
+    transcript: z.array(transcriptLineSchema).optional(),
+  })
+  .describe('A verdict: what cbv concluded about one address, and why.') satisfies z.ZodType<ServiceVerdict>;
+
+const iso = z.string().describe('An ISO 8601 time.');
+const storedVerdict = verdictSchema.omit({ transcript: true });
+
+export const cacheEntrySchema = z.object({
+  verdict: storedVerdict,
+  storedAt: iso,
+  expiresAt: iso,
+  refreshAt: iso.nullable(),
+});
+
+export const domainFactSchema = z.object({
+  domain: z.string(),
+  kind: z.enum(FACTS),
+  verdict: storedVerdict,
+  storedAt: iso,
+  expiresAt: iso,
+});
+
+const isoTime = (ms: number): string => new Date(ms).toISOString();
+
+export function entryView(e: AddressEntry): z.infer<typeof cacheEntrySchema> {
+  return {
+    verdict: e.verdict,
+    storedAt: isoTime(e.storedAt),
+    expiresAt: isoTime(e.expiresAt),
+    refreshAt: e.refreshAt === null ? null : isoTime(e.refreshAt),
+  };
+}
+
+export function factView(f: DomainFact): z.infer<typeof domainFactSchema> {
+  const { domain, kind, verdict } = f;
+  return { domain, kind, verdict, storedAt: isoTime(f.storedAt), expiresAt: isoTime(f.expiresAt) };
+}
+
+const statsRowSchema = z.object({
+  key: z.string(),
+  label: z.string(),
+  depth: z.number().int().describe('0: a top-level row; 1: a detail of the row above.'),
+  value: z.number().int(),
+  percent: z.number().nullable().describe('Percentage of the row named by `of`, two decimals.'),
+  of: z.string().nullable(),
+});
+
+export const statsReportSchema = z
+  .object({
+    since: z.string(),
+    until: z.string(),
+    rows: z.array(statsRowSchema),
+    reasons: z.array(statsRowSchema),
+  })
+  .describe('The statistics table (as `cbv stats` prints it).') satisfies z.ZodType<StatsReport>;
+
+export const recentDecisionSchema = z.object({
+  id: z.number().int(),
+  at: iso,
+  address: z.string(),
+  result: z.string(),
+  reason: z.string(),
+  rule: z.string(),
+  durationMs: z.number(),
+  cached: z.boolean(),
+  fact: z.string().nullable(),
+  action: z.string().nullable().describe('What a front-end did with the verdict (a policy action).'),
+  frontend: z.string().nullable(),
+  hasTranscript: z.boolean(),
+}) satisfies z.ZodType<RecentDecision>;
+
+export const transcriptSchema = z.object({
+  id: z.number().int(),
+  address: z.string(),
+  at: iso.describe('When the callout behind the transcript ended.'),
+  lines: z.array(transcriptLineSchema),
+});
+
+export const removedSchema = z.object({ removed: z.number().int().describe('Entries removed.') });

@@ -1,0 +1,177 @@
+/**
+ * Prometheus metrics: the telemetry member that counts. It has its own
+ * registry (so tests and several daemons in one process never share
+ * counters), and every label takes values from a closed set (results,
+ * reasons, stages, limit kinds, policy actions): never an address or a
+ * domain, which would make the series count grow without bound.
+ *
+ * docs/grafana-dashboard.json and docs/http-api.md use exactly these names.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { LimitRefusal } from '../limits/callout-limits.js';
+import type { CalloutVerdict } from '../service/verifier.js';
+import type { ServiceVerdict } from '../service/verdict.js';
+import { NullTelemetry, type PolicyOutcome } from './telemetry.js';
+
+/** What the gauges read at scrape time; set once the service exists (it is built after telemetry). */
+export interface MetricsSource {
+  inFlight(): number;
+  trippedDomains(): number;
+}
+
+export const METRIC_NAMES = {
+  verifications: 'cbv_verifications_total',
+  cacheHits: 'cbv_cache_hits_total',
+  cacheMisses: 'cbv_cache_misses_total',
+  callouts: 'cbv_callouts_total',
+  calloutAttempts: 'cbv_callout_attempts_total',
+  calloutDuration: 'cbv_callout_duration_seconds',
+  calloutsInFlight: 'cbv_callouts_in_flight',
+  limitRefusals: 'cbv_limit_refusals_total',
+  floodTrips: 'cbv_flood_trips_total',
+  floodTrippedDomains: 'cbv_flood_tripped_domains',
+  policyDecisions: 'cbv_policy_decisions_total',
+  backgroundErrors: 'cbv_background_errors_total',
+  httpRequests: 'cbv_http_requests_total',
+  httpAuthFailures: 'cbv_http_auth_failures_total',
+} as const;
+
+/** Seconds; callouts range from a cached-DNS refusal (ms) to a tarpit that uses the whole budget. */
+const DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60];
+
+/** Postfix actions carry text ("REJECT 5.1.1 ..."): the label keeps the verb only. */
+export function actionLabel(action: string): string {
+  return (action.trim().split(/\s+/)[0] ?? '').toUpperCase().slice(0, 24) || 'NONE';
+}
+
+export class PromMetrics extends NullTelemetry {
+  readonly registry = new Registry();
+  private source: MetricsSource = { inFlight: () => 0, trippedDomains: () => 0 };
+
+  private readonly verifications = this.counter(
+    METRIC_NAMES.verifications,
+    'Verification requests answered, by result and reason.',
+    ['result', 'reason'],
+  );
+  private readonly cacheHits = this.counter(
+    METRIC_NAMES.cacheHits,
+    'Requests answered from the cache, by kind (address entry or domain fact).',
+    ['kind'],
+  );
+  private readonly cacheMisses = this.counter(
+    METRIC_NAMES.cacheMisses,
+    'Requests the cache could not answer (syntax errors and skips never look).',
+    [],
+  );
+  private readonly callouts = this.counter(
+    METRIC_NAMES.callouts,
+    'Callouts made (coalesced requests share one), by final reason.',
+    ['reason'],
+  );
+  private readonly attempts = this.counter(
+    METRIC_NAMES.calloutAttempts,
+    'Attempts at one MX address within callouts, by the stage that decided and its outcome.',
+    ['stage', 'outcome'],
+  );
+  private readonly duration = new Histogram({
+    name: METRIC_NAMES.calloutDuration,
+    help: 'Duration of callouts, by result.',
+    labelNames: ['result'],
+    buckets: DURATION_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly limitRefusals = this.counter(
+    METRIC_NAMES.limitRefusals,
+    'Callouts refused by our own politeness limits, by limit.',
+    ['limit'],
+  );
+  private readonly floodTrips = this.counter(
+    METRIC_NAMES.floodTrips,
+    'Times the flood breaker tripped for a domain.',
+    [],
+  );
+  private readonly policyDecisions = this.counter(
+    METRIC_NAMES.policyDecisions,
+    'Policy server replies, by action verb and why.',
+    ['action', 'outcome'],
+  );
+  private readonly backgroundErrors = this.counter(
+    METRIC_NAMES.backgroundErrors,
+    'Failures of background refreshes.',
+    [],
+  );
+  readonly httpRequests = this.counter(
+    METRIC_NAMES.httpRequests,
+    'HTTP requests, by route pattern, method and status code.',
+    ['route', 'method', 'status'],
+  );
+  readonly httpAuthFailures = this.counter(
+    METRIC_NAMES.httpAuthFailures,
+    'HTTP requests refused for a missing or wrong bearer token.',
+    ['reason'],
+  );
+
+  constructor() {
+    super();
+    collectDefaultMetrics({ register: this.registry });
+    const source = (): MetricsSource => this.source;
+    new Gauge({
+      name: METRIC_NAMES.calloutsInFlight,
+      help: 'Callouts in flight now.',
+      registers: [this.registry],
+      collect() {
+        this.set(source().inFlight());
+      },
+    });
+    new Gauge({
+      name: METRIC_NAMES.floodTrippedDomains,
+      help: 'Domains the flood breaker holds tripped now.',
+      registers: [this.registry],
+      collect() {
+        this.set(source().trippedDomains());
+      },
+    });
+  }
+
+  private counter<L extends string>(name: string, help: string, labelNames: L[]): Counter<L> {
+    return new Counter({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  /** Read the gauges from the running service. */
+  track(source: MetricsSource): void {
+    this.source = source;
+  }
+
+  override verdict(v: ServiceVerdict): void {
+    this.verifications.inc({ result: v.result, reason: v.reason });
+    if (v.cache.hit) this.cacheHits.inc({ kind: v.cache.fact ? 'domain_fact' : 'address' });
+    else if (v.reason !== 'invalid_syntax' && v.reason !== 'skipped') this.cacheMisses.inc();
+  }
+
+  override callout(v: CalloutVerdict): void {
+    this.callouts.inc({ reason: v.reason });
+    for (const a of v.attempts) this.attempts.inc({ stage: a.stage ?? 'none', outcome: a.reason });
+    this.duration.observe({ result: v.result }, v.durationMs / 1000);
+  }
+
+  override floodTripped(): void {
+    this.floodTrips.inc();
+  }
+
+  override backgroundError(): void {
+    this.backgroundErrors.inc();
+  }
+
+  override limitRefused(what: LimitRefusal): void {
+    this.limitRefusals.inc({ limit: what });
+  }
+
+  override policyDecision(action: string, outcome: PolicyOutcome): void {
+    this.policyDecisions.inc({ action: actionLabel(action), outcome });
+  }
+
+  /** The exposition text and its content type. */
+  async expose(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
