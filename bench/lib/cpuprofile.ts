@@ -1,0 +1,49 @@
+/** Summarises a V8 .cpuprofile (node --cpu-prof): self time by function and by file. */
+import { readFileSync } from 'node:fs';
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+}
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+export interface SelfTime {
+  name: string;
+  ms: number;
+  share: number;
+}
+
+function shortUrl(url: string): string {
+  const path = url.replace(/^file:\/\//, '');
+  const at = path.search(/\/(src|bench|test|node_modules)\//);
+  return at >= 0 ? path.slice(at + 1) : path || '(native)';
+}
+
+/** The top `limit` entries of self time, grouped by function (or by file with byFile). */
+export function selfTimes(file: string, limit = 15, byFile = false): SelfTime[] {
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
+  const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
+  const totals = new Map<string, number>();
+  let all = 0;
+  profile.samples.forEach((id, i) => {
+    const frame = nodes.get(id)?.callFrame;
+    const us = profile.timeDeltas[i] ?? 0;
+    all += us;
+    if (!frame) return;
+    const where = shortUrl(frame.url);
+    const key = byFile ? where : `${frame.functionName || '(anonymous)'} ${where}:${frame.lineNumber + 1}`;
+    totals.set(key, (totals.get(key) ?? 0) + us);
+  });
+  return [...totals]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, limit)
+    .map(([name, us]) => ({
+      name,
+      ms: Math.round(us / 100) / 10,
+      share: Math.round((us / all) * 1000) / 10,
+    }));
+}

@@ -1,0 +1,217 @@
+/**
+ * Benchmark 1: policy decisions per second on cache hits, cbv against postgrey,
+ * driven by the same closed-loop load generator over persistent connections.
+ * Both servers are pinned to CPU 0 (taskset), the generator runs on CPU 1.
+ *
+ *   npm run build && taskset -c 1 node --import tsx bench/policy-throughput.ts [--runs 5] [--seconds 3]
+ *
+ * Every figure is the median of the runs. First the generator's ceiling is
+ * measured against a trivial server that answers DUNNO at once.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startPostgrey } from '../test/support/testbed/index.js';
+import { startScriptedServer } from '../test/support/scripted-smtp.js';
+import { runLoad, sendAll, type LoadResult } from './lib/policy-load.js';
+import { machine, median, percentiles } from './lib/stats.js';
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '5' },
+    seconds: { type: 'string', default: '3' },
+    json: { type: 'string' },
+  },
+});
+const RUNS = Number(values.runs);
+const DURATION_MS = Number(values.seconds) * 1000;
+const CONNECTIONS = [1, 8, 64];
+const SENDERS = 2000;
+const REQUESTS = 50_000;
+
+/** The same request set for every server: distinct messages (instances) from SENDERS known senders. */
+function requests(): Buffer[] {
+  return Array.from({ length: REQUESTS }, (_, i) =>
+    Buffer.from(
+      [
+        'request=smtpd_access_policy',
+        'protocol_state=RCPT',
+        'protocol_name=ESMTP',
+        `client_address=192.0.2.${(i % 200) + 1}`,
+        'client_name=mail.sender.example',
+        'helo_name=mail.sender.example',
+        `sender=user${i % SENDERS}@[127.0.0.1]`,
+        `recipient=rcpt${i % 7}@local.example`,
+        `instance=${i.toString(16)}.bench`,
+        'sasl_username=',
+        '',
+        '',
+      ].join('\n'),
+    ),
+  );
+}
+
+function pin(pid: number): void {
+  spawnSync('taskset', ['-a', '-p', '-c', '0', String(pid)], { stdio: 'ignore' });
+}
+
+function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`no line matching ${pattern} within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    let buffer = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      const m = pattern.exec(buffer);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1] ?? m[0]);
+      }
+    });
+  });
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const done = await Promise.race([
+    exited.then(() => true),
+    new Promise<boolean>((r) => setTimeout(() => r(false), 15_000)),
+  ]);
+  if (!done) child.kill('SIGKILL');
+}
+
+interface Row {
+  server: string;
+  connections: number;
+  perSecond: number;
+  p50: number;
+  p99: number;
+  max: number;
+  errors: number;
+  actions: Record<string, number>;
+}
+
+async function measure(server: string, port: number, all: Buffer[]): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const connections of CONNECTIONS) {
+    const runs: LoadResult[] = [];
+    for (let i = 0; i < RUNS; i++)
+      runs.push(
+        await runLoad({ host: '127.0.0.1', port, connections, durationMs: DURATION_MS, requests: all }),
+      );
+    const p = runs.map((r) => percentiles(Array.from(r.latenciesUs)));
+    rows.push({
+      server,
+      connections,
+      perSecond: Math.round(median(runs.map((r) => r.perSecond))),
+      p50: median(p.map((x) => x.p50)),
+      p99: median(p.map((x) => x.p99)),
+      max: median(p.map((x) => x.max)),
+      errors: runs.reduce((n, r) => n + r.errors, 0),
+      actions: runs[0]?.actions ?? {},
+    });
+    console.error(`  ${server} x${connections}: ${rows.at(-1)?.perSecond} req/s`);
+  }
+  return rows;
+}
+
+/** Send every request once (and again after postgrey's delay) so the measured runs are cache hits. */
+async function warm(
+  port: number,
+  all: Buffer[],
+  passes: number,
+  pauseMs: number,
+): Promise<Record<string, number>> {
+  let actions: Record<string, number> = {};
+  for (let pass = 0; pass < passes; pass++) {
+    if (pass > 0) await new Promise((r) => setTimeout(r, pauseMs));
+    actions = await sendAll('127.0.0.1', port, all, 16);
+  }
+  return actions;
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'cbv-bench-policy-'));
+const all = requests();
+const rows: Row[] = [];
+const cleanups: (() => Promise<void>)[] = [];
+try {
+  console.error(`machine: ${machine()}`);
+  // The ceiling of the generator itself.
+  const trivial = spawn(process.execPath, ['--import', 'tsx', 'bench/lib/trivial-policy-server.ts', '0'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  cleanups.push(() => stopChild(trivial));
+  const trivialPort = Number(await waitForLine(trivial, /^(\d+)$/m, 10_000));
+  pin(trivial.pid ?? 0);
+  rows.push(...(await measure('trivial (ceiling)', trivialPort, all)));
+  await stopChild(trivial);
+
+  // cbv: the built daemon on its SQLite default, senders verified once against a loopback MX.
+  const mx = await startScriptedServer({
+    replies: { RCPT: (line) => [/<user\d+@/.test(line) ? '250 2.1.5 Ok\r\n' : '550 5.1.1 unknown\r\n'] },
+  });
+  cleanups.push(() => mx.close());
+  const config = join(dir, 'cbv.yaml');
+  writeFileSync(
+    config,
+    [
+      'verify:',
+      `  port: ${mx.port}`,
+      "  allow_targets: ['127.0.0.0/8']",
+      '  helo_name: bench.example',
+      'service:',
+      `  data_dir: ${join(dir, 'data')}`,
+      'limits:',
+      // The warm-up verifies 2,000 senders at one address literal: not a flood.
+      '  flood_threshold: 1000000',
+      '  domain_rate: 100000',
+      '  domain_burst: 100000',
+      '  domain_concurrency: 50',
+      '  mx_rate: 100000',
+      '  mx_burst: 100000',
+      '  mx_concurrency: 50',
+      'policy:',
+      "  listen: ['127.0.0.1:0']",
+      'http:',
+      '  enabled: false',
+    ].join('\n'),
+  );
+  const cbv = spawn('taskset', ['-c', '0', process.execPath, 'dist/main.js', 'serve', '--config', config], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  cleanups.push(() => stopChild(cbv));
+  const cbvPort = Number(await waitForLine(cbv, /"policy":\["127\.0\.0\.1:(\d+)"\]/, 20_000));
+  cbv.stdout.resume(); // one log line per verification: read and dropped, as journald would take them
+  // Verified senders: the warm-up itself may see DEFER_IF_PERMIT (pending) while callouts finish.
+  await warm(cbvPort, all.slice(0, SENDERS), 1, 0);
+  await new Promise((r) => setTimeout(r, 2000));
+  console.error(`  cbv warm: ${JSON.stringify(await warm(cbvPort, all.slice(0, SENDERS), 1, 0))}`);
+  rows.push(...(await measure('cbv', cbvPort, all)));
+
+  // postgrey: each triplet seen, then seen again after its delay, so it answers from its database.
+  const postgrey = await startPostgrey({ delaySeconds: 1 });
+  cleanups.push(() => postgrey.stop());
+  pin(postgrey.pid);
+  console.error(`  postgrey warm: ${JSON.stringify(await warm(postgrey.port, all, 2, 1500))}`);
+  rows.push(...(await measure('postgrey', postgrey.port, all)));
+} finally {
+  for (const c of cleanups.reverse()) await c();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+const result = { machine: machine(), runs: RUNS, seconds: DURATION_MS / 1000, rows };
+if (values.json) writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);
+console.log(`| server | connections | requests/s | p50 us | p99 us | max us | errors |`);
+console.log(`| --- | --- | --- | --- | --- | --- | --- |`);
+for (const r of rows)
+  console.log(
+    `| ${r.server} | ${r.connections} | ${r.perSecond.toLocaleString('en')} | ${r.p50} | ${r.p99} | ${r.max} | ${r.errors} |`,
+  );
+const at8 = (s: string): number => rows.find((r) => r.server === s && r.connections === 8)?.perSecond ?? 0;
+console.log(`\ncbv / postgrey at 8 connections: ${(at8('cbv') / Math.max(1, at8('postgrey'))).toFixed(1)}x`);

@@ -1,0 +1,255 @@
+/**
+ * Measurement 2: how many round trips a fresh verification takes.
+ *
+ *   bash bench/run.sh rtt [--pcap] [-- --runs 30]
+ *
+ * run.sh makes a network namespace whose loopback holds every packet 25 ms (NFQUEUE, see
+ * rtt/nfq-delay.c), so a round trip is ~50 ms. Here, inside it: ping measures the RTT, a real
+ * Postfix offers two listeners (with and without PIPELINING), and the engine verifies addresses
+ * there with DNS answered from memory, so only SMTP round trips count. The floor is 4 RTT with
+ * PIPELINING (connect, greeting, EHLO, MAIL+RCPT+RCPT) and 6 without; target: median within 1.05x.
+ *
+ * Each mode is measured twice: first from a fresh process (the code V8 has not compiled yet, as
+ * after a restart), then after --warmup verifications against an undelayed listener on port 2525
+ * (run.sh exempts that port from the delay), as in a service that is busy.
+ */
+import { execFile } from 'node:child_process';
+import { parseArgs, promisify } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Socket } from 'node:net';
+import { TcpConnector, VerificationEngine, type Connector, type TranscriptLine } from '../src/core/index.js';
+import { engineOptions } from '../src/config/engine-options.js';
+import { parseConfig } from '../src/config/load.js';
+import { StaticResolver } from '../test/support/engine.js';
+import { startPostfix, type PostfixInstance } from '../test/support/testbed/index.js';
+import { assertInBenchNamespace, round, table, writeResult } from './lib/report.js';
+import { machine, median } from './lib/stats.js';
+
+const run = promisify(execFile);
+const { values } = parseArgs({
+  options: { runs: { type: 'string', default: '30' }, warmup: { type: 'string', default: '2000' } },
+});
+const RUNS = Number(values.runs);
+const WARMUP = Number(values.warmup);
+const WARMUP_PORT = 2525;
+
+interface Mode {
+  name: string;
+  domain: string;
+  ip: string;
+  floorRtt: number;
+}
+const MODES: Mode[] = [
+  { name: 'PIPELINING offered', domain: 'pipe.rtt.test', ip: '127.0.1.1', floorRtt: 4 },
+  { name: 'no PIPELINING', domain: 'nopipe.rtt.test', ip: '127.0.1.2', floorRtt: 6 },
+];
+
+/** Median ping round trip to 127.0.0.1, in ms (it crosses the delayed loopback as TCP does). */
+async function pingRtt(count = 40): Promise<number> {
+  const { stdout } = await run('ping', ['-n', '-c', String(count), '-i', '0.05', '127.0.0.1']);
+  const times = [...stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
+  if (times.length < count / 2) throw new Error(`ping: too few replies\n${stdout}`);
+  return median(times);
+}
+
+function startMx(): Promise<PostfixInstance> {
+  return startPostfix({
+    name: 'postfix-rtt',
+    mainCf: (dirs) => `
+myhostname = mx.rtt.test
+mydestination = static:all
+local_recipient_maps = texthash:${dirs.configDir}/local_users
+smtpd_relay_restrictions = reject_unauth_destination
+smtpd_tls_security_level = none
+# Every probe ends in RSET, so no message ever reaches qmgr to hand back flow-control tokens:
+# after ~100 accepted recipients cleanup would then sleep in_flow_delay (1 s) before each new one.
+in_flow_delay = 0
+`,
+    masterCf: [
+      '127.0.1.1:25 inet n - n - - smtpd',
+      '127.0.1.2:25 inet n - n - - smtpd',
+      '  -o { smtpd_discard_ehlo_keywords = pipelining }',
+      `127.0.1.1:${WARMUP_PORT} inet n - n - - smtpd`,
+    ].join('\n'),
+    files: { local_users: 'alice alice\n' },
+    readyTimeoutMs: 20_000,
+  });
+}
+
+/** Records when the engine asked for a connection and when it had it (performance.now()). */
+class TimingConnector implements Connector {
+  readonly inner = new TcpConnector();
+  asked = 0;
+  connected = 0;
+  async connect(request: Parameters<Connector['connect']>[0]): Promise<Socket> {
+    this.asked = performance.now();
+    const socket = await this.inner.connect(request);
+    this.connected = performance.now();
+    return socket;
+  }
+}
+
+function makeEngine(connector: Connector, port: number): VerificationEngine {
+  const config = parseConfig(
+    { verify: { helo_name: 'verifier.test', allow_targets: ['127.0.0.0/8'], port } },
+    'bench/rtt.ts',
+  );
+  const zone = Object.fromEntries(
+    MODES.map((m) => [m.domain, { mx: [{ exchange: `mx.${m.domain}`, priority: 10 }] }]),
+  );
+  for (const m of MODES) Object.assign(zone, { [`mx.${m.domain}`]: { a: [m.ip] } });
+  return new VerificationEngine(engineOptions(config), { resolver: new StaticResolver(zone), connector });
+}
+
+interface Sample {
+  ms: number;
+  /** verify() called -> the engine asks the connector for a socket (DNS from memory, checks). */
+  preConnectMs: number;
+  /** connect() -> connected: one RTT plus the kernel's share. */
+  connectMs: number;
+  /** Wall-clock start, to line the run up with a packet capture (tcpdump -tt). */
+  startEpochMs: number;
+  right: boolean;
+  transcript: TranscriptLine[];
+}
+
+async function measure(
+  engine: VerificationEngine,
+  timing: TimingConnector,
+  mode: Mode,
+  runs: number,
+): Promise<Sample[]> {
+  const samples: Sample[] = [];
+  for (let i = -2; i < runs; i++) {
+    const known = i % 2 === 0;
+    const address = known ? `alice@${mode.domain}` : `nobody${i + 2}@${mode.domain}`;
+    const t0 = performance.now();
+    const verdict = await engine.verify(address, { transcript: true });
+    const ms = performance.now() - t0;
+    await engine.idle(); // RSET/QUIT of this session are done before the next one starts
+    await sleep(20);
+    if (i < 0) continue; // Postfix forks its smtpd and cleanup on first use: not counted
+    samples.push({
+      ms,
+      preConnectMs: timing.asked - t0,
+      connectMs: timing.connected - timing.asked,
+      startEpochMs: performance.timeOrigin + t0,
+      right: verdict.result === (known ? 'deliverable' : 'undeliverable'),
+      transcript: verdict.transcript ?? [],
+    });
+  }
+  return samples;
+}
+
+/** Verifications at loopback speed (port 2525 is not delayed), so V8 has compiled the engine's code. */
+async function warmUp(count: number): Promise<number> {
+  const engine = makeEngine(new TcpConnector(), WARMUP_PORT);
+  let done = 0;
+  const worker = async (): Promise<void> => {
+    while (done < count) {
+      done++;
+      await engine.verify(done % 2 ? 'alice@pipe.rtt.test' : `nobody${done}@pipe.rtt.test`);
+    }
+  };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: 4 }, worker));
+  await engine.idle();
+  return (performance.now() - t0) / 1000;
+}
+
+type Row = (string | number)[];
+
+function summarise(phase: string, mode: Mode, samples: Sample[], rtt: number): { row: Row; json: object } {
+  const ms = median(samples.map((s) => s.ms));
+  const rtts = ms / rtt;
+  const ratio = rtts / mode.floorRtt;
+  const wrong = samples.filter((s) => !s.right).length;
+  const typical = samples.reduce((a, b) => (Math.abs(b.ms - ms) < Math.abs(a.ms - ms) ? b : a));
+  console.log(`\n${phase}, ${mode.name}: transcript of a typical run (t = ms since verify() began)`);
+  for (const line of typical.transcript)
+    console.log(`  ${String(line.t).padStart(4)} ${line.dir} ${line.line}`);
+  const row = [
+    phase,
+    mode.name,
+    samples.length,
+    round(ms, 1),
+    round(rtts, 2),
+    mode.floorRtt,
+    round(ratio, 3),
+    ratio <= 1.05 ? 'met' : 'MISSED',
+    round(median(samples.map((s) => s.preConnectMs)), 2),
+    wrong,
+  ];
+  const json = {
+    phase,
+    mode: mode.name,
+    runs: samples.length,
+    medianMs: round(ms, 2),
+    minMs: round(Math.min(...samples.map((s) => s.ms)), 2),
+    maxMs: round(Math.max(...samples.map((s) => s.ms)), 2),
+    medianRtts: round(rtts, 3),
+    floorRtts: mode.floorRtt,
+    ratioToFloor: round(ratio, 3),
+    targetMet: ratio <= 1.05,
+    wrongAnswers: wrong,
+    medianPreConnectMs: round(median(samples.map((x) => x.preConnectMs)), 2),
+    medianConnectMs: round(median(samples.map((x) => x.connectMs)), 2),
+    samples: samples.map((x) => ({
+      ms: round(x.ms, 2),
+      preConnectMs: round(x.preConnectMs, 2),
+      connectMs: round(x.connectMs, 2),
+      startEpochMs: round(x.startEpochMs, 2),
+    })),
+    typicalTranscript: typical.transcript,
+  };
+  return { row, json };
+}
+
+async function main(): Promise<void> {
+  const netns = assertInBenchNamespace();
+  console.log(`machine: ${machine()}\nnetwork namespace: ${netns}`);
+  const postfix = await startMx();
+  const rttBefore = await pingRtt();
+  console.log(`ping RTT (median of 40): ${rttBefore} ms`);
+  const rows: Row[] = [];
+  const results: object[] = [];
+  let warmupSeconds = 0;
+  try {
+    const timing = new TimingConnector();
+    const engine = makeEngine(timing, 25);
+    for (const phase of ['fresh process', `after ${WARMUP} warm-up verifications`]) {
+      if (results.length > 0) warmupSeconds = await warmUp(WARMUP);
+      for (const mode of MODES) {
+        const { row, json } = summarise(phase, mode, await measure(engine, timing, mode, RUNS), rttBefore);
+        rows.push(row);
+        results.push(json);
+      }
+    }
+  } finally {
+    await postfix.stop();
+  }
+  const rttAfter = await pingRtt();
+  const headers = [
+    'phase',
+    'mode',
+    'runs',
+    'median ms',
+    'median / RTT',
+    'floor (RTT)',
+    'x floor',
+    'target <= 1.05x',
+    'engine ms before connect',
+    'wrong answers',
+  ];
+  console.log(`\nping RTT ${rttBefore} ms before, ${rttAfter} ms after (the ratios use the one before)`);
+  console.log(table(headers, rows));
+  const path = writeResult('rtt', {
+    delay: 'NFQUEUE, 25 ms each way on lo (bench/rtt/nfq-delay.c)',
+    pingRttMs: { before: rttBefore, after: rttAfter },
+    warmup: { verifications: WARMUP, seconds: round(warmupSeconds, 1) },
+    results,
+  });
+  console.log(`results: ${path}`);
+}
+
+await main();
