@@ -70,40 +70,48 @@ export class PolicyDecider {
     return outcome.action;
   }
 
+  /**
+   * policy_context (Postfix 3.1+, set per check_policy_service) says which list asks:
+   * `sender` checks only the sender, `recipient` only call-forward; absent, both.
+   */
   private async outcome(attrs: PolicyRequest): Promise<Outcome> {
     if (attrs.get('request') !== 'smtpd_access_policy')
       return { action: 'DUNNO', final: true, kind: 'malformed', verdict: null };
     const state = (attrs.get('protocol_state') ?? '').toUpperCase();
     if (state !== 'RCPT' && state !== 'MAIL')
       return { action: 'DUNNO', final: true, kind: 'skip', verdict: null };
-    const sender = await this.senderOutcome(attrs);
-    if (sender.final || state !== 'RCPT') return sender;
-    return (await this.recipientOutcome(attrs.get('recipient') ?? '')) ?? sender;
+    const context = attrs.get('policy_context') ?? '';
+    const wrapped = context === 'sender' || context === 'recipient';
+    const recipientOnly = context === 'recipient';
+    const sender = recipientOnly ? null : await this.senderOutcome(attrs, wrapped);
+    if (sender && (sender.final || state !== 'RCPT' || context === 'sender')) return sender;
+    const recipient = await this.recipientOutcome(attrs.get('recipient') ?? '', wrapped);
+    return recipient ?? sender ?? { action: 'DUNNO', final: false, kind: 'skip', verdict: null };
   }
 
-  private async senderOutcome(attrs: PolicyRequest): Promise<Outcome> {
+  private async senderOutcome(attrs: PolicyRequest, wrapped: boolean): Promise<Outcome> {
     const instance = attrs.get('instance');
     const memo = instance ? this.memo.get(instance) : undefined;
     if (memo && Date.now() - memo.at < MEMO_TTL_MS) {
       // The same message's next recipient: one verification per message, and a header only once.
       return { ...memo, action: memo.action.startsWith('PREPEND ') ? 'DUNNO' : memo.action };
     }
-    const outcome = await this.decideSender(attrs);
+    const outcome = await this.decideSender(attrs, wrapped);
     if (instance) this.remember(instance, outcome);
     return outcome;
   }
 
-  private async decideSender(attrs: PolicyRequest): Promise<Outcome> {
+  private async decideSender(attrs: PolicyRequest, wrapped: boolean): Promise<Outcome> {
     const sender = attrs.get('sender') ?? '';
     const skip = this.skipReason(sender, attrs);
     if (skip)
       return { action: 'DUNNO', final: false, kind: 'skip', verdict: this.verifier.recordSkip(sender, skip) };
     const v = await this.verifier.verify(sender);
-    return this.apply(this.config.decisions[v.reason], v, senderReject, senderDefer, 'sender');
+    return this.apply(this.config.decisions[v.reason], v, 'sender', wrapped);
   }
 
   /** Call-forward: a recipient at a routed relay domain is verified at its internal host. */
-  private async recipientOutcome(recipient: string): Promise<Outcome | null> {
+  private async recipientOutcome(recipient: string, wrapped: boolean): Promise<Outcome | null> {
     if (!this.config.verify_recipients || !recipient.includes('@')) return null;
     const domain = recipient.slice(recipient.lastIndexOf('@') + 1).toLowerCase();
     if (!this.routedDomains.has(domain)) return null;
@@ -114,25 +122,24 @@ export class PolicyDecider {
         : v.temporary
           ? 'defer'
           : 'dunno';
-    return decision === 'dunno'
-      ? null
-      : this.apply(decision, v, recipientReject, recipientDefer, 'recipient');
+    return decision === 'dunno' ? null : this.apply(decision, v, 'recipient', wrapped);
   }
 
   /** The decision as an action, honouring warn mode and prepend_header. */
   private apply(
     decision: Decision,
     v: ServiceVerdict,
-    reject: (v: ServiceVerdict) => string,
-    defer: (v: ServiceVerdict) => string,
     kind: 'sender' | 'recipient',
+    wrapped: boolean,
   ): Outcome {
     const header = this.config.prepend_header && kind === 'sender';
     if (decision === 'dunno') {
       const action = header ? verdictHeader(this.config.header_name, v, null) : 'DUNNO';
       return { action, final: false, kind, verdict: v };
     }
-    const enforced = decision === 'reject' ? reject(v) : defer(v);
+    const [reject, defer] =
+      kind === 'sender' ? [senderReject, senderDefer] : [recipientReject, recipientDefer];
+    const enforced = (decision === 'reject' ? reject : defer)(v, { wrapped });
     if (this.config.mode === 'enforce') return { action: enforced, final: true, kind, verdict: v };
     const watched = header ? verdictHeader(this.config.header_name, v, decision) : warnInstead(enforced);
     return { action: watched, final: false, kind, verdict: v };

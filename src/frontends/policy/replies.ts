@@ -3,6 +3,13 @@
  * of the sender's own domain, never naming hosts or addresses of ours or of
  * the MX we called (RFC 3463: X.1.7 for the sender's mailbox, X.1.8 for the
  * sender's domain, X.1.1 for a recipient).
+ *
+ * Postfix puts "<address>: Sender address rejected: " (or "Recipient ...",
+ * by the restriction list the check sits in) before a policy server's text.
+ * When the request says where it comes from (policy_context=sender or
+ * recipient, as docs/postfix.md configures it) the text is only the reason,
+ * so the reply reads once; without it (Exim, older setups) the text carries
+ * its own "<address>: Sender address rejected:" so it is clear on its own.
  */
 import type { ServiceReason, ServiceVerdict } from '../../service/verdict.js';
 
@@ -49,22 +56,31 @@ function shown(v: ServiceVerdict): string {
   return v.reason === 'invalid_syntax' ? 'this sender' : `<${v.address}>`;
 }
 
-export function senderReject(v: ServiceVerdict): string {
+export interface ReplyContext {
+  /** Postfix will put "<address>: ... address rejected: " before the text (policy_context is set). */
+  wrapped: boolean;
+}
+
+export function senderReject(v: ServiceVerdict, ctx: ReplyContext): string {
   const dsn = DOMAIN_LEVEL.has(v.reason) ? '5.1.8' : '5.1.7';
-  return `550 ${dsn} ${shown(v)}: Sender address rejected: ${why(v.reason, v.domain)}`;
+  const text = why(v.reason, v.domain);
+  return `550 ${dsn} ${ctx.wrapped ? text : `${shown(v)}: Sender address rejected: ${text}`}`;
 }
 
-export function senderDefer(v: ServiceVerdict): string {
+export function senderDefer(v: ServiceVerdict, ctx: ReplyContext): string {
   const dsn = DOMAIN_LEVEL.has(v.reason) ? '4.1.8' : '4.1.7';
-  return `DEFER_IF_PERMIT ${dsn} ${shown(v)}: Sender address verification: ${why(v.reason, v.domain)}; please try again later`;
+  const text = `address verification: ${why(v.reason, v.domain)}; please try again later`;
+  return `DEFER_IF_PERMIT ${dsn} ${ctx.wrapped ? `sender ${text}` : `${shown(v)}: Sender ${text}`}`;
 }
 
-export function recipientReject(v: ServiceVerdict): string {
-  return `550 5.1.1 <${v.address}>: Recipient address rejected: ${why(v.reason, v.domain)}`;
+export function recipientReject(v: ServiceVerdict, ctx: ReplyContext): string {
+  const text = why(v.reason, v.domain);
+  return `550 5.1.1 ${ctx.wrapped ? text : `<${v.address}>: Recipient address rejected: ${text}`}`;
 }
 
-export function recipientDefer(v: ServiceVerdict): string {
-  return `DEFER_IF_PERMIT 4.1.1 <${v.address}>: Recipient address verification: ${why(v.reason, v.domain)}; please try again later`;
+export function recipientDefer(v: ServiceVerdict, ctx: ReplyContext): string {
+  const text = `address verification: ${why(v.reason, v.domain)}; please try again later`;
+  return `DEFER_IF_PERMIT 4.1.1 ${ctx.wrapped ? `recipient ${text}` : `<${v.address}>: Recipient ${text}`}`;
 }
 
 /** The header recorded on accepted mail (prepend_header), or in warn mode instead of a rejection. */

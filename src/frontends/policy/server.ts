@@ -61,7 +61,8 @@ export class PolicyServer implements Frontend {
   }
 
   private listen(bind: (s: Server) => void): Promise<Server> {
-    const server = createServer((socket) => this.accept(socket));
+    // allowHalfOpen: a client's FIN must not end our side before its answers are written.
+    const server = createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
     server.maxConnections = this.config.max_connections;
     this.servers.push(server);
     return new Promise((resolve, reject) => {

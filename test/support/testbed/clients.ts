@@ -104,12 +104,22 @@ export interface SwaksOptions {
   tls?: boolean;
   /** Stop after this step (swaks --quit-after); default RCPT. Use "" for a whole message. */
   quitAfter?: string;
+  /** Connect from this local address (swaks --local-interface), e.g. to be outside mynetworks. */
+  localAddress?: string;
+  /** AUTH PLAIN with these credentials. */
+  auth?: { user: string; password: string };
+  /** Extra header lines of the message, e.g. "X-Test-Id: 42". */
+  headers?: readonly string[];
 }
 
 export async function swaks(options: SwaksOptions): Promise<SwaksResult> {
   const args = ['--server', options.server, '--from', options.from ?? '<>', '--to', options.to];
   args.push('--helo', 'client.test', '--timeout', '10');
   if (options.tls) args.push('--tls');
+  if (options.localAddress !== undefined) args.push('--local-interface', options.localAddress);
+  if (options.auth) args.push('--auth', 'PLAIN', '--auth-user', options.auth.user);
+  if (options.auth) args.push('--auth-password', options.auth.password);
+  for (const header of options.headers ?? []) args.push('--add-header', header);
   const quitAfter = options.quitAfter ?? 'RCPT';
   if (quitAfter !== '') args.push('--quit-after', quitAfter);
   const run = await runTool('swaks', args);

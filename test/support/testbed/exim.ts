@@ -26,6 +26,10 @@ export interface EximOptions {
   users?: readonly string[];
   /** Domains treated as local; others get "550 relay not permitted". Default: every domain. */
   domains?: readonly string[];
+  /** Statements appended to the RCPT ACL after the recipient is verified (before its final accept). */
+  rcptAcl?: string;
+  /** Macros defined at the top of the configuration: NAME -> value. */
+  macros?: Record<string, string>;
 }
 
 export interface Exim {
@@ -45,9 +49,11 @@ export function eximConfig(
   port: number,
   users: readonly string[],
   domains: readonly string[],
+  extra: Pick<EximOptions, 'rcptAcl' | 'macros'> = {},
 ): string {
+  const macros = Object.entries(extra.macros ?? {}).map(([name, value]) => `${name} = ${value}\n`);
   return `# private test instance: written by test/support/testbed/exim.ts
-primary_hostname = ${EXIM_HOSTNAME}
+${macros.join('')}primary_hostname = ${EXIM_HOSTNAME}
 exim_path = ${EXIM_BINARY}
 spool_directory = ${dir}/spool
 log_file_path = ${dir}/log/%slog
@@ -69,6 +75,7 @@ acl_check_rcpt:
   deny    message = relay not permitted
           !domains = +local_domains
   require verify = recipient
+${(extra.rcptAcl ?? '').trimEnd()}
   accept
 
 begin routers
@@ -94,7 +101,8 @@ export async function startExim(options: EximOptions): Promise<Exim> {
     }
     const config = join(dir, 'exim.conf');
     const users = options.users ?? EXIM_USERS;
-    await writeFile(config, eximConfig(dir, options.ip, port, users, options.domains ?? ['*']));
+    const domains = options.domains ?? ['*'];
+    await writeFile(config, eximConfig(dir, options.ip, port, users, domains, options));
     const daemon = spawnDaemon({
       name: 'exim',
       command: EXIM_BINARY,

@@ -37,6 +37,12 @@ export {
   type RemotesOptions,
 } from './postfix-remotes.js';
 export { startPostgrey, type Postgrey, type PostgreyOptions } from './postgrey.js';
+export {
+  startReceivingPostfix,
+  type ReceiverListener,
+  type ReceivingPostfix,
+  type ReceivingPostfixOptions,
+} from './receiving-postfix.js';
 export { groupMembers, isAlive } from './process.js';
 export {
   DEFAULT_IPS,

@@ -5,7 +5,7 @@
  * qmgr expect.
  */
 import { chmod, chown, mkdir, utimes, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { assertLoopback } from './net.js';
 import { systemGroup, systemUser } from './process.js';
 
@@ -50,6 +50,9 @@ const DEFAULT_MAIN: Record<string, string> = {
   biff: 'no',
   append_dot_mydomain: 'no',
   readme_directory: 'no',
+  // After ~100 transactions ending in RSET, cleanup would sleep 1 s per message (mail_flow_get):
+  // a test bed that takes many callouts must not slow down on its own.
+  in_flow_delay: '0',
 };
 
 /**
@@ -116,6 +119,8 @@ export async function writeConfig(dirs: PostfixDirs, files: Record<string, strin
   // over a second old (a guard against half-written files): back-date them to skip that wait.
   const past = new Date(Date.now() - 60_000);
   for (const [file, contents] of Object.entries(files)) {
+    // A name may have a directory part (Debian's smtpd reads sasl/smtpd.conf there).
+    await mkdir(dirname(join(dirs.configDir, file)), { recursive: true, mode: 0o755 });
     await writeFile(join(dirs.configDir, file), contents);
     await utimes(join(dirs.configDir, file), past, past);
   }

@@ -38,7 +38,7 @@ export interface PostfixOptions {
   /** This instance's services: every inet service must be "127.x.y.z:PORT inet ...". */
   masterCf: string | ((dirs: PostfixDirs) => string);
   /** Extra files for config_directory (lookup tables, ...): file name -> contents. */
-  files?: Record<string, string>;
+  files?: Record<string, string> | ((dirs: PostfixDirs) => Record<string, string>);
   /** Append POSTFIX_INTERNAL_SERVICES (cleanup, qmgr, rewrite, discard, postlog...). Default true. */
   internalServices?: boolean;
   readyTimeoutMs?: number;
@@ -82,7 +82,7 @@ export async function startPostfix(options: PostfixOptions): Promise<PostfixInst
       if (!(await tcpPortIsFree(host, port))) throw new Error(`${name}: ${host}:${port} is already in use`);
     }
     await writeConfig(dirs, {
-      ...options.files,
+      ...(typeof options.files === 'function' ? options.files(dirs) : options.files),
       'main.cf': composeMainCf(dirs, mainCf),
       'master.cf': masterCf,
     });

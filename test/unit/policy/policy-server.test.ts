@@ -115,7 +115,8 @@ describe('policy protocol', () => {
 
   it('answers, then closes, a client that half-closes after its request (Exim readsocket)', async () => {
     const c = await client(d);
-    c.socket.end(encode(rcptRequest({ sender: at('nobody') })));
+    // A sender not verified before: the answer waits for a callout, after the client's FIN.
+    c.socket.end(encode(rcptRequest({ sender: at('half-closed') })));
     await c.whenClosed();
     assert.match(c.replies[0] ?? '', /^action=550 5\.1\.7 /);
   });
@@ -281,6 +282,54 @@ describe('policy decisions', () => {
     const c2 = await client(strict);
     await strict.service.stores.close();
     assert.equal(await c2.ask(rcptRequest({ sender: at('nobody') })), 'action=DEFER_IF_PERMIT');
+  });
+});
+
+describe('policy_context (Postfix 3.1+)', () => {
+  it('policy_context=sender checks only the sender, with text that Postfix wraps itself', async () => {
+    const d = await daemon({ service: { routes: { 'relay.test': `127.0.0.1:${mx.port}` } } });
+    const c = await client(d);
+    assert.equal(
+      await c.ask(rcptRequest({ sender: at('nobody'), policy_context: 'sender' })),
+      'action=550 5.1.7 the mail server for [127.0.0.1] says this mailbox does not exist',
+    );
+    assert.equal(
+      await c.ask(
+        rcptRequest({ sender: at('alice'), recipient: 'ghost@relay.test', policy_context: 'sender' }),
+      ),
+      'action=DUNNO',
+    );
+    assert.match(
+      await c.ask(rcptRequest({ sender: at('grey'), policy_context: 'sender' })),
+      /^action=DEFER_IF_PERMIT 4\.1\.7 sender address verification: .*greylisting/,
+    );
+  });
+
+  it('policy_context=recipient checks only call-forward, never the sender', async () => {
+    const d = await daemon({ service: { routes: { 'relay.test': `127.0.0.1:${mx.port}` } } });
+    const c = await client(d);
+    const before = mx.sessions.length;
+    assert.equal(
+      await c.ask(
+        rcptRequest({
+          sender: at('never-checked'),
+          recipient: 'bob@relay.test',
+          policy_context: 'recipient',
+        }),
+      ),
+      'action=DUNNO',
+    );
+    assert.equal(
+      await c.ask(
+        rcptRequest({
+          sender: at('never-checked'),
+          recipient: 'ghost@relay.test',
+          policy_context: 'recipient',
+        }),
+      ),
+      'action=550 5.1.1 the mail server for relay.test says this mailbox does not exist',
+    );
+    assert.equal(mx.sessions.length - before, 2, 'two recipient callouts, no sender callout');
   });
 });
 

@@ -1,0 +1,317 @@
+/**
+ * cbv as the policy server of a real receiving Postfix (Debian's), driven by swaks. The sender
+ * domains live in the bed's Unbound; their mail exchangers are the bed's real Postfix listeners.
+ *
+ * One receiving Postfix with one smtpd listener per cbv daemon it asks: `enforce` (the fragment
+ * docs/postfix.md shows, in main.cf), `warn` (a daemon in warn mode) and `down` (a daemon this
+ * file stops). The client connects from 127.0.3.1, outside mynetworks, like a stranger would.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startTestDaemon, type TestDaemon } from '../support/daemon.js';
+import {
+  NAMES,
+  startMailTestbed,
+  startReceivingPostfix,
+  swaks,
+  type MailTestbed,
+  type ReceivingPostfix,
+  type SwaksResult,
+} from '../support/testbed/index.js';
+import { sleep } from '../support/testbed/process.js';
+
+const CLIENT = '127.0.3.1';
+const RCPT = 'rcpt@inbox.test';
+const RELAY_DOMAIN = 'relay.test';
+const SASL_USER = { user: 'carol', password: 'cbv-test-password' };
+
+/**
+ * Restrictions as docs/postfix.md shows them: cbv after the relay check, failing open. With a
+ * context, the sender check sits in smtpd_sender_restrictions (so Postfix says "Sender address
+ * rejected") and call-forward in smtpd_recipient_restrictions; without one, a single check in
+ * smtpd_recipient_restrictions does both.
+ */
+function restrictions(policy: string, context?: 'sender' | 'recipient'): string {
+  return [
+    'permit_mynetworks',
+    'permit_sasl_authenticated',
+    'reject_unauth_destination',
+    `check_policy_service { ${policy}, timeout=30s, default_action=DUNNO${context ? `, policy_context=${context}` : ''} }`,
+  ].join(',\n    ');
+}
+
+/** The unix-socket variant: a path relative to the queue directory (inside the chroot, if any). */
+const UNIX_POLICY = 'cbv/policy';
+
+type Listener = 'enforce' | 'warn' | 'down' | 'unix';
+/** Sections of a cbv configuration, as startTestDaemon takes them. */
+type DaemonConfig = Record<string, Record<string, unknown>>;
+let bed: MailTestbed;
+let mta: ReceivingPostfix;
+const cbv: Partial<Record<Listener, TestDaemon>> = {};
+
+before(
+  async () => {
+    bed = await startMailTestbed();
+    await startDaemons();
+    mta = await startReceivingPostfix({
+      listeners: [
+        {
+          name: 'enforce',
+          ip: '127.0.2.1',
+          senderRestrictions: restrictions(`inet:127.0.0.1:${daemon('enforce').policy.port}`, 'sender'),
+          recipientRestrictions: restrictions(`inet:127.0.0.1:${daemon('enforce').policy.port}`, 'recipient'),
+        },
+        ...(['warn', 'down'] as const).map((name, i) => ({
+          name,
+          ip: `127.0.2.${i + 2}`,
+          recipientRestrictions: restrictions(`inet:127.0.0.1:${daemon(name).policy.port}`),
+        })),
+        {
+          name: 'unix',
+          ip: '127.0.2.4',
+          recipientRestrictions: restrictions(`unix:${UNIX_POLICY}`),
+        },
+      ],
+      mailDomain: 'inbox.test',
+      mailboxes: ['rcpt'],
+      relay: { domain: RELAY_DOMAIN, nexthop: `${bed.ip.rejecting}:${bed.smtpPort}` },
+      saslUsers: [SASL_USER],
+      mynetworks: '127.0.0.1/32',
+    });
+    // smtpd connects only when asked, so the daemon on the unix socket may come up after Postfix.
+    await mkdir(join(mta.postfix.queueDir, 'cbv'));
+    const socket = join(mta.postfix.queueDir, UNIX_POLICY);
+    cbv.unix = await startTestDaemon({
+      ...common(),
+      policy: { listen: ['127.0.0.1:0'], unix_socket: socket },
+    });
+  },
+  { timeout: 60_000 },
+);
+
+/** What every cbv daemon here shares: the bed's resolver and SMTP port. */
+function common(): DaemonConfig {
+  return {
+    dns: { servers: [bed.dns.server], query_timeout: 2 },
+    verify: { port: bed.smtpPort, allow_targets: ['127.0.0.0/8'], helo_name: 'verifier.test' },
+  };
+}
+
+/** The daemons on TCP: enforce (with a route and an allow-list), warn, and one to stop. */
+async function startDaemons(): Promise<void> {
+  const configs: Record<'enforce' | 'warn' | 'down', DaemonConfig> = {
+    enforce: {
+      ...common(),
+      service: { routes: { [RELAY_DOMAIN]: `${bed.ip.rejecting}:${bed.smtpPort}` } },
+      policy: { listen: ['127.0.0.1:0'], allow_senders: [`ghost@${NAMES.ok}`] },
+    },
+    warn: { ...common(), policy: { listen: ['127.0.0.1:0'], mode: 'warn' } },
+    down: common(),
+  };
+  // Each is recorded as it comes up, so that after() stops it even if another failed.
+  await Promise.all(
+    Object.entries(configs).map(async ([name, config]) => {
+      cbv[name as Listener] = await startTestDaemon(config);
+    }),
+  );
+}
+
+after(async () => {
+  // Whatever did start is stopped, whichever step failed; cbv first (one has its socket in
+  // Postfix's queue directory), then Postfix, then the bed its callouts went to.
+  await Promise.allSettled(Object.values(cbv).map((d) => d.stop()));
+  await Promise.allSettled([(mta as ReceivingPostfix | undefined)?.stop()]);
+  await (bed as MailTestbed | undefined)?.stop();
+});
+
+function daemon(name: Listener): TestDaemon {
+  const d = cbv[name];
+  if (d === undefined) throw new Error(`cbv (${name}) did not start`);
+  return d;
+}
+
+type Sent = SwaksResult & { id: string };
+
+/** One whole message (or up to quitAfter) from CLIENT through a listener of the receiving Postfix. */
+async function send(
+  listener: Listener,
+  from: string,
+  options: { to?: string; auth?: boolean; quitAfter?: string } = {},
+): Promise<Sent> {
+  const id = `X-Cbv-Test: ${randomUUID()}`;
+  const result = await swaks({
+    server: mta.at(listener),
+    from,
+    to: options.to ?? RCPT,
+    localAddress: CLIENT,
+    headers: [id],
+    quitAfter: options.quitAfter ?? '',
+    ...(options.auth ? { auth: SASL_USER } : {}),
+  });
+  return { ...result, id };
+}
+
+/** The message went through and lies in the mailbox, with the sender as its Return-Path. */
+async function assertDelivered(sent: Sent, from: string): Promise<void> {
+  assert.equal(sent.reply('RCPT')?.code, 250, sent.output);
+  assert.equal(sent.reply('.')?.code, 250, sent.output);
+  const message = await mta.delivered('rcpt', sent.id);
+  const tail = (await mta.log()).split('\n').slice(-20).join('\n');
+  assert.ok(message !== undefined, `message not delivered\n${tail}`);
+  assert.ok(message.startsWith(`Return-Path: <${from}>\n`), message);
+}
+
+/** What a log file gained from now on. */
+async function logSince(file: string): Promise<() => Promise<string>> {
+  const start = (await readFile(file)).length;
+  return async () => (await readFile(file)).subarray(start).toString('utf8');
+}
+
+/** Polls `read` until `done` holds for its value or the deadline passes; returns the last value. */
+async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() > deadline) return value;
+    await sleep(50);
+  }
+}
+
+const counters = (name: Listener) => daemon(name).service.verifier.stats.sum('0000', '9999');
+const remoteLog = () => logSince(bed.postfix.postfix.logFile);
+const localLog = () => logSince(mta.postfix.logFile);
+/** A session opened at the bed's rejecting listener (the MX of ok.test, and relay.test's internal host). */
+const calloutToOk = /postfix\/rejecting\/smtpd\[\d+\]: connect from /;
+
+describe('Postfix asking cbv through check_policy_service', { timeout: 120_000 }, () => {
+  it('accepts a sender whose mailbox exists and delivers the message', async () => {
+    await assertDelivered(await send('enforce', `alice@${NAMES.ok}`), `alice@${NAMES.ok}`);
+  });
+
+  it('rejects a sender whose mailbox does not exist with 550 at RCPT; no bounce anywhere', async () => {
+    const [remote, local] = [await remoteLog(), await localLog()];
+    const sent = await send('enforce', `nobody@${NAMES.ok}`);
+    const rcpt = sent.reply('RCPT');
+    assert.equal(rcpt?.code, 550, sent.output);
+    // From smtpd_sender_restrictions with policy_context=sender, Postfix puts "<sender>: Sender
+    // address rejected: " before cbv's text and keeps the sender DSN 5.1.7.
+    assert.equal(
+      rcpt.lines[0],
+      '5.1.7 <nobody@ok.test>: Sender address rejected: the mail server for ok.test says this mailbox does not exist',
+    );
+    assert.equal(sent.reply('DATA'), undefined, 'swaks never got as far as DATA');
+    // The callout at the sender's MX: MAIL FROM:<>, RCPT refused, the session closed without DATA.
+    const session = /reject: RCPT from .* from=<> to=<nobody@ok\.test>[\s\S]*disconnect from .*/;
+    const text = await waitFor(remote, (t) => session.test(t));
+    const disconnects = text.split('\n').filter((l) => /postfix\/rejecting\/smtpd.*disconnect from/.test(l));
+    assert.ok(session.test(text) && disconnects.length > 0, text);
+    for (const line of disconnects) assert.doesNotMatch(line, /\bdata=/);
+    // Nothing was queued at the receiving Postfix, so there is nothing to bounce.
+    assert.deepEqual(
+      await waitFor(
+        () => mta.queued(),
+        (q) => q.length === 0,
+      ),
+      [],
+    );
+    const logged = await local();
+    assert.match(logged, /NOQUEUE: reject: RCPT from unknown\[127\.0\.3\.1\]: 550 5\.1\.7 /);
+    assert.doesNotMatch(logged, /mapping DSN status/);
+    assert.doesNotMatch(logged, /postfix\/bounce|sender non-delivery notification/);
+  });
+
+  it('defers a sender whose MX greylists (450 at RCPT)', async () => {
+    const sent = await send('enforce', `alice@${NAMES.grey}`);
+    const rcpt = sent.reply('RCPT');
+    assert.equal(rcpt?.code, 450, sent.output);
+    assert.equal(
+      rcpt.lines[0],
+      '4.1.7 <alice@grey.test>: Sender address rejected: sender address verification: the mail server for grey.test is greylisting our verification; please try again later',
+    );
+  });
+
+  it('accepts a sender at a catch-all domain', async () => {
+    await assertDelivered(await send('enforce', `whoever@${NAMES.catchall}`), `whoever@${NAMES.catchall}`);
+  });
+
+  it('does not verify an allow-listed sender (policy.allow_senders): a skip, no callout', async () => {
+    const [remote, before] = [await remoteLog(), await counters('enforce')];
+    // No such mailbox: verified, it would be rejected.
+    await assertDelivered(await send('enforce', `ghost@${NAMES.ok}`), `ghost@${NAMES.ok}`);
+    const now = await counters('enforce');
+    assert.equal((now.skips ?? 0) - (before.skips ?? 0), 1);
+    assert.equal(now.callouts, before.callouts);
+    assert.doesNotMatch(await remote(), calloutToOk);
+  });
+
+  it('does not verify a SASL-authenticated sender: Postfix permits it before asking cbv', async () => {
+    const [remote, local, before] = [await remoteLog(), await localLog(), await counters('enforce')];
+    const sent = await send('enforce', `stranger@${NAMES.ok}`, { auth: true });
+    assert.equal(sent.reply('AUTH')?.code, 235, sent.output);
+    await assertDelivered(sent, `stranger@${NAMES.ok}`);
+    assert.equal((await counters('enforce')).requests, before.requests, 'cbv was not asked');
+    assert.doesNotMatch(await remote(), calloutToOk);
+    assert.match(await local(), /sasl_method=PLAIN, sasl_username=carol@inbox\.test/);
+  });
+
+  it('in warn mode accepts the unknown sender, and Postfix logs what cbv would have done', async () => {
+    const local = await localLog();
+    await assertDelivered(await send('warn', `nobody@${NAMES.ok}`), `nobody@${NAMES.ok}`);
+    assert.match(
+      await local(),
+      /postfix\/warn\/smtpd\[\d+\]: NOQUEUE: warn: RCPT from unknown\[127\.0\.3\.1\]: cbv would have replied: 550 5\.1\.7 <nobody@ok\.test>: Sender address rejected: /,
+    );
+  });
+
+  it('with cbv stopped, Postfix applies default_action=DUNNO and the mail flows', async () => {
+    const first = await send('down', `nobody@${NAMES.ok}`);
+    assert.equal(first.reply('RCPT')?.code, 550, first.output);
+    await daemon('down').stop();
+    const local = await localLog();
+    const started = performance.now();
+    await assertDelivered(await send('down', `nobody@${NAMES.ok}`), `nobody@${NAMES.ok}`);
+    const port = daemon('down').policy.port;
+    assert.match(await local(), new RegExp(`warning: problem talking to server 127\\.0\\.0\\.1:${port}`));
+    // smtpd_policy_service_try_limit 2, retry_delay 1 s: about a second, not the 30 s timeout.
+    assert.ok(performance.now() - started < 10_000);
+  });
+
+  it('call-forward: an unknown recipient at a relay domain gets 550 5.1.1, a known one is relayed', async () => {
+    const from = `alice@${NAMES.ok}`;
+    const unknown = await send('enforce', from, { to: `nobody@${RELAY_DOMAIN}`, quitAfter: 'RCPT' });
+    const rcpt = unknown.reply('RCPT');
+    assert.equal(rcpt?.code, 550, unknown.output);
+    assert.equal(
+      rcpt.lines[0],
+      '5.1.1 <nobody@relay.test>: Recipient address rejected: the mail server for relay.test says this mailbox does not exist',
+    );
+    const remote = await remoteLog();
+    const known = await send('enforce', from, { to: `alice@${RELAY_DOMAIN}` });
+    assert.equal(known.reply('RCPT')?.code, 250, known.output);
+    assert.equal(known.reply('.')?.code, 250, known.output);
+    // Relayed to the internal host (the bed's rejecting listener), which took it in.
+    const taken = /postfix\/discard\[\d+\]: .*to=<alice@relay\.test>.*status=sent/;
+    assert.match(await waitFor(remote, (t) => taken.test(t), 10_000), taken);
+  });
+
+  it('works over a unix socket below the Postfix queue directory (check_policy_service unix:...)', async () => {
+    const sent = await send('unix', `nobody@${NAMES.ok}`);
+    assert.equal(sent.reply('RCPT')?.code, 550, sent.output);
+    assert.match(sent.reply('RCPT')?.lines[0] ?? '', /<nobody@ok\.test>: Sender address rejected: /);
+    await assertDelivered(await send('unix', `alice@${NAMES.ok}`), `alice@${NAMES.ok}`);
+  });
+
+  it('Postfix warned about nothing but the stopped policy server', async () => {
+    assert.deepEqual(mta.postfix.configWarnings, []);
+    const refused = new RegExp(`127\\.0\\.0\\.1:${daemon('down').policy.port}: Connection refused`);
+    const warnings = (await mta.log()).split('\n').filter((l) => /warning:|fatal:|panic:/.test(l));
+    assert.deepEqual(
+      warnings.filter((l) => !refused.test(l)),
+      [],
+    );
+  });
+});
