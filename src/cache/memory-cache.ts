@@ -1,56 +1,18 @@
 /**
  * In-memory LRU cache. Alone it serves tests and `cbv verify` runs; in front
- * of SQLite it keeps hot entries off the disk path. Bounded by entry count.
+ * of SQLite it keeps hot entries off the disk path. Bounded by entry count
+ * (between memory_entries and twice that, see BoundedMap).
  */
+import { BoundedMap } from '../limits/bounded-map.js';
 import type { AddressEntry, CacheStats, DomainFact, VerdictCache } from './verdict-cache.js';
 
-/** A Map keeps insertion order; re-inserting on read makes it an LRU. */
-class Lru<V> {
-  private readonly map = new Map<string, V>();
-  constructor(private readonly max: number) {}
-
-  get(key: string): V | undefined {
-    const v = this.map.get(key);
-    if (v !== undefined) {
-      this.map.delete(key);
-      this.map.set(key, v);
-    }
-    return v;
-  }
-
-  set(key: string, value: V): void {
-    this.map.delete(key);
-    this.map.set(key, value);
-    if (this.map.size > this.max) {
-      const oldest = this.map.keys().next();
-      if (!oldest.done) this.map.delete(oldest.value);
-    }
-  }
-
-  delete(key: string): boolean {
-    return this.map.delete(key);
-  }
-
-  clear(): void {
-    this.map.clear();
-  }
-
-  entries(): IterableIterator<[string, V]> {
-    return this.map.entries();
-  }
-
-  get size(): number {
-    return this.map.size;
-  }
-}
-
 export class MemoryCache implements VerdictCache {
-  private readonly addresses: Lru<AddressEntry>;
-  private readonly facts: Lru<DomainFact>;
+  private readonly addresses: BoundedMap<string, AddressEntry>;
+  private readonly facts: BoundedMap<string, DomainFact>;
 
   constructor(maxEntries = 100_000) {
-    this.addresses = new Lru(maxEntries);
-    this.facts = new Lru(Math.max(1000, Math.floor(maxEntries / 10)));
+    this.addresses = new BoundedMap(maxEntries);
+    this.facts = new BoundedMap(Math.max(1000, Math.floor(maxEntries / 10)));
   }
 
   getAddress(address: string, now: number): Promise<AddressEntry | null> {

@@ -98,11 +98,13 @@ export function openDatabase(path: string): Database.Database {
 
 export class SqliteCache implements VerdictCache {
   private readonly q;
+  private readonly dataVersionQuery;
 
   constructor(
     readonly db: Database.Database,
     readonly path: string,
   ) {
+    this.dataVersionQuery = db.prepare<[], number>('PRAGMA data_version').pluck();
     this.q = {
       getAddress: db.prepare<[string, number], AddressRow>(
         'SELECT * FROM addresses WHERE address = ? AND expires_at > ?',
@@ -134,9 +136,9 @@ export class SqliteCache implements VerdictCache {
 
   private dataVersion = -1;
 
-  /** PRAGMA data_version changes only when another connection commits. */
+  /** PRAGMA data_version changes only when another connection commits. Asked on every read: prepared once. */
   changedElsewhere(): boolean {
-    const v = this.db.pragma('data_version', { simple: true }) as number;
+    const v = this.dataVersionQuery.get() ?? -1;
     const changed = this.dataVersion !== -1 && v !== this.dataVersion;
     this.dataVersion = v;
     return changed;

@@ -6,13 +6,25 @@
 import type { AddressEntry, CacheStats, DomainFact, VerdictCache } from './verdict-cache.js';
 
 export class TieredCache implements VerdictCache {
+  private checkedAt = -Infinity;
+
+  /**
+   * @param recheckMs How often to ask the persistent tier whether another process changed it
+   *   (a SQLite query costs more than the memory hit it guards): a `cbv cache purge` next to the
+   *   daemon takes effect within this time.
+   */
   constructor(
     private readonly front: VerdictCache,
     private readonly back: VerdictCache,
+    private readonly recheckMs = 250,
+    private readonly clock: () => number = () => performance.now(),
   ) {}
 
   /** Drop the memory tier if another process wrote to the persistent one. */
   private syncFront(): void {
+    const now = this.clock();
+    if (now - this.checkedAt < this.recheckMs) return;
+    this.checkedAt = now;
     if (this.back.changedElsewhere?.()) this.front.clear?.();
   }
 

@@ -4,6 +4,7 @@
  * did with it, and the dialogue that decided it.
  */
 import type { TranscriptLine } from '../core/index.js';
+import { BoundedMap } from '../limits/bounded-map.js';
 import { NullTelemetry, type PolicyOutcome } from '../observability/telemetry.js';
 import type { CalloutVerdict } from './verifier.js';
 import type { ServiceVerdict } from './verdict.js';
@@ -26,23 +27,27 @@ export interface RecentDecision {
   hasTranscript: boolean;
 }
 
+/** What is kept per decision: the public shape, with the time as a number until someone asks. */
+type Held = Omit<RecentDecision, 'at' | 'hasTranscript'> & { atMs: number };
+
 export class RecentActivity extends NullTelemetry {
-  private readonly decisions: RecentDecision[] = [];
-  private readonly byVerdict = new WeakMap<object, RecentDecision>();
-  private readonly transcripts = new Map<string, { at: string; lines: TranscriptLine[] }>();
+  /** A ring: verdict() runs on every request, so no shifting of arrays and no date formatting there. */
+  private readonly ring: (Held | undefined)[];
+  private next = 0;
+  private readonly byVerdict = new WeakMap<object, Held>();
+  private readonly transcripts: BoundedMap<string, { at: string; lines: TranscriptLine[] }>;
   private nextId = 1;
 
-  constructor(
-    private readonly maxDecisions = 500,
-    private readonly maxTranscripts = 500,
-  ) {
+  constructor(maxDecisions = 500, maxTranscripts = 500) {
     super();
+    this.ring = new Array<Held | undefined>(maxDecisions);
+    this.transcripts = new BoundedMap(maxTranscripts);
   }
 
   override verdict(v: ServiceVerdict): void {
-    const d: RecentDecision = {
+    const d: Held = {
       id: this.nextId++,
-      at: new Date().toISOString(),
+      atMs: Date.now(),
       address: v.address,
       result: v.result,
       reason: v.reason,
@@ -52,21 +57,15 @@ export class RecentActivity extends NullTelemetry {
       fact: v.cache.fact,
       action: null,
       frontend: null,
-      hasTranscript: this.transcripts.has(v.address),
     };
-    this.decisions.push(d);
-    if (this.decisions.length > this.maxDecisions) this.decisions.shift();
+    this.ring[this.next] = d;
+    this.next = (this.next + 1) % this.ring.length;
     this.byVerdict.set(v, d);
   }
 
   override callout(v: CalloutVerdict): void {
     if (!v.transcript || v.transcript.length === 0) return;
-    this.transcripts.delete(v.address);
     this.transcripts.set(v.address, { at: new Date().toISOString(), lines: v.transcript });
-    if (this.transcripts.size > this.maxTranscripts) {
-      const oldest = this.transcripts.keys().next();
-      if (!oldest.done) this.transcripts.delete(oldest.value);
-    }
   }
 
   /** The policy front-end reports what it did with a verdict it got from the Verifier. */
@@ -80,7 +79,14 @@ export class RecentActivity extends NullTelemetry {
 
   /** Newest first. */
   list(limit = 100): RecentDecision[] {
-    return this.decisions.slice(-limit).reverse();
+    const out: RecentDecision[] = [];
+    for (let i = 1; i <= this.ring.length && out.length < limit; i++) {
+      const d = this.ring[(this.next - i + this.ring.length) % this.ring.length];
+      if (!d) break;
+      const { atMs, ...rest } = d;
+      out.push({ ...rest, at: new Date(atMs).toISOString(), hasTranscript: this.transcripts.has(d.address) });
+    }
+    return out;
   }
 
   transcript(address: string): { at: string; lines: TranscriptLine[] } | null {

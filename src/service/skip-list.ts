@@ -10,10 +10,15 @@ export class SkipList {
   }
 
   matches(address: string, domain: string): boolean {
-    if (this.addresses.has(address.toLowerCase())) return true;
-    const labels = domain.split('.');
-    for (let i = 0; i < labels.length - 1; i++) {
-      if (this.domains.has(labels.slice(i).join('.'))) return true;
+    if (this.addresses.size > 0 && this.addresses.has(address.toLowerCase())) return true;
+    if (this.domains.size === 0) return false;
+    // The domain and each parent with at least two labels: a.b.example, b.example.
+    for (
+      let from = 0;
+      from >= 0 && domain.indexOf('.', from) >= 0;
+      from = domain.indexOf('.', from) + 1 || -1
+    ) {
+      if (this.domains.has(domain.slice(from))) return true;
     }
     return false;
   }

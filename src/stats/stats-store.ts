@@ -30,6 +30,16 @@ function addInto(map: Map<string, Counts>, key: string, counts: Counts): void {
   map.set(key, d);
 }
 
+/** Increment one counter in place (no intermediate objects: this runs per request). */
+function bump(map: Map<string, Counts>, key: string, counter: string, n: number): void {
+  let d = map.get(key);
+  if (!d) {
+    d = {};
+    map.set(key, d);
+  }
+  d[counter] = (d[counter] ?? 0) + n;
+}
+
 function between(map: Map<string, Counts>, since: string, until: string): [string, Counts][] {
   return [...map]
     .filter(([key]) => key >= since && key <= until)
@@ -85,10 +95,26 @@ export class StatsRecorder {
     this.timer.unref();
   }
 
+  /** UTC day and hour keys, recomputed only when the hour changes: count() is on every request's path. */
+  private keys = { day: '', hour: '', until: 0 };
+
+  private currentKeys(): { day: string; hour: string } {
+    const now = this.now();
+    if (now >= this.keys.until || now < this.keys.until - 3_600_000) {
+      const iso = new Date(now).toISOString();
+      this.keys = {
+        day: iso.slice(0, 10),
+        hour: iso.slice(0, 13),
+        until: Math.floor(now / 3_600_000 + 1) * 3_600_000,
+      };
+    }
+    return this.keys;
+  }
+
   count(counter: string, n = 1): void {
-    const iso = new Date(this.now()).toISOString();
-    addInto(this.pending, iso.slice(0, 10), { [counter]: n });
-    if (isHourly(counter)) addInto(this.pendingHours, iso.slice(0, 13), { [counter]: n });
+    const { day, hour } = this.currentKeys();
+    bump(this.pending, day, counter, n);
+    if (isHourly(counter)) bump(this.pendingHours, hour, counter, n);
   }
 
   async flush(): Promise<void> {

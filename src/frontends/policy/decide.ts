@@ -14,6 +14,7 @@ import type { Config } from '../../config/schema.js';
 import type { PolicyOutcome, Telemetry } from '../../observability/telemetry.js';
 import type { Verifier } from '../../service/verifier.js';
 import type { ServiceVerdict } from '../../service/verdict.js';
+import { BoundedMap } from '../../limits/bounded-map.js';
 import type { PolicyRequest } from './request-reader.js';
 import {
   recipientDefer,
@@ -41,7 +42,7 @@ const MEMO_MAX = 10_000;
 const MEMO_TTL_MS = 3_600_000;
 
 export class PolicyDecider {
-  private readonly memo = new Map<string, Outcome & { at: number }>();
+  private readonly memo = new BoundedMap<string, Outcome & { at: number }>(MEMO_MAX);
   private readonly skipClients: [ipaddr.IPv4 | ipaddr.IPv6, number][];
   private readonly allowAddresses: Set<string>;
   private readonly allowDomains: Set<string>;
@@ -162,10 +163,6 @@ export class PolicyDecider {
 
   private remember(instance: string, outcome: Outcome): void {
     this.memo.set(instance, { ...outcome, at: Date.now() });
-    if (this.memo.size > MEMO_MAX) {
-      const oldest = this.memo.keys().next();
-      if (!oldest.done) this.memo.delete(oldest.value);
-    }
   }
 }
 

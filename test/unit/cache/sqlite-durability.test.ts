@@ -64,12 +64,19 @@ describe('SqliteCache durability', () => {
   it('lets the memory tier see a purge made by another process', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'cbv-tier-')), 'cbv.sqlite');
     const now = Date.now();
-    const daemon = new TieredCache(new MemoryCache(100), SqliteCache.open(path));
+    let clock = 0;
+    const daemon = new TieredCache(new MemoryCache(100), SqliteCache.open(path), 250, () => clock);
     await daemon.putAddress(entry('alice@shared.example', now));
     assert.ok(await daemon.getAddress('alice@shared.example', now));
     const cli = SqliteCache.open(path);
     assert.equal(await cli.purgeAddress('alice@shared.example'), 1);
     await cli.close();
+    clock += 100;
+    assert.ok(
+      await daemon.getAddress('alice@shared.example', now),
+      'within the recheck interval the memory tier still answers',
+    );
+    clock += 200;
     assert.equal(await daemon.getAddress('alice@shared.example', now), null);
     await daemon.close();
   });
