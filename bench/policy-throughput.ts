@@ -23,8 +23,12 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '5' },
     seconds: { type: 'string', default: '3' },
     json: { type: 'string' },
+    // Profile mode: only cbv, 8 connections for this many seconds, under --cpu-prof into DIR.
+    'cpu-prof': { type: 'string' },
+    'prof-seconds': { type: 'string', default: '15' },
   },
 });
+const PROFILE_DIR = values['cpu-prof'];
 const RUNS = Number(values.runs);
 const DURATION_MS = Number(values.seconds) * 1000;
 const CONNECTIONS = [1, 8, 64];
@@ -60,7 +64,10 @@ function pin(pid: number): void {
 /** The first match of `pattern` in the child's stdout; then stdout is drained without being kept or searched. */
 function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no line matching ${pattern} within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`no line matching ${pattern} within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     let buffer = '';
     const onData = (chunk: Buffer): void => {
       buffer += chunk.toString();
@@ -137,6 +144,9 @@ async function warm(
   return actions;
 }
 
+/** Ends the profile mode early, through the same clean-up as a full run. */
+class ProfileDone extends Error {}
+
 const dir = mkdtempSync(join(tmpdir(), 'cbv-bench-policy-'));
 const all = requests();
 const rows: Row[] = [];
@@ -183,15 +193,38 @@ try {
       '  enabled: false',
     ].join('\n'),
   );
-  const cbv = spawn('taskset', ['-c', '0', process.execPath, 'dist/main.js', 'serve', '--config', config], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const profiling = PROFILE_DIR
+    ? ['--cpu-prof', '--cpu-prof-interval', '100', `--cpu-prof-dir=${PROFILE_DIR}`]
+    : [];
+  const cbv = spawn(
+    'taskset',
+    ['-c', '0', process.execPath, ...profiling, 'dist/main.js', 'serve', '--config', config],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   cleanups.push(() => stopChild(cbv));
   const cbvPort = Number(await waitForLine(cbv, /"policy":\["127\.0\.0\.1:(\d+)"\]/, 20_000));
   // Verified senders: the warm-up itself may see DEFER_IF_PERMIT (pending) while callouts finish.
   await warm(cbvPort, all.slice(0, SENDERS), 1, 0);
   await new Promise((r) => setTimeout(r, 2000));
   console.error(`  cbv warm: ${JSON.stringify(await warm(cbvPort, all.slice(0, SENDERS), 1, 0))}`);
+  if (PROFILE_DIR) {
+    const seconds = Number(values['prof-seconds']);
+    const r = await runLoad({
+      host: '127.0.0.1',
+      port: cbvPort,
+      connections: 8,
+      durationMs: seconds * 1000,
+      requests: all,
+    });
+    console.error(
+      `  profiled cbv x8: ${Math.round(r.perSecond)} req/s; profile written to ${PROFILE_DIR} when cbv stops`,
+    );
+    await stopChild(cbv);
+    process.exitCode = 0;
+    throw new ProfileDone();
+  }
   rows.push(...(await measure('cbv', cbvPort, all)));
 
   // postgrey: each triplet seen, then seen again after its delay, so it answers from its database.
@@ -200,10 +233,13 @@ try {
   pin(postgrey.pid);
   console.error(`  postgrey warm: ${JSON.stringify(await warm(postgrey.port, all, 2, 1500))}`);
   rows.push(...(await measure('postgrey', postgrey.port, all)));
+} catch (error) {
+  if (!(error instanceof ProfileDone)) throw error;
 } finally {
   for (const c of cleanups.reverse()) await c();
   rmSync(dir, { recursive: true, force: true });
 }
+if (PROFILE_DIR) process.exit(0);
 
 const result = { machine: machine(), runs: RUNS, seconds: DURATION_MS / 1000, rows };
 if (values.json) writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);

@@ -1,29 +1,11 @@
 /** The cbv command as a user runs it: a child process, real TCP to a loopback server. */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startScriptedServer, type ScriptedServer } from '../../support/scripted-smtp.js';
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-export function cbv(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', 'src/main.ts', ...args],
-      { env: { ...process.env, ...env }, timeout: 30_000 },
-      (error, stdout, stderr) => {
-        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
-      },
-    );
-  });
-}
+import { cbv } from '../../support/cli.js';
 
 let s: ScriptedServer;
 before(async () => {
