@@ -6,7 +6,7 @@ const profile = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const time = new Map();
 profile.samples.forEach((id, i) => time.set(id, (time.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
 const categories = [
-  ['idle (waiting in epoll; kernel work on this CPU shows up here too)', (f, u) => f === '(idle)'],
+  ['idle (waiting in epoll; kernel work on this CPU shows up here too)', (f) => f === '(idle)'],
   ['socket writes (write(2) on the policy connection)', (f) => f === 'writeUtf8String' || f === 'writev'],
   ['log writes (write(2) to stdout)', (f) => f === 'writeString' || f === 'writeBuffer'],
   ['garbage collection', (f) => f === '(garbage collector)'],
