@@ -108,12 +108,25 @@ async function runSession(
   let busy = Promise.resolve(true);
   const lines: string[] = [];
 
-  /** Perform steps; returns false when the session is over. */
+  /**
+   * Perform steps; returns false when the session is over. Consecutive byte steps go out in one
+   * write, as a real server sends a multi-line reply: written piecemeal, Nagle's algorithm would
+   * hold each piece back for the client's delayed ACK (~40 ms a time).
+   */
   const perform = async (steps: Step[]): Promise<boolean> => {
+    let pending: Buffer[] = [];
+    const flush = (): void => {
+      if (pending.length > 0 && !socket.destroyed) socket.write(Buffer.concat(pending));
+      pending = [];
+    };
     for (const step of steps) {
       if (socket.destroyed) return false;
-      if (typeof step === 'string' || Buffer.isBuffer(step)) socket.write(step);
-      else if ('delay' in step) await sleep(step.delay);
+      if (typeof step === 'string' || Buffer.isBuffer(step)) {
+        pending.push(typeof step === 'string' ? Buffer.from(step, 'utf8') : step);
+        continue;
+      }
+      flush();
+      if ('delay' in step) await sleep(step.delay);
       else if (step.do === 'stall') return false;
       else if (step.do === 'close') {
         socket.end();
@@ -130,6 +143,7 @@ async function runSession(
         session.tls = true;
       }
     }
+    flush();
     return true;
   };
 
@@ -156,6 +170,7 @@ async function runSession(
     });
   }
 
+  raw.setNoDelay(true);
   raw.on('end', () => {
     session.closedByPeer = true;
   });
