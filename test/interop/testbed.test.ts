@@ -11,6 +11,7 @@ import { dig, swaks } from '../support/testbed/clients.js';
 import {
   groupMembers,
   isAlive,
+  MX_DOMAINS,
   NAMES,
   PRIVATE_MX_ADDRESS,
   startMailTestbed,
@@ -49,18 +50,7 @@ describe('mail test bed', { timeout: 120_000 }, () => {
     const q = (name: string, type: string, tcp = false) => dig(bed.dns, name, type, { tcp });
 
     it('serves an MX per listener, each pointing at its loopback address', async () => {
-      const domains: [string, keyof MailTestbed['ip']][] = [
-        [NAMES.ok, 'rejecting'],
-        [NAMES.catchall, 'catchall'],
-        [NAMES.grey, 'greylisting'],
-        [NAMES.nonull, 'nonull'],
-        [NAMES.nonullmail, 'nonullmail'],
-        [NAMES.tls, 'tlsrequired'],
-        [NAMES.nopipe, 'nopipelining'],
-        [NAMES.blocked, 'blocklist'],
-        [NAMES.exim, 'exim'],
-        [NAMES.idn, 'rejecting'],
-      ];
+      const domains = MX_DOMAINS;
       for (const [domain, role] of domains) {
         const mx = await q(domain, 'MX');
         assert.equal(mx.status, 'NOERROR', domain);

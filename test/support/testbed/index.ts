@@ -46,6 +46,7 @@ export {
 export { groupMembers, isAlive } from './process.js';
 export {
   DEFAULT_IPS,
+  MX_DOMAINS,
   NAMES,
   PRIVATE_MX_ADDRESS,
   defaultZone,

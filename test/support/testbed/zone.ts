@@ -55,7 +55,7 @@ export const NAMES = {
 export const PRIVATE_MX_ADDRESS = '10.0.0.25';
 
 /** Domain -> the listener its single MX (mx.<domain>) points at. */
-const MX_DOMAINS: readonly [string, TestbedRole][] = [
+export const MX_DOMAINS: readonly [string, TestbedRole][] = [
   [NAMES.ok, 'rejecting'],
   [NAMES.catchall, 'catchall'],
   [NAMES.grey, 'greylisting'],
