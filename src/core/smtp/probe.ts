@@ -11,17 +11,18 @@
  */
 import type { Mailbox } from '../address.js';
 import { classifyReply, type Classification } from '../classify/classify.js';
-import {
-  BudgetExceededError,
-  AbortedError,
-  ConnectError,
-  ConnectionClosedError,
-  PhaseTimeoutError,
-  ProbeError,
-  ProtocolError,
-  TlsError,
-} from '../errors.js';
+import { ProtocolError, TlsError } from '../errors.js';
 import type { DecidingReply, EngineReason, MxTarget, Stage } from '../verdict.js';
+import {
+  Decided,
+  asReason,
+  deciding,
+  decisionForError,
+  final,
+  next,
+  nextFromReply,
+  type Decision,
+} from './decision.js';
 import { SmtpConnection, type ConnectionLimits } from './connection.js';
 import type { Connector } from './connector.js';
 import type { SmtpReply } from './reply-parser.js';
@@ -79,8 +80,6 @@ export interface HostOutcome {
   transcript: SmtpConnection['transcript'];
 }
 
-type Decision = Omit<HostOutcome, 'closed' | 'transcript' | 'stage'> & { stage?: Stage };
-
 const TIMEOUT_OF: Record<Stage, keyof PhaseTimeouts> = {
   dns: 'connect',
   connect: 'connect',
@@ -100,17 +99,6 @@ interface Session {
   conn: SmtpConnection;
   pipelining: boolean;
   mailSent: boolean;
-}
-
-/** Thrown inside the dialogue to end it with a decision; caught in probeHost. */
-class Decided extends Error {
-  constructor(readonly decision: Decision) {
-    super(`decided: ${decision.reason}`);
-  }
-}
-
-function deciding(stage: Stage, reply: SmtpReply): DecidingReply {
-  return { stage, code: reply.code, enhancedCode: reply.enhancedCode, text: reply.lines.join('\n') };
 }
 
 export class Probe {
@@ -426,53 +414,4 @@ export class Probe {
 
 function isIpLiteral(host: string): boolean {
   return /^[\d.]+$/.test(host) || host.includes(':');
-}
-
-function asReason(outcome: Classification['outcome']): EngineReason {
-  return outcome === 'retry_alone' || outcome === 'inconclusive' ? 'temporary_failure' : outcome;
-}
-
-function final(
-  reason: EngineReason,
-  rule: string,
-  message: string,
-  reply: DecidingReply | null,
-  catchAllProbe: boolean | null,
-): Decision {
-  return { kind: 'final', reason, rule, message, reply, catchAllProbe };
-}
-
-function next(reason: EngineReason, rule: string, message: string, reply: DecidingReply | null): Decision {
-  return { kind: 'next', reason, rule, message, reply, catchAllProbe: null };
-}
-
-function nextFromReply(stage: Stage, reply: SmtpReply, c: Classification): Decision {
-  return next(
-    asReason(c.outcome),
-    c.rule,
-    `${stage} refused: ${reply.code} ${reply.lines.join(' ')}`,
-    deciding(stage, reply),
-  );
-}
-
-/** Errors -> decisions. A budget or cancellation stops everything; the rest moves on to the next host. */
-function decisionForError(error: unknown, fallbackStage: Stage | null): Decision {
-  if (!(error instanceof ProbeError)) throw error;
-  const stage = error.stage ?? fallbackStage ?? 'connect';
-  return { ...errorDecision(error, stage), stage };
-}
-
-function errorDecision(error: ProbeError, stage: Stage): Decision {
-  if (error instanceof BudgetExceededError)
-    return final('timeout', 'local.budget-exhausted', `${error.message} during ${stage}`, null, null);
-  if (error instanceof AbortedError) return final('timeout', 'local.aborted', error.message, null, null);
-  if (error instanceof PhaseTimeoutError)
-    return next('timeout', `local.timeout.${stage}`, error.message, null);
-  if (error instanceof ConnectError)
-    return next('connection_failed', 'local.connect-failed', error.message, null);
-  if (error instanceof ConnectionClosedError)
-    return next('connection_failed', 'local.connection-lost', `${error.message} during ${stage}`, null);
-  if (error instanceof TlsError)
-    return next('temporary_failure', 'local.tls-handshake-failed', error.message, null);
-  return next('protocol_error', 'local.protocol-error', `${error.message} during ${stage}`, null);
 }
