@@ -12,26 +12,43 @@ export type SafetyDecision = { safe: true } | { safe: false; range: string };
 type Cidr = [ipaddr.IPv4 | ipaddr.IPv6, number];
 
 /** Ranges ipaddr.js calls unicast that we still refuse: IPv4-compatible IPv6 (::/96, deprecated by RFC 4291). */
-const EXTRA_BLOCKED: readonly Cidr[] = [ipaddr.parseCIDR('::/96')];
+/**
+ * A list of CIDRs an address can be tested against; IPv4-mapped IPv6 counts as its
+ * IPv4 address. Used for target safety and by front-ends for client lists.
+ */
+export class CidrList {
+  private readonly cidrs: readonly Cidr[];
+
+  /** Throws (naming the text) for anything that is not an address or CIDR. */
+  constructor(cidrs: readonly string[]) {
+    this.cidrs = cidrs.map((cidr) => parseCidr(cidr));
+  }
+
+  contains(ip: string | ipaddr.IPv4 | ipaddr.IPv6): boolean {
+    if (this.cidrs.length === 0) return false;
+    if (typeof ip === 'string' && !ipaddr.isValid(ip)) return false;
+    const addr = normalise(typeof ip === 'string' ? ipaddr.parse(ip) : ip);
+    return this.cidrs.some(([net, bits]) => net.kind() === addr.kind() && addr.match(net, bits));
+  }
+}
+
+const EXTRA_BLOCKED = new CidrList(['::/96']);
 
 export class TargetPolicy {
-  private readonly allowed: readonly Cidr[];
+  private readonly allowed: CidrList;
 
   /** @param allowCidrs CIDRs to allow despite being special-purpose, e.g. `127.0.0.0/8` for tests. */
   constructor(allowCidrs: readonly string[] = []) {
-    this.allowed = allowCidrs.map((cidr) => parseCidr(cidr));
+    this.allowed = new CidrList(allowCidrs);
   }
 
   check(ip: string): SafetyDecision {
     if (!ipaddr.isValid(ip)) return { safe: false, range: 'not an IP address' };
     const parsed = normalise(ipaddr.parse(ip));
-    if (this.allowed.some(([net, bits]) => net.kind() === parsed.kind() && parsed.match(net, bits)))
-      return { safe: true };
+    if (this.allowed.contains(parsed)) return { safe: true };
     const range = parsed.range();
     if (range !== 'unicast') return { safe: false, range };
-    if (EXTRA_BLOCKED.some(([net, bits]) => net.kind() === parsed.kind() && parsed.match(net, bits))) {
-      return { safe: false, range: 'ipv4Compatible' };
-    }
+    if (EXTRA_BLOCKED.contains(parsed)) return { safe: false, range: 'ipv4Compatible' };
     return { safe: true };
   }
 }

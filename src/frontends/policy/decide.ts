@@ -9,11 +9,12 @@
  * Never throws for anything a request can contain; the server still wraps
  * it in a fail-safe for bugs and budget overruns.
  */
-import { parseCidr } from '../../core/index.js';
+import { CidrList } from '../../core/index.js';
 import type { Config } from '../../config/schema.js';
 import type { PolicyOutcome, Telemetry } from '../../observability/telemetry.js';
 import type { Verifier } from '../../service/verifier.js';
 import type { ServiceVerdict } from '../../service/verdict.js';
+import { SkipList } from '../../service/skip-list.js';
 import { BoundedMap } from '../../limits/bounded-map.js';
 import type { PolicyRequest } from './request-reader.js';
 import {
@@ -24,7 +25,6 @@ import {
   verdictHeader,
   warnInstead,
 } from './replies.js';
-import ipaddr from 'ipaddr.js';
 
 type PolicyConfig = Config['policy'];
 type Decision = 'reject' | 'defer' | 'dunno';
@@ -43,10 +43,9 @@ const MEMO_TTL_MS = 3_600_000;
 
 export class PolicyDecider {
   private readonly memo = new BoundedMap<string, Outcome & { at: number }>(MEMO_MAX);
-  private readonly skipClients: [ipaddr.IPv4 | ipaddr.IPv6, number][];
-  private readonly allowAddresses: Set<string>;
-  private readonly allowDomains: Set<string>;
-  private readonly localDomains: Set<string>;
+  private readonly skipClients: CidrList;
+  private readonly allowList: SkipList;
+  private readonly localDomains: SkipList;
 
   constructor(
     private readonly config: PolicyConfig,
@@ -54,14 +53,12 @@ export class PolicyDecider {
     private readonly telemetry: Telemetry,
     private readonly routedDomains: ReadonlySet<string>,
   ) {
-    this.skipClients = config.skip_client_cidrs.map(parseCidr);
-    this.allowAddresses = new Set(
-      config.allow_senders.filter((s) => s.includes('@')).map((s) => s.toLowerCase()),
+    this.skipClients = new CidrList(config.skip_client_cidrs);
+    this.allowList = new SkipList(
+      config.allow_senders.filter((s) => !s.includes('@')),
+      config.allow_senders.filter((s) => s.includes('@')),
     );
-    this.allowDomains = new Set(
-      config.allow_senders.filter((s) => !s.includes('@')).map((s) => s.toLowerCase()),
-    );
-    this.localDomains = new Set(config.local_domains.map((d) => d.toLowerCase()));
+    this.localDomains = new SkipList(config.local_domains, []);
   }
 
   /** The action for one well-formed request (without the `action=` prefix). */
@@ -150,33 +147,15 @@ export class PolicyDecider {
   private skipReason(sender: string, attrs: PolicyRequest): string | null {
     if (sender === '') return 'policy.skip.null-sender';
     if ((attrs.get('sasl_username') ?? '') !== '') return 'policy.skip.authenticated';
-    const client = attrs.get('client_address') ?? '';
-    if (client && ipaddr.isValid(client) && this.skipClients.some((c) => inCidr(client, c)))
-      return 'policy.skip.client';
+    if (this.skipClients.contains(attrs.get('client_address') ?? '')) return 'policy.skip.client';
     const lower = sender.toLowerCase();
     const domain = lower.slice(lower.lastIndexOf('@') + 1);
-    if (this.allowAddresses.has(lower) || hasSuffixIn(domain, this.allowDomains))
-      return 'policy.skip.allow-list';
-    if (hasSuffixIn(domain, this.localDomains)) return 'policy.skip.local-domain';
+    if (this.allowList.matches(lower, domain)) return 'policy.skip.allow-list';
+    if (this.localDomains.matches(lower, domain)) return 'policy.skip.local-domain';
     return null;
   }
 
   private remember(instance: string, outcome: Outcome): void {
     this.memo.set(instance, { ...outcome, at: Date.now() });
   }
-}
-
-function inCidr(ip: string, [net, bits]: [ipaddr.IPv4 | ipaddr.IPv6, number]): boolean {
-  let addr = ipaddr.parse(ip);
-  if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress())
-    addr = (addr as ipaddr.IPv6).toIPv4Address();
-  return addr.kind() === net.kind() && addr.match(net, bits);
-}
-
-/** The domain or one of its parents is in the set. */
-function hasSuffixIn(domain: string, set: ReadonlySet<string>): boolean {
-  if (set.size === 0) return false;
-  const labels = domain.split('.');
-  for (let i = 0; i < labels.length - 1; i++) if (set.has(labels.slice(i).join('.'))) return true;
-  return false;
 }
