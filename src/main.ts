@@ -5,6 +5,7 @@
  * that sets the exit status.
  */
 import { runDaemon } from './app/daemon.js';
+import { StartupError } from './app/startup-error.js';
 import { buildEngine, buildService, openStores } from './app/build.js';
 import { CacheOpenError } from './cache/verdict-cache.js';
 import { ConfigError, defaultConfig, loadConfigFile } from './config/load.js';
@@ -124,6 +125,11 @@ main(argv).then(
       [ConfigError, EXIT.config],
       [CacheOpenError, EXIT.unavailable],
     ];
+    if (error instanceof StartupError) {
+      process.stderr.write(`cbv: ${error.message}\n`);
+      process.exitCode = error.exitCode;
+      return;
+    }
     const match = known.find(([cls]) => error instanceof cls);
     if (match && error instanceof Error) {
       if (argv[0] === 'serve' && !(error instanceof UsageError)) {

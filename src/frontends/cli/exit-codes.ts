@@ -12,6 +12,7 @@ export const EXIT = {
   software: 70, // EX_SOFTWARE: internal error
   unavailable: 69, // EX_UNAVAILABLE: a store or service could not be opened
   config: 78, // EX_CONFIG: bad configuration
+  cantCreate: 73, // EX_CANTCREAT: a listener, socket or file could not be created (in use, permission)
 } as const;
 
 export function exitForResults(results: readonly string[]): number {
