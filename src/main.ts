@@ -8,6 +8,7 @@ import { runDaemon } from './app/daemon.js';
 import { StartupError } from './app/startup-error.js';
 import { buildEngine, buildService, openStores } from './app/build.js';
 import { CacheOpenError } from './cache/verdict-cache.js';
+import { terminalSafe } from './core/index.js';
 import { ConfigError, defaultConfig, loadConfigFile } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { UsageError } from './frontends/cli/cli-errors.js';
@@ -62,8 +63,13 @@ function configFromArgs(argv: string[]): Readonly<Config> {
   return loadConfigFile(path);
 }
 
+/** Everything the CLI prints goes through here (and warn()): no control or bidi character gets out raw. */
 function out(text: string): void {
-  process.stdout.write(`${text}\n`);
+  process.stdout.write(`${terminalSafe(text)}\n`);
+}
+
+function warn(text: string): void {
+  process.stderr.write(`${terminalSafe(text)}\n`);
 }
 
 async function withStores(
@@ -126,7 +132,7 @@ main(argv).then(
       [CacheOpenError, EXIT.unavailable],
     ];
     if (error instanceof StartupError) {
-      process.stderr.write(`cbv: ${error.message}\n`);
+      warn(`cbv: ${error.message}`);
       process.exitCode = error.exitCode;
       return;
     }
@@ -137,12 +143,12 @@ main(argv).then(
         const event = error instanceof ConfigError ? EVENTS.configInvalid : EVENTS.cacheOpenFailed;
         logEvent(createLogger('error'), 'error', event, { problem: error.message });
       }
-      process.stderr.write(`cbv: ${error.message}\n`);
+      warn(`cbv: ${error.message}`);
       process.exitCode = match[1];
       return;
     }
     logEvent(createLogger('error', process.stderr), 'error', EVENTS.internalError, { err: error });
-    process.stderr.write(`cbv: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
+    warn(`cbv: internal error: ${error instanceof Error ? error.message : String(error)}`);
     process.exitCode = EXIT.software;
   },
 );

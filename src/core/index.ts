@@ -4,6 +4,7 @@ export { NodeDnsResolver, type DnsResolver, type NodeDnsOptions } from './dns/re
 export { FixedMxResolver } from './dns/fixed-mx-resolver.js';
 export { TcpConnector, type Connector } from './smtp/connector.js';
 export { RULES, RULES_VERSION, type ReplyRule } from './classify/rules.js';
+export { escapeJsonText, isPrintable, printable, safeJson, terminalSafe } from './printable.js';
 export { CidrList, TargetPolicy, isValidCidr, parseCidr } from './target-safety.js';
 export {
   VerificationEngine,

@@ -1,5 +1,6 @@
 /** Structured JSON logs (pino) on stdout; every line has an `event` code from events.ts. */
 import { pino, type Logger } from 'pino';
+import { escapeJsonText } from '../core/index.js';
 import type { EventCode } from './events.js';
 
 export type { Logger };
@@ -14,6 +15,9 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
     base: { service: 'cbv' },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label: string) => ({ level: label }) },
+    // pino escapes C0 controls as JSON does; C1, DEL and bidirectional formatting from remote replies and
+    // sender addresses would reach whoever reads the log raw, so every line is escaped once more (losslessly).
+    hooks: { streamWrite: escapeJsonText },
   };
   if (destination) return pino(options, destination);
   // One line per verification: written one by one, each line would be a write(2) (and a wake-up of

@@ -4,7 +4,7 @@
  * daemon drops its memory tier when another process writes.
  */
 import { parseArgs } from 'node:util';
-import { parseMailbox } from '../../core/index.js';
+import { parseMailbox, printable, safeJson } from '../../core/index.js';
 import type { VerdictCache } from '../../cache/verdict-cache.js';
 import { buildReport, formatReport } from '../../stats/report.js';
 import type { StatsStore } from '../../stats/stats-store.js';
@@ -58,7 +58,7 @@ export async function runCache(argv: string[], deps: StoreDeps): Promise<number>
       const fact = entry ? null : await deps.cache.getDomainFact(parsed.mailbox.domain, now);
       const found = entry ?? fact;
       if (values.json)
-        deps.out(JSON.stringify(found ? { kind: entry ? 'address' : 'domain_fact', ...found } : null));
+        deps.out(safeJson(found ? { kind: entry ? 'address' : 'domain_fact', ...found } : null));
       else if (entry)
         deps.out(describe(`address ${entry.address}`, entry.verdict, entry.storedAt, entry.expiresAt, now));
       else if (fact)
@@ -71,7 +71,7 @@ export async function runCache(argv: string[], deps: StoreDeps): Promise<number>
             now,
           ),
         );
-      else deps.out(`${parsed.mailbox.address}: not in the cache`);
+      else deps.out(`${printable(parsed.mailbox.address)}: not in the cache`);
       return found ? EXIT.ok : EXIT.unknown;
     }
     case 'purge': {
@@ -80,14 +80,14 @@ export async function runCache(argv: string[], deps: StoreDeps): Promise<number>
       const removed = target.includes('@')
         ? await purgeAddress(deps.cache, target)
         : await deps.cache.purgeDomain(target.toLowerCase());
-      deps.out(`${target}: ${removed} entr${removed === 1 ? 'y' : 'ies'} removed`);
+      deps.out(`${printable(target)}: ${removed} entr${removed === 1 ? 'y' : 'ies'} removed`);
       return EXIT.ok;
     }
     case 'stats': {
       const stats = await deps.cache.stats(now);
       deps.out(
         values.json
-          ? JSON.stringify(stats)
+          ? safeJson(stats)
           : [
               `addresses     ${stats.addresses}`,
               `domain facts  ${stats.domainFacts}`,
@@ -114,11 +114,12 @@ function describe(
   expiresAt: number,
   now: number,
 ): string {
+  // The address, domain and detail (a remote reply's text) come from outside: one printable line each.
   return [
-    what,
+    printable(what),
     `  result   ${v.result} (${v.reason})`,
     `  rule     ${v.rule}`,
-    `  detail   ${v.message}`,
+    `  detail   ${printable(v.message)}`,
     `  stored   ${new Date(storedAt).toISOString()} (${Math.round((now - storedAt) / 1000)} s ago)`,
     `  expires  ${new Date(expiresAt).toISOString()}`,
   ].join('\n');
@@ -141,6 +142,6 @@ export async function runStats(argv: string[], deps: StoreDeps): Promise<number>
   }
   if (since > until) throw new UsageError(`--since ${since} is after --until ${until}`);
   const report = buildReport(await deps.stats.sum(since, until), since, until);
-  deps.out(values.json ? JSON.stringify(report) : formatReport(report));
+  deps.out(values.json ? safeJson(report) : formatReport(report));
   return EXIT.ok;
 }

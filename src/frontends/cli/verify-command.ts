@@ -4,7 +4,7 @@
  * the daemon's, and the verdicts are printed as a table or JSON lines.
  */
 import { parseArgs } from 'node:util';
-import type { Verdict } from '../../core/index.js';
+import { safeJson, type Verdict } from '../../core/index.js';
 import { ConfigError, parseConfig, readRawConfig, setRawKey } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
 import { UsageError, parseArgsProblem } from './cli-errors.js';
@@ -125,7 +125,7 @@ export async function runVerify(argv: string[], deps: VerifyCommandDeps): Promis
     for (const address of args.addresses) {
       const verdict = await engine.verify(address, { transcript: args.trace, waitForClose: args.trace });
       verdicts.push(verdict);
-      if (args.json) deps.out(JSON.stringify(verdict));
+      if (args.json) deps.out(safeJson(verdict));
       else if (args.trace) deps.out(formatTranscript(verdict.address, verdict.transcript ?? []));
     }
   } finally {

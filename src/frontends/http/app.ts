@@ -3,6 +3,7 @@
  * request, then the API routes and the dashboard's files.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
+import { safeJson } from '../../core/index.js';
 import { EVENTS } from '../../observability/events.js';
 import { logEvent, type Logger } from '../../observability/logger.js';
 import { registerRoutes, type ApiRoute, type RouteGuards } from './api-route.js';
@@ -49,6 +50,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     bodyLimit: BODY_LIMIT,
     schemaErrorFormatter: (errors, part) => validationProblem(errors, part),
   });
+  // Lossless for any JSON parser, and a person reading a body with curl sees no C1 or bidi character raw.
+  app.setReplySerializer((payload) => safeJson(payload));
   installErrorHandlers(app, deps.logger);
   installValidators(app);
 

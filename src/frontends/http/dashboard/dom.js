@@ -1,7 +1,31 @@
 /**
  * Building elements. Everything shown comes from remote parties (addresses,
- * SMTP replies), so text is only ever set as textContent, never as HTML.
+ * SMTP replies), so text is only ever set as textContent, never as HTML, and
+ * every string goes through printable() first: as text, a control character
+ * shows as nothing and a bidirectional override silently reorders what
+ * follows it, so both are shown as escapes instead.
  */
+
+// The same characters and escapes as src/core/printable.ts (a unit test holds the two equal).
+const UNSAFE =
+  /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/gu;
+
+/** @param {string} c */
+function escape(c) {
+  const code = c.codePointAt(0) ?? 0;
+  const hex = code.toString(16);
+  return code < 0x20 || code === 0x7f ? `\\x${hex.padStart(2, '0')}` : `\\u${hex.padStart(4, '0')}`;
+}
+
+/** One line of text from outside, safe to show: unsafe characters become \x1b or \u202e. @param {string} text */
+export function printable(text) {
+  return text.replace(UNSAFE, escape);
+}
+
+/** Several lines: each line as printable() makes it, the line feeds kept. @param {string} text */
+export function printableLines(text) {
+  return text.split('\n').map(printable).join('\n');
+}
 
 /**
  * @param {string} tag
@@ -15,7 +39,8 @@ export function h(tag, attrs = {}, ...children) {
     else if (value === true) el.setAttribute(name, '');
     else if (value !== false) el.setAttribute(name, value);
   }
-  for (const child of children) if (child !== null) el.append(child);
+  for (const child of children)
+    if (child !== null) el.append(typeof child === 'string' ? printableLines(child) : child);
   return el;
 }
 
@@ -55,5 +80,5 @@ export function facts(pairs) {
 
 /** @param {{t: number, dir: string, line: string}[]} lines */
 export function transcriptText(lines) {
-  return lines.map((l) => `${String(l.t).padStart(6)} ms  ${l.dir}: ${l.line}`).join('\n');
+  return lines.map((l) => `${String(l.t).padStart(6)} ms  ${l.dir}: ${printable(l.line)}`).join('\n');
 }

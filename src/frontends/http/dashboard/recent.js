@@ -1,6 +1,6 @@
 /** The most recent decisions, each opening the SMTP transcript behind it. */
 import { api, ApiError } from './api.js';
-import { badge, byId, duration, h, transcriptText, when } from './dom.js';
+import { badge, byId, duration, h, printable, transcriptText, when } from './dom.js';
 
 /**
  * @typedef {{id: number, at: string, address: string, result: string, reason: string, rule: string,
@@ -12,7 +12,7 @@ const dialog = /** @type {HTMLDialogElement} */ (byId('transcript-dialog'));
 
 /** @param {Decision} d */
 async function openTranscript(d) {
-  byId('transcript-title').textContent = d.address;
+  byId('transcript-title').textContent = printable(d.address);
   const body = byId('transcript-body');
   body.textContent = 'Loading…';
   dialog.showModal();
@@ -23,7 +23,7 @@ async function openTranscript(d) {
     body.textContent =
       error instanceof ApiError && error.status === 404
         ? 'No transcript is held for this decision (no callout since the daemon started, or it was answered without one).'
-        : String(error);
+        : printable(String(error));
   }
 }
 
