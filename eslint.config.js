@@ -9,6 +9,7 @@ export default tseslint.config(
       'dist/',
       'node_modules/',
       'bench/node_modules/',
+      'integrations/*/node_modules/',
       'test-artifacts/',
       'src/frontends/http/dashboard/vendor/',
     ],
@@ -46,6 +47,22 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
+  },
+  {
+    // haraka-plugin-cbv is a CommonJS package loaded by Haraka (integrations/haraka).
+    files: ['integrations/haraka/**/*.js'],
+    languageOptions: {
+      sourceType: 'commonjs',
+      parserOptions: { projectService: false, project: false },
+      globals: Object.fromEntries(
+        ['require', 'module', 'exports', 'setTimeout', 'clearTimeout', 'setImmediate'].map((name) => [
+          name,
+          'readonly',
+        ]),
+      ),
+    },
+    // CommonJS is what Haraka loads: require() is the module system here, not a style choice.
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
   {
     // The dashboard runs in the browser, as plain ES modules served by the daemon.
