@@ -42,9 +42,15 @@ if (folders.includes('interop')) {
 // The Haraka interop suite drives the real Haraka from npm, a development dependency of the
 // plugin package in integrations/haraka (its own package, as it is published on its own).
 const HARAKA_PLUGIN = join('integrations', 'haraka');
-if (folders.includes('interop') && !existsSync(join(HARAKA_PLUGIN, 'node_modules', 'Haraka', 'package.json'))) {
+if (
+  folders.includes('interop') &&
+  !existsSync(join(HARAKA_PLUGIN, 'node_modules', 'Haraka', 'package.json'))
+) {
   console.error(`Installing ${HARAKA_PLUGIN}'s packages (Haraka) for the interop suite: npm ci there...`);
-  const install = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: HARAKA_PLUGIN, stdio: 'inherit' });
+  const install = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], {
+    cwd: HARAKA_PLUGIN,
+    stdio: 'inherit',
+  });
   if (install.status !== 0) process.exit(install.status ?? 1);
 }
 
