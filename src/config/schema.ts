@@ -350,6 +350,19 @@ export const httpSchema = z
       .array(hostPort)
       .default(['127.0.0.1:8040'])
       .describe('TCP addresses as host:port. Non-loopback requires tokens.'),
+    allowed_hosts: z
+      .array(
+        z
+          .string()
+          .regex(
+            /^([A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.?|[0-9.]+|\[?[0-9a-fA-F:.]+\]?)$/,
+            'a host name or IP address as a browser puts it in Host, e.g. cbv.example.org',
+          ),
+      )
+      .default([])
+      .describe(
+        'Other names the API answers to (Host header), besides its listen addresses and `localhost`: e.g. the name of a reverse proxy in front of it. Any other Host is refused (421), so a DNS-rebinding page cannot reach the API.',
+      ),
     tokens: z
       .array(
         z.strictObject({

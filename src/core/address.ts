@@ -86,6 +86,20 @@ export function parseMailbox(input: string): ParseResult {
   };
 }
 
+/**
+ * A mail domain alone (as a domain fact is keyed): the domain rules of
+ * parseMailbox (A-labels, lower case, at most 255 octets, address literals),
+ * without the path limit, which only a whole address has.
+ */
+export function parseMailDomain(input: string): { ok: true; domain: string } | { ok: false; error: string } {
+  const chars = Array.from(input);
+  const bad = chars.findIndex(isForbidden);
+  if (bad >= 0)
+    return { ok: false, error: `${describeChar(chars[bad] ?? '')} at position ${bad + 1} is not allowed` };
+  const domain = parseDomain(input, 1);
+  return domain.ok ? { ok: true, domain: domain.value } : domain;
+}
+
 /** The '@' that separates local part and domain: the last one outside a quoted string. */
 function splitAtLastAt(text: string): number | null {
   let inQuotes = false;

@@ -1,5 +1,5 @@
 /** The core's public surface: what the service and front-ends may use. */
-export { parseMailbox, type Mailbox, type ParseResult } from './address.js';
+export { parseMailbox, parseMailDomain, type Mailbox, type ParseResult } from './address.js';
 export { NodeDnsResolver, type DnsResolver, type NodeDnsOptions } from './dns/resolver.js';
 export { FixedMxResolver } from './dns/fixed-mx-resolver.js';
 export { TcpConnector, type Connector } from './smtp/connector.js';

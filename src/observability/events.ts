@@ -24,6 +24,7 @@ export const EVENTS = {
   policyFailSafe: 'policy.fail_safe',
   httpRequest: 'http.request',
   httpAuthFailed: 'http.auth_failed',
+  httpRefused: 'http.refused',
   internalError: 'internal.error',
 } as const;
 

@@ -7,10 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { at, json, startHttpDaemon, type HttpDaemon } from '../support/http-daemon.js';
 
 const TOKEN = 'dashboard-token-0123456789';
@@ -179,3 +181,110 @@ describe('dashboard in chromium', { timeout: 120_000 }, () => {
     }
   });
 });
+
+/**
+ * Without a token (the loopback default), the browser is the attacker's way in:
+ * a page on another site, or a name rebound to 127.0.0.1. Chromium resolves
+ * rebind.test and attacker.test to 127.0.0.1 (--host-resolver-rules), as a
+ * DNS-rebinding attacker's resolver would.
+ */
+describe(
+  'dashboard and API against hostile pages, in chromium, without a token',
+  { timeout: 120_000 },
+  () => {
+    /** A reply with CSI (C1) and bidi overrides and isolates, as a hostile MX could send. */
+    const HOSTILE = '550 5.1.1 \u009b2J\u202eUser \u2066unknown\u2069\r\n';
+    const RAW = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+    let d: HttpDaemon;
+    let browser: Browser;
+    let attacker: Server;
+    let attackerPage = '';
+
+    before(async () => {
+      d = await startHttpDaemon({ rcpt: (line) => (line.includes('<mallory@') ? HOSTILE : null) });
+      attacker = createServer((_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/html' }).end(attackerPage);
+      });
+      await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve));
+      browser = await chromium.launch({
+        executablePath: '/usr/bin/chromium',
+        args: [
+          ...CHROMIUM_ARGS,
+          '--host-resolver-rules=MAP rebind.test 127.0.0.1, MAP attacker.test 127.0.0.1',
+        ],
+        headless: true,
+      });
+    });
+    after(async () => {
+      await browser.close();
+      await new Promise((resolve) => attacker.close(resolve));
+      await d.close();
+    });
+
+    it('shows C1 and bidi characters of a reply as escapes, in the verdict and the transcript', async () => {
+      const page = await browser.newPage();
+      await page.goto(`${d.base}/`);
+      await page.fill('#verify-input', at('mallory'));
+      await page.click('#verify-form button[type="submit"]');
+      const verdict = page.locator('#verify-result .verdict[data-result="undeliverable"]');
+      await verdict.waitFor();
+      const shown = (await verdict.textContent()) ?? '';
+      assert.doesNotMatch(shown, RAW);
+      assert.match(shown, /550 5\.1\.1 \\u009b2J\\u202eUser \\u2066unknown\\u2069/);
+      await page
+        .locator('#recent-table tbody tr', { hasText: at('mallory') })
+        .first()
+        .locator('button.link')
+        .click();
+      await page.locator('#transcript-body', { hasText: 'RCPT' }).waitFor();
+      const transcript = (await page.locator('#transcript-body').textContent()) ?? '';
+      assert.doesNotMatch(transcript.replaceAll('\n', ''), RAW);
+      assert.match(transcript, /S: 550 5\.1\.1 \\u009b2J\\u202eUser/);
+      await page.close();
+    });
+
+    it('refuses a rebound name: the page and its reads of /v1/recent get 421', async () => {
+      const port = new URL(d.base).port;
+      const page = await browser.newPage();
+      const response = await page.goto(`http://rebind.test:${port}/`);
+      assert.equal(response?.status(), 421);
+      const read = await page.evaluate<{ status: number; body: string }>(
+        "fetch('/v1/recent').then(async (r) => ({ status: r.status, body: await r.text() }))",
+      );
+      assert.equal(read.status, 421);
+      assert.doesNotMatch(read.body, /mallory/);
+      assert.equal((JSON.parse(read.body) as { error: string }).error, 'misdirected_request');
+      await page.close();
+    });
+
+    it('refuses what a page on another site makes the browser send: an image, a no-cors fetch, a form POST', async () => {
+      const target = (local: string): string =>
+        `${d.base}/v1/verify?address=${encodeURIComponent(at(local))}`;
+      attackerPage = `<!doctype html><body>
+      <img id="img" src="${target('victim-img')}">
+      <form id="f" method="post" enctype="text/plain" action="${d.base}/v1/verify">
+        <input name='{"addresses":["victim-form@[127.0.0.1]"],"x":"' value='"}'>
+      </form>
+      <script>
+        window.done = Promise.all([
+          new Promise((r) => { const i = document.getElementById('img'); i.onload = i.onerror = r; }),
+          fetch(${JSON.stringify(target('victim-fetch'))}, { mode: 'no-cors' }).catch(() => null),
+          fetch(${JSON.stringify(`${d.base}/v1/cache/domain/example.org`)}, { method: 'DELETE', mode: 'no-cors' }).catch(() => null),
+        ]);
+      </script></body>`;
+      const before = d.logs.filter((l) => l.event === 'http.refused' && l.reason === 'cross_site').length;
+      const page = await browser.newPage();
+      await page.goto(`http://attacker.test:${(attacker.address() as AddressInfo).port}/`);
+      await page.evaluate('window.done');
+      const posted = page.waitForResponse((r) => r.request().method() === 'POST');
+      await page.evaluate("document.getElementById('f').submit()");
+      const response = await posted;
+      assert.equal(response.status(), 403);
+      const refused = d.logs.filter((l) => l.event === 'http.refused' && l.reason === 'cross_site');
+      assert.ok(refused.length - before >= 3, `refused ${refused.length - before}: image, fetch and form`);
+      const rcpts = d.smtp.sessions.flatMap((s) => s.commands).filter((c) => /victim/.test(c));
+      assert.deepEqual(rcpts, [], 'no callout was made for any of them');
+      await page.close();
+    });
+  },
+);

@@ -37,13 +37,19 @@ function logSink(lines: Record<string, unknown>[]): Writable {
 const auth = (token?: string): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {});
 
 export async function startHttpDaemon(
-  options: { users?: string[]; http?: Record<string, unknown> } = {},
+  options: {
+    users?: string[];
+    http?: Record<string, unknown>;
+    /** A reply of its own for some RCPTs (e.g. hostile text); null leaves the line to the default. */
+    rcpt?: (line: string) => string | null;
+  } = {},
 ): Promise<HttpDaemon> {
   const users = options.users ?? ['alice', 'carol'];
   const smtp = await startScriptedServer({
     replies: {
       RCPT: (line) => [
-        users.some((u) => line.includes(`<${u}@`)) ? '250 2.1.5 Ok\r\n' : '550 5.1.1 User unknown\r\n',
+        options.rcpt?.(line) ??
+          (users.some((u) => line.includes(`<${u}@`)) ? '250 2.1.5 Ok\r\n' : '550 5.1.1 User unknown\r\n'),
       ],
     },
   });

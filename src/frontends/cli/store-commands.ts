@@ -4,7 +4,7 @@
  * daemon drops its memory tier when another process writes.
  */
 import { parseArgs } from 'node:util';
-import { parseMailbox, printable, safeJson } from '../../core/index.js';
+import { parseMailbox, parseMailDomain, printable, safeJson } from '../../core/index.js';
 import type { VerdictCache } from '../../cache/verdict-cache.js';
 import { buildReport, formatReport } from '../../stats/report.js';
 import type { StatsStore } from '../../stats/stats-store.js';
@@ -79,7 +79,7 @@ export async function runCache(argv: string[], deps: StoreDeps): Promise<number>
       if (!target || positionals.length > 1) throw new UsageError('cache purge takes one ADDRESS or DOMAIN');
       const removed = target.includes('@')
         ? await purgeAddress(deps.cache, target)
-        : await deps.cache.purgeDomain(target.toLowerCase());
+        : await purgeDomain(deps.cache, target);
       deps.out(`${printable(target)}: ${removed} entr${removed === 1 ? 'y' : 'ies'} removed`);
       return EXIT.ok;
     }
@@ -105,6 +105,13 @@ async function purgeAddress(cache: VerdictCache, input: string): Promise<number>
   const parsed = parseMailbox(input);
   if (!parsed.ok) throw new UsageError(`not an address: ${parsed.error}`);
   return cache.purgeAddress(parsed.mailbox.address);
+}
+
+/** The domain as the cache keys it (A-labels, lower case), as the HTTP API and the verifier key it. */
+async function purgeDomain(cache: VerdictCache, input: string): Promise<number> {
+  const parsed = parseMailDomain(input);
+  if (!parsed.ok) throw new UsageError(`not a domain: ${parsed.error}`);
+  return cache.purgeDomain(parsed.domain);
 }
 
 function describe(

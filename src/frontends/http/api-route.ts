@@ -121,6 +121,7 @@ export function registerRoutes(
   routes: readonly ApiRoute[],
   guards: RouteGuards,
   authenticate: onRequestAsyncHookHandler,
+  sameSite: onRequestAsyncHookHandler,
 ): void {
   for (const r of routes) {
     const schema = Object.fromEntries(
@@ -128,11 +129,16 @@ export function registerRoutes(
         .filter((e): e is [string, z.ZodType] => e[1] !== undefined)
         .map(([part, s]) => [part, requestJsonSchema(s)]),
     );
+    // Verifying or changing anything is for same-site callers only (a page elsewhere can make a browser ask).
+    const onRequest = [
+      ...(r.method !== 'GET' || r.access === 'verify' ? [sameSite] : []),
+      ...(r.access === 'public' ? [] : [authenticate]),
+    ];
     app.route({
       method: r.method,
       url: r.path.replace(/\{(\w+)\}/g, ':$1'),
       schema,
-      ...(r.access === 'public' ? {} : { onRequest: authenticate }),
+      ...(onRequest.length > 0 ? { onRequest } : {}),
       handler: (request, reply) => r.run(request, reply, guards),
     });
   }

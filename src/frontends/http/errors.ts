@@ -4,7 +4,16 @@
  * with curl) sees what to fix; internal faults are logged and answered
  * without detail.
  */
-import type { FastifyError, FastifyInstance, FastifySchemaValidationError } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type {
+  FastifyError,
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  FastifySchemaValidationError,
+} from 'fastify';
+import { safeJson } from '../../core/index.js';
 import { EVENTS } from '../../observability/events.js';
 import { logEvent, type Logger } from '../../observability/logger.js';
 
@@ -55,7 +64,41 @@ export function validationProblem(errors: FastifySchemaValidationError[], part: 
   return invalid(field, describe(first, field, part));
 }
 
-export function installErrorHandlers(app: FastifyInstance, logger: Logger): void {
+/** Fastify's router refusals (FST_ERR_BAD_URL, FST_ERR_MAX_PARAM_LENGTH, ...) in cbv's shape. */
+export function frameworkError(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const status = error.statusCode && error.statusCode < 500 ? error.statusCode : 400;
+  void reply.code(status).send({ error: 'invalid_request', message: error.message, field: 'url' });
+}
+
+/**
+ * Requests Node's HTTP parser refuses before fastify sees them (malformed
+ * request line or headers, headers too large, a request too slow to arrive):
+ * answered in cbv's shape too, then the connection is closed, as Node does.
+ */
+export function clientError(error: NodeJS.ErrnoException, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const status =
+    error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const message =
+    status === 431
+      ? 'the request headers are too large'
+      : status === 408
+        ? 'the request did not arrive in time'
+        : 'the request is not valid HTTP';
+  const body = safeJson({ error: 'invalid_request', message, field: 'request' });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\n` +
+        `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
+}
+
+/** The methods a path is served with, for 405 and `Allow` (fastify itself answers 404). */
+export type MethodsOf = (path: string) => string[];
+
+export function installErrorHandlers(app: FastifyInstance, logger: Logger, methodsOf: MethodsOf): void {
   app.setErrorHandler((error: FastifyError | HttpProblem, request, reply) => {
     if (error instanceof HttpProblem) return reply.code(error.status).send(error.body());
     const status = error.statusCode ?? 500;
@@ -71,10 +114,19 @@ export function installErrorHandlers(app: FastifyInstance, logger: Logger): void
     });
     return reply.code(500).send({ error: 'internal', message: 'internal error; see the daemon log' });
   });
-  app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({
-      error: 'not_found',
-      message: `no such endpoint: ${request.method} ${request.url.split('?')[0] ?? ''}`,
-    }),
-  );
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '';
+    const allowed = methodsOf(path);
+    if (allowed.length > 0)
+      return reply
+        .code(405)
+        .header('allow', allowed.join(', '))
+        .send({
+          error: 'method_not_allowed',
+          message: `${request.method} is not served at ${path}; allowed: ${allowed.join(', ')}`,
+        });
+    return reply
+      .code(404)
+      .send({ error: 'not_found', message: `no such endpoint: ${request.method} ${path}` });
+  });
 }

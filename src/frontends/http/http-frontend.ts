@@ -18,6 +18,7 @@ import { TokenAuth } from './auth.js';
 import { loadDashboardAssets } from './dashboard-assets.js';
 import { assertSafeListen, parseListen, type ListenAddress } from './listen.js';
 import { RequestBudget } from './rate-limit.js';
+import { HostAllowList } from './site-guard.js';
 
 export interface HttpFrontendOptions {
   http: Readonly<Config['http']>;
@@ -69,6 +70,7 @@ export class HttpFrontend implements Frontend {
       logger: this.options.logger.child({ frontend: 'http' }),
       assets: loadDashboardAssets(),
       version: packageVersion(),
+      hosts: new HostAllowList(this.listen, http.allowed_hosts),
     };
     const addresses: string[] = [];
     try {

@@ -8,6 +8,8 @@ import { EVENTS } from '../../observability/events.js';
 import { logEvent, type Logger } from '../../observability/logger.js';
 import type { PromMetrics } from '../../observability/metrics.js';
 import type { TokenAuth } from './auth.js';
+import { HttpProblem } from './errors.js';
+import { crossSite, type HostAllowList } from './site-guard.js';
 
 export interface HookDeps {
   auth: TokenAuth;
@@ -44,6 +46,54 @@ export function authenticator(deps: HookDeps, principals: Principals) {
       .code(401)
       .header('www-authenticate', 'Bearer realm="cbv"')
       .send({ error: 'unauthorized', message });
+  };
+}
+
+/**
+ * First of all hooks, for every request (404s included): a Host that is not
+ * one of this daemon's names is a request meant for someone else, or a
+ * DNS-rebinding page: 421 Misdirected Request (RFC 9110, 15.5.20).
+ */
+export function installSiteGuard(app: FastifyInstance, hosts: HostAllowList, logger: Logger): void {
+  app.addHook('onRequest', (request): Promise<void> => {
+    const host = request.headers.host;
+    if (hosts.allows(host)) return Promise.resolve();
+    logEvent(logger, 'warn', EVENTS.httpRefused, {
+      reason: 'host',
+      host,
+      ip: request.ip,
+      url: pathOf(request),
+      reqId: request.id,
+    });
+    return Promise.reject(
+      new HttpProblem(
+        421,
+        'misdirected_request',
+        `Host '${host ?? ''}' is not a name of this daemon; list it in http.allowed_hosts to serve it`,
+      ),
+    );
+  });
+}
+
+/** For requests that verify or change something: refuse those a browser sends from another site (403). */
+export function crossSiteGuard(logger: Logger) {
+  return (request: FastifyRequest): Promise<void> => {
+    const why = crossSite(request.headers);
+    if (why === null) return Promise.resolve();
+    logEvent(logger, 'warn', EVENTS.httpRefused, {
+      reason: 'cross_site',
+      detail: why,
+      ip: request.ip,
+      url: pathOf(request),
+      reqId: request.id,
+    });
+    return Promise.reject(
+      new HttpProblem(
+        403,
+        'cross_site',
+        `a request from another site may not verify or change anything (${why})`,
+      ),
+    );
   };
 }
 

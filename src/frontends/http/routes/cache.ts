@@ -1,6 +1,6 @@
 /** The verdict cache: look up and purge an address, or a domain (its fact and all its addresses). */
 import { z } from 'zod';
-import { parseMailbox, type Mailbox } from '../../../core/index.js';
+import { parseMailbox, parseMailDomain, type Mailbox } from '../../../core/index.js';
 import { route, type ApiRoute } from '../api-route.js';
 import { invalid, notFound } from '../errors.js';
 import {
@@ -25,11 +25,11 @@ function mailbox(address: string): Mailbox {
   return parsed.mailbox;
 }
 
-/** The domain as the cache keys it (A-labels, lower case), by the same parser as addresses. */
+/** The domain as the cache keys it (A-labels, lower case), by the same rules as an address's domain. */
 function domainKey(domain: string): string {
-  const parsed = parseMailbox(`postmaster@${domain}`);
+  const parsed = parseMailDomain(domain);
   if (!parsed.ok) throw invalid('domain', `domain: ${parsed.error}`);
-  return parsed.mailbox.domain;
+  return parsed.domain;
 }
 
 const missing = { 404: { description: 'Nothing cached.' } };
