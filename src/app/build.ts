@@ -20,6 +20,7 @@ import { dnsOptions, engineOptions } from '../config/engine-options.js';
 import type { Config } from '../config/schema.js';
 import { CalloutLimits } from '../limits/callout-limits.js';
 import type { CacheTtls } from '../service/cache-policy.js';
+import { Decider } from '../service/decider.js';
 import { RoutedEngine } from '../service/routed-engine.js';
 import { Verifier, type CalloutEngine, type VerifierObserver } from '../service/verifier.js';
 import { SqliteStatsStore } from '../stats/sqlite-stats.js';
@@ -125,6 +126,8 @@ export function buildLimits(config: Readonly<Config>): CalloutLimits {
 
 export interface Service {
   verifier: Verifier;
+  /** The decision path every front-end shares: request -> answer. */
+  decider: Decider;
   stores: Stores;
   limits: CalloutLimits;
   engine: CalloutEngine;
@@ -149,5 +152,21 @@ export function buildService(
     },
     { engine, cache: stores.cache, limits, stats, observer },
   );
-  return { verifier, stores, limits, engine };
+  return { verifier, decider: buildDecider(config, verifier), stores, limits, engine };
+}
+
+export function buildDecider(config: Readonly<Config>, verifier: Verifier): Decider {
+  const p = config.policy;
+  return new Decider(
+    {
+      decisions: p.decisions,
+      skipClientCidrs: p.skip_client_cidrs,
+      allowSenders: p.allow_senders,
+      localDomains: p.local_domains,
+      routedDomains: Object.keys(config.service.routes),
+      verifyRecipients: p.verify_recipients,
+      failSafe: p.fail_safe === 'DUNNO' ? 'dunno' : 'defer',
+    },
+    verifier,
+  );
 }

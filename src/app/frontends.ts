@@ -37,6 +37,15 @@ export function buildFrontends(context: FrontendContext): Frontend[] {
   const list: Frontend[] = [];
   if (config.policy.enabled) list.push(createPolicyFrontend(context));
   if (config.http.enabled)
-    list.push(new HttpFrontend({ http: config.http, verifier: service.verifier, recent, metrics, logger }));
+    list.push(
+      new HttpFrontend({
+        http: config.http,
+        verifier: service.verifier,
+        decider: service.decider,
+        recent,
+        metrics,
+        logger,
+      }),
+    );
   return list;
 }

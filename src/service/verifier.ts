@@ -17,6 +17,7 @@ import { calloutCounters, requestCounters } from '../stats/counters.js';
 import type { StatsRecorder } from '../stats/stats-store.js';
 import { entryToStore, factFrom, factToStore, verdictFromFact, type CacheTtls } from './cache-policy.js';
 import { localVerdict } from './local-verdict.js';
+import { toRequest, type RequestInput, type VerificationRequest } from './request.js';
 import { SkipList } from './skip-list.js';
 import type { ServiceVerdict } from './verdict.js';
 
@@ -114,18 +115,26 @@ export class Verifier {
     return verdict;
   }
 
-  async verify(input: string, opts: RequestOptions = {}): Promise<ServiceVerdict> {
-    const { verdict, joined } = await this.answer(input, opts);
+  /**
+   * The verdict about a request's sender (a bare string is an address without
+   * connection facts). Never throws for anything the request can contain.
+   */
+  async verify(
+    input: string | RequestInput | VerificationRequest,
+    opts: RequestOptions = {},
+  ): Promise<ServiceVerdict> {
+    const { verdict, joined } = await this.answer(toRequest(input), opts);
     for (const counter of requestCounters(verdict)) this.deps.stats.count(counter);
     this.deps.observer.verdict(verdict, { joined });
     return verdict;
   }
 
   private async answer(
-    input: string,
+    request: VerificationRequest,
     opts: RequestOptions,
   ): Promise<{ verdict: ServiceVerdict; joined: boolean }> {
     const startedAt = this.now();
+    const input = request.sender;
     const parsed = parseMailbox(input);
     if (!parsed.ok)
       return {

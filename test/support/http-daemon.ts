@@ -40,6 +40,7 @@ export async function startHttpDaemon(
   options: {
     users?: string[];
     http?: Record<string, unknown>;
+    policy?: Record<string, unknown>;
     /** A reply of its own for some RCPTs (e.g. hostile text); null leaves the line to the default. */
     rcpt?: (line: string) => string | null;
   } = {},
@@ -57,7 +58,7 @@ export async function startHttpDaemon(
     {
       verify: { port: smtp.port, allow_targets: ['127.0.0.0/8'], helo_name: 'cbv.test' },
       cache: { backend: 'memory' },
-      policy: { enabled: false },
+      policy: { enabled: false, ...options.policy },
       http: { listen: ['127.0.0.1:0'], ...options.http },
       logging: { level: 'debug' },
     },

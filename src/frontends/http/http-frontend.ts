@@ -10,6 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '../../config/schema.js';
 import type { Logger } from '../../observability/logger.js';
 import type { PromMetrics } from '../../observability/metrics.js';
+import type { Decider } from '../../service/decider.js';
 import type { RecentActivity } from '../../service/recent-activity.js';
 import type { Verifier } from '../../service/verifier.js';
 import type { Frontend } from '../frontend.js';
@@ -23,6 +24,7 @@ import { HostAllowList } from './site-guard.js';
 export interface HttpFrontendOptions {
   http: Readonly<Config['http']>;
   verifier: Verifier;
+  decider: Decider;
   recent: RecentActivity;
   metrics: PromMetrics | null;
   logger: Logger;
@@ -59,6 +61,7 @@ export class HttpFrontend implements Frontend {
     const deps = {
       services: {
         verifier: this.options.verifier,
+        decider: this.options.decider,
         recent: this.options.recent,
         metrics: this.options.metrics,
         // A batch is admitted whole, so one larger than the bucket could never be.

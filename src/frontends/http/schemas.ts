@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { ENGINE_REASONS, type Stage } from '../../core/index.js';
 import type { AddressEntry, DomainFact } from '../../cache/verdict-cache.js';
+import { DECISIONS, type Answer, type Reply } from '../../service/answer.js';
 import type { RecentDecision } from '../../service/recent-activity.js';
 import { SERVICE_REASONS_EXTRA, type ServiceVerdict } from '../../service/verdict.js';
 import type { StatsReport } from '../../stats/report.js';
@@ -92,6 +93,53 @@ export const verdictSchema = z
     transcript: z.array(transcriptLineSchema).optional(),
   })
   .describe('A verdict: what cbv concluded about one address, and why.') satisfies z.ZodType<ServiceVerdict>;
+
+/** A client IP as a front-end may be given it: IPv4, IPv6 (IPv4-mapped too), optionally bracketed. */
+export const clientIpText = z
+  .string()
+  .max(64)
+  .regex(/^\[?(IPv6:)?[0-9A-Fa-f:.]{2,45}(%[\w.-]{1,16})?\]?$/, 'an IPv4 or IPv6 address')
+  .describe(
+    'The IP address of the SMTP client that offered the message (IPv4-mapped IPv6 is read as IPv4). ' +
+      'With it, SPF can answer for the sender and save the callout.',
+  );
+/** A HELO/EHLO argument: a host name or an address literal, as clients send it. */
+export const heloText = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[\x21-\x7e]+$/, 'a host name or address literal, as given in HELO')
+  .describe('The name the SMTP client gave in HELO/EHLO (the SPF identity for the null sender).');
+
+export const replySchema = z.object({
+  code: z.number().int().describe('The SMTP reply code (RFC 5321), e.g. 550.'),
+  enhanced: z.string().describe('The enhanced status code (RFC 3463), e.g. 5.1.7.'),
+  text: z.string().describe('The reply text, without the address.'),
+}) satisfies z.ZodType<Reply>;
+
+export const decisionSchema = z
+  .object({
+    action: z
+      .enum(DECISIONS)
+      .describe('reject (5xx), defer (4xx) or dunno (no opinion), from the configured decision table.'),
+    reply: replySchema.nullable().describe('The reply a mail server should give, for reject and defer.'),
+    skipped: z.boolean().describe('True when the sender was not called out (skip rules, SPF).'),
+    headers: z.array(z.string()).describe('Header fields to add to the message (e.g. Received-SPF).'),
+  })
+  .describe('What a mail server should do with the message, as the policy server would answer.');
+
+export const answerSchema = verdictSchema
+  .extend({ decision: decisionSchema })
+  .describe('A verdict, and what the shared decision table makes of it.');
+
+/** The HTTP view of the service's answer: its verdict, with the decision beside it. */
+export function answerView(a: Answer): z.infer<typeof answerSchema> {
+  if (!a.verdict) throw new Error('an answer without a verdict (the fail-safe) has no HTTP view');
+  return {
+    ...a.verdict,
+    decision: { action: a.decision, reply: a.reply, skipped: a.skipped, headers: a.headers },
+  };
+}
 
 const iso = z.string().describe('An ISO 8601 time.');
 const storedVerdict = verdictSchema.omit({ transcript: true });

@@ -5,8 +5,7 @@ import { PolicyServer } from './server.js';
 
 export function createPolicyFrontend(context: FrontendContext): PolicyServer {
   const { config, service, telemetry, logger } = context;
-  const routed = new Set(Object.keys(config.service.routes).map((d) => d.toLowerCase()));
-  const decider = new PolicyDecider(config.policy, service.verifier, telemetry, routed);
+  const decider = new PolicyDecider(config.policy, service.decider, telemetry);
   return new PolicyServer(
     config.policy,
     decider,

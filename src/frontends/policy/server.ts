@@ -144,7 +144,7 @@ export class PolicyServer implements Frontend {
   }
 
   private failSafe(problem: string, error?: unknown): string {
-    const action = this.config.fail_safe;
+    const action = this.decider.failSafeAction();
     logEvent(this.logger, 'error', EVENTS.policyFailSafe, {
       problem,
       action,

@@ -53,6 +53,74 @@ describe('HTTP API', () => {
     });
   });
 
+  describe('the decision beside the verdict (the path the policy server shares)', () => {
+    type Answered = Verdict & {
+      decision: { action: string; reply: { code: number; enhanced: string; text: string } | null };
+    };
+    it('says what a mail server should do: reject an unknown sender with 550 5.1.7, no opinion on a known one', async () => {
+      const bob = await json<Answered>(await d.get(`/v1/verify?address=${encodeURIComponent(at('bob'))}`));
+      assert.deepEqual(bob.decision.action, 'reject');
+      assert.deepEqual(bob.decision.reply, {
+        code: 550,
+        enhanced: '5.1.7',
+        text: 'the mail server for [127.0.0.1] says this mailbox does not exist',
+      });
+      const alice = await json<Answered>(
+        await d.get(`/v1/verify?address=${encodeURIComponent(at('alice'))}`),
+      );
+      assert.deepEqual([alice.decision.action, alice.decision.reply], ['dunno', null]);
+    });
+
+    it('accepts client_ip (IPv4-mapped IPv6 in any writing) and helo, and refuses a client_ip that is no address', async () => {
+      for (const ip of ['192.0.2.1', '::ffff:192.0.2.1', '[::FFFF:c000:201]', '2001:db8::1']) {
+        const r = await d.get(
+          `/v1/verify?address=${encodeURIComponent(at('alice'))}&client_ip=${encodeURIComponent(ip)}&helo=mx.example`,
+        );
+        assert.equal(r.status, 200, ip);
+      }
+      for (const ip of ['1.2.3', '::ffff:1.2.3.4.5', 'fe80::1::2']) {
+        const r = await d.get(
+          `/v1/verify?address=${encodeURIComponent(at('alice'))}&client_ip=${encodeURIComponent(ip)}`,
+        );
+        assert.equal(r.status, 400, ip);
+        assert.equal((await json<Problem>(r)).field, 'client_ip', ip);
+      }
+      const batch = await d.post('/v1/verify', {
+        addresses: [at('bob')],
+        client_ip: '192.0.2.1',
+        helo: 'mx.example',
+      });
+      assert.equal(batch.status, 200);
+    });
+
+    it('follows the configured decision table and skip rules, with the client IP the request gives', async () => {
+      const other = await startHttpDaemon({
+        http: { token_rate: 10_000 },
+        policy: { decisions: { user_unknown: 'defer' }, skip_client_cidrs: ['192.0.2.0/24'] },
+      });
+      try {
+        const deferred = await json<Answered>(
+          await other.get(`/v1/verify?address=${encodeURIComponent(at('bob'))}`),
+        );
+        assert.deepEqual([deferred.decision.action, deferred.decision.reply?.enhanced], ['defer', '4.1.7']);
+        const sessions = other.smtp.sessions.length;
+        // ::ffff:192.0.2.9 is 192.0.2.9: inside the skipped CIDR once normalised.
+        const skipped = await json<Answered>(
+          await other.get(
+            `/v1/verify?address=${encodeURIComponent(at('dave'))}&client_ip=${encodeURIComponent('::ffff:192.0.2.9')}`,
+          ),
+        );
+        assert.deepEqual(
+          [skipped.reason, skipped.rule, skipped.decision.action],
+          ['skipped', 'policy.skip.client', 'dunno'],
+        );
+        assert.equal(other.smtp.sessions.length, sessions, 'no callout for a skipped client');
+      } finally {
+        await other.close();
+      }
+    });
+  });
+
   describe('POST /v1/verify', () => {
     it('returns one verdict per address, in order', async () => {
       const r = await d.post('/v1/verify', { addresses: [at('bob'), at('alice'), 'nope'] });

@@ -60,6 +60,8 @@ describe('OpenAPI document', () => {
       params.map((p) => [p.name, p.in, p.required]),
       [
         ['address', 'query', true],
+        ['client_ip', 'query', false],
+        ['helo', 'query', false],
         ['transcript', 'query', false],
       ],
     );
@@ -75,6 +77,14 @@ describe('OpenAPI document', () => {
         await d.get(`/v1/verify?address=${encodeURIComponent(at('alice'))}&transcript=true`, token),
       ],
       ['/v1/verify', 'post', await d.post('/v1/verify', { addresses: [at('bob'), 'x'] }, token)],
+      [
+        '/v1/verify',
+        'get',
+        await d.get(
+          `/v1/verify?address=${encodeURIComponent(at('bob'))}&client_ip=::ffff:7f00:1&helo=mx.test`,
+          token,
+        ),
+      ],
       ['/v1/verify', 'get', await d.get('/v1/verify', token)],
       ['/v1/stats', 'get', await d.get('/v1/stats', token)],
       ['/v1/stats/series', 'get', await d.get('/v1/stats/series?granularity=day&count=3', token)],

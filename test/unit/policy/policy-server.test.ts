@@ -281,7 +281,10 @@ describe('policy decisions', () => {
     });
     const c2 = await client(strict);
     await strict.service.stores.close();
-    assert.equal(await c2.ask(rcptRequest({ sender: at('nobody') })), 'action=DEFER_IF_PERMIT');
+    assert.equal(
+      await c2.ask(rcptRequest({ sender: at('nobody') })),
+      'action=DEFER_IF_PERMIT 4.3.0 address verification is temporarily unavailable; please try again later',
+    );
   });
 });
 

@@ -1,10 +1,32 @@
-/** GET /v1/verify (one address) and POST /v1/verify (a batch): verdicts through the service. */
+/**
+ * GET /v1/verify (one address) and POST /v1/verify (a batch): answers through
+ * the service's decision path, the same as the policy server's. The optional
+ * client_ip and helo are the connection facts a mail server has; with them
+ * SPF can answer for the sender (and save the callout).
+ */
 import { z } from 'zod';
 import { route, type ApiRoute } from '../api-route.js';
-import { addressText, verdictSchema } from '../schemas.js';
+import { invalid } from '../errors.js';
+import { addressText, answerSchema, answerView, clientIpText, heloText } from '../schemas.js';
 import type { HttpServices } from '../services.js';
+import { normaliseClientIp, type RequestInput } from '../../../service/request.js';
 
 const TAG = 'verify';
+
+const connection = {
+  client_ip: clientIpText.optional(),
+  helo: heloText.optional(),
+};
+
+/** The request for one address, refusing a client_ip that only looked like an address. */
+function requestOf(
+  address: string,
+  facts: { client_ip?: string | undefined; helo?: string | undefined },
+): RequestInput {
+  if (facts.client_ip !== undefined && normaliseClientIp(facts.client_ip) === null)
+    throw invalid('client_ip', `client_ip: '${facts.client_ip}' is not an IPv4 or IPv6 address`);
+  return { sender: address, clientIp: facts.client_ip, helo: facts.helo, stage: 'mail' };
+}
 
 export function verifyRoutes(s: HttpServices): ApiRoute[] {
   const single = route({
@@ -15,17 +37,20 @@ export function verifyRoutes(s: HttpServices): ApiRoute[] {
     description:
       'Answers from the cache when it can, otherwise calls the domain back (within the inline budget: ' +
       'a callout that takes longer answers `pending` and finishes in the background). A malformed ' +
-      'address is a verdict (invalid_syntax), not an error. Costs one token of the rate limit.',
+      'address is a verdict (invalid_syntax), not an error. `decision` is what the shared decision ' +
+      'table makes of the verdict (the policy server answers the same). Costs one token of the rate limit.',
     access: 'verify',
     querystring: z.strictObject({
       address: addressText,
+      ...connection,
       transcript: z
         .boolean()
         .default(false)
         .describe('Include the SMTP transcript (only for a fresh callout this request waited for).'),
     }),
-    responses: { 200: { description: 'The verdict.', schema: verdictSchema } },
-    handle: ({ query }) => s.verifier.verify(query.address, { transcript: query.transcript }),
+    responses: { 200: { description: 'The verdict and the decision.', schema: answerSchema } },
+    handle: async ({ query }) =>
+      answerView(await s.decider.sender(requestOf(query.address, query), { transcript: query.transcript })),
   });
 
   const batch = route({
@@ -33,21 +58,23 @@ export function verifyRoutes(s: HttpServices): ApiRoute[] {
     path: '/v1/verify',
     tag: TAG,
     summary: 'Verify several addresses',
-    description: `At most ${s.batchMax} addresses; each costs one token of the rate limit, and the batch is admitted whole or refused whole (429). Verdicts come back in the order asked.`,
+    description: `At most ${s.batchMax} addresses; each costs one token of the rate limit, and the batch is admitted whole or refused whole (429). Verdicts come back in the order asked. client_ip and helo, when given, are the connection facts for every address.`,
     access: 'verify',
     body: z.strictObject({
       addresses: z.array(addressText).min(1).max(s.batchMax).describe('The addresses to verify.'),
+      ...connection,
     }),
     cost: ({ body }) => body.addresses.length,
     responses: {
       200: {
-        description: 'One verdict per address, in order.',
-        schema: z.object({ verdicts: z.array(verdictSchema) }),
+        description: 'One verdict (with its decision) per address, in order.',
+        schema: z.object({ verdicts: z.array(answerSchema) }),
       },
     },
-    handle: async ({ body }) => ({
-      verdicts: await Promise.all(body.addresses.map((a) => s.verifier.verify(a))),
-    }),
+    handle: async ({ body }) => {
+      const requests = body.addresses.map((a) => requestOf(a, body));
+      return { verdicts: (await Promise.all(requests.map((r) => s.decider.sender(r)))).map(answerView) };
+    },
   });
   return [single, batch];
 }

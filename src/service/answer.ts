@@ -1,0 +1,38 @@
+/**
+ * What the service answers a front-end: a decision (reject, defer, or no
+ * opinion), the SMTP reply that goes with it, and the verdict behind it. Every
+ * front-end renders the same Answer in its own protocol: the policy server as
+ * `550 ...`/`DEFER_IF_PERMIT ...`/`DUNNO`, the HTTP API as JSON, the CLI as text.
+ */
+import type { ServiceReason, ServiceVerdict } from './verdict.js';
+
+/** reject: a 5xx now; defer: a 4xx now (the client retries); dunno: no opinion, other checks decide. */
+export type Decision = 'reject' | 'defer' | 'dunno';
+
+export const DECISIONS = ['reject', 'defer', 'dunno'] as const satisfies readonly Decision[];
+
+/** What to do for each verdict reason of a sender (configured as policy.decisions). */
+export type DecisionTable = Readonly<Record<ServiceReason, Decision>>;
+
+/** Whose address the answer is about: the sender's (MAIL FROM) or a recipient's (call-forward). */
+export type Role = 'sender' | 'recipient';
+
+/** An SMTP reply (RFC 5321 code, RFC 3463 enhanced status code) without the address prefix a front-end adds. */
+export interface Reply {
+  code: number;
+  enhanced: string;
+  text: string;
+}
+
+export interface Answer {
+  decision: Decision;
+  role: Role;
+  /** The reply for reject and defer; null for dunno. */
+  reply: Reply | null;
+  /** The verdict that decided; null only for the fail-safe. */
+  verdict: ServiceVerdict | null;
+  /** True when the service chose not to call out (skip rules, SPF). */
+  skipped: boolean;
+  /** Header fields (name: value) to add to the message, e.g. Received-SPF (RFC 7208 9.1). */
+  headers: string[];
+}

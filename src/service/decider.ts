@@ -1,0 +1,119 @@
+/**
+ * The one decision path every front-end shares: from a verification request
+ * to an Answer.
+ *
+ *   sender:    skip rules -> verify (SPF, cache, callout) -> decision table -> reply
+ *   recipient: call-forward at a routed relay domain -> 550 5.1.1 / defer / nothing
+ *   fail-safe: what to answer when cbv itself fails or runs out of time
+ *
+ * Front-ends keep only their protocol: when to ask (Postfix's protocol_state,
+ * per-message memo), and how to write the Answer (warn mode, PREPEND, JSON).
+ */
+import { CidrList } from '../core/index.js';
+import type { Answer, Decision, DecisionTable } from './answer.js';
+import { FAIL_SAFE_REPLY, replyFor } from './reply-text.js';
+import { toRequest, type RequestInput, type VerificationRequest } from './request.js';
+import { SkipList } from './skip-list.js';
+import type { ServiceVerdict } from './verdict.js';
+import type { RequestOptions, Verifier } from './verifier.js';
+
+export interface DeciderOptions {
+  decisions: DecisionTable;
+  /** Clients whose senders are never verified (CIDRs). */
+  skipClientCidrs: readonly string[];
+  /** Sender domains (with subdomains) and addresses never verified. */
+  allowSenders: readonly string[];
+  /** The domains this mail system serves: their senders are not called back. */
+  localDomains: readonly string[];
+  /** Domains verified at a fixed internal host (service.routes): call-forward applies to their recipients. */
+  routedDomains: readonly string[];
+  /** Call-forward: verify recipients at routed domains. */
+  verifyRecipients: boolean;
+  /** What to answer when cbv itself fails: never a rejection. */
+  failSafe: 'dunno' | 'defer';
+}
+
+export class Decider {
+  private readonly skipClients: CidrList;
+  private readonly allowList: SkipList;
+  private readonly localDomains: SkipList;
+  private readonly routed: ReadonlySet<string>;
+
+  constructor(
+    private readonly options: DeciderOptions,
+    private readonly verifier: Verifier,
+  ) {
+    this.skipClients = new CidrList(options.skipClientCidrs);
+    this.allowList = new SkipList(
+      options.allowSenders.filter((s) => !s.includes('@')),
+      options.allowSenders.filter((s) => s.includes('@')),
+    );
+    this.localDomains = new SkipList(options.localDomains, []);
+    this.routed = new Set(options.routedDomains.map((d) => d.toLowerCase()));
+  }
+
+  /** The answer about a message's sender. Never throws for anything a request can contain. */
+  async sender(
+    input: string | RequestInput | VerificationRequest,
+    opts: RequestOptions = {},
+  ): Promise<Answer> {
+    const request = toRequest(input);
+    const skip = this.skipReason(request);
+    if (skip) {
+      const verdict = this.verifier.recordSkip(request.sender, skip);
+      return { decision: 'dunno', role: 'sender', reply: null, verdict, skipped: true, headers: [] };
+    }
+    const verdict = await this.verifier.verify(request, opts);
+    const decision = this.options.decisions[verdict.reason];
+    return this.answer(decision, verdict, 'sender');
+  }
+
+  /**
+   * Call-forward: the answer about a recipient at a routed relay domain, or
+   * null when cbv has nothing to say about this recipient.
+   */
+  async recipient(address: string): Promise<Answer | null> {
+    if (!this.options.verifyRecipients || !address.includes('@')) return null;
+    const domain = address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+    if (!this.routed.has(domain)) return null;
+    const verdict = await this.verifier.verify(address);
+    const decision: Decision =
+      verdict.reason === 'user_unknown' || verdict.reason === 'mailbox_disabled'
+        ? 'reject'
+        : verdict.temporary
+          ? 'defer'
+          : 'dunno';
+    return decision === 'dunno' ? null : this.answer(decision, verdict, 'recipient');
+  }
+
+  /** The answer when cbv itself failed or ran out of time: no opinion, or a deferral; never a rejection. */
+  failSafe(): Answer {
+    const decision = this.options.failSafe;
+    return {
+      decision,
+      role: 'sender',
+      reply: decision === 'defer' ? FAIL_SAFE_REPLY : null,
+      verdict: null,
+      skipped: false,
+      headers: [],
+    };
+  }
+
+  private answer(decision: Decision, verdict: ServiceVerdict, role: Answer['role']): Answer {
+    return { decision, role, reply: replyFor(decision, verdict, role), verdict, skipped: false, headers: [] };
+  }
+
+  /** Why this sender is not verified, or null to verify it. */
+  private skipReason(request: VerificationRequest): string | null {
+    const sender = request.sender;
+    if (sender === '') return 'policy.skip.null-sender';
+    if (request.saslUser !== null) return 'policy.skip.authenticated';
+    if (request.client.ip !== null && this.skipClients.contains(request.client.ip))
+      return 'policy.skip.client';
+    const lower = sender.toLowerCase();
+    const domain = lower.slice(lower.lastIndexOf('@') + 1);
+    if (this.allowList.matches(lower, domain)) return 'policy.skip.allow-list';
+    if (this.localDomains.matches(lower, domain)) return 'policy.skip.local-domain';
+    return null;
+  }
+}
