@@ -4,20 +4,16 @@
  * command the backends it needs (built in src/app), and is the only place
  * that sets the exit status.
  */
-import { runDaemon } from './app/daemon.js';
-import { StartupError } from './app/startup-error.js';
-import { buildEngine, buildService, openStores } from './app/build.js';
-import { CacheOpenError } from './cache/verdict-cache.js';
-import { terminalSafe } from './core/index.js';
-import { ConfigError, defaultConfig, loadConfigFile } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { UsageError } from './frontends/cli/cli-errors.js';
-import { runConfig } from './frontends/cli/config-command.js';
 import { EXIT } from './frontends/cli/exit-codes.js';
-import { CACHE_USAGE, STATS_USAGE, runCache, runStats } from './frontends/cli/store-commands.js';
-import { runVerify, type VerifyEngine } from './frontends/cli/verify-command.js';
-import { EVENTS } from './observability/events.js';
-import { createLogger, logEvent } from './observability/logger.js';
+import type { VerifyEngine } from './frontends/cli/verify-command.js';
+import type { Stores } from './app/build.js';
+import { terminalSafe } from './core/printable.js';
+
+// Each command loads what it needs when it runs (dynamic import below): `cbv verify` never loads
+// the HTTP server, the metrics, the logger or the YAML parser, and starts in a fraction of the
+// time the daemon's whole module graph takes (issue 14, bench/cli-startup.ts).
 
 const USAGE = `usage: cbv <command> [options]
 
@@ -37,11 +33,13 @@ const silent = {
 };
 
 /** `cbv verify` uses the bare engine, or the service with its cache when one is named. */
-function verifyEngine(config: Readonly<Config>): VerifyEngine {
+async function verifyEngine(config: Readonly<Config>): Promise<VerifyEngine> {
   if (config.cache.path === null) {
+    const { buildEngine } = await import('./app/engine.js');
     const engine = buildEngine(config);
     return { verify: (address, opts) => engine.verify(address, opts), close: () => engine.idle() };
   }
+  const { buildService, openStores } = await import('./app/build.js');
   const stores = openStores({ ...config, cache: { ...config.cache, backend: 'sqlite' } });
   // The CLI waits for the whole callout: an inline budget beyond the engine's own.
   const service = buildService(config, stores, silent, Math.round(config.verify.budget * 1000) + 1000);
@@ -54,7 +52,8 @@ function verifyEngine(config: Readonly<Config>): VerifyEngine {
   };
 }
 
-function configFromArgs(argv: string[]): Readonly<Config> {
+async function configFromArgs(argv: string[]): Promise<Readonly<Config>> {
+  const { defaultConfig, loadConfigFile } = await import('./config/load.js');
   const i = argv.findIndex((a) => a === '--config' || a.startsWith('--config='));
   if (i < 0) return defaultConfig();
   const arg = argv[i] ?? '';
@@ -75,13 +74,15 @@ function warn(text: string): void {
 async function withStores(
   argv: string[],
   usage: string,
-  run: (deps: ReturnType<typeof openStores>) => Promise<number>,
+  run: (deps: Stores) => Promise<number>,
 ): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     out(usage);
     return EXIT.ok;
   }
-  const stores = openStores(configFromArgs(argv));
+  const config = await configFromArgs(argv);
+  const { openStores } = await import('./app/build.js');
+  const stores = openStores(config);
   try {
     return await run(stores);
   } finally {
@@ -97,18 +98,30 @@ async function main(argv: string[]): Promise<number> {
         out('usage: cbv serve [--config FILE]');
         return EXIT.ok;
       }
-      const config = configFromArgs(rest);
+      const config = await configFromArgs(rest);
+      const [{ runDaemon }, { createLogger }] = await Promise.all([
+        import('./app/daemon.js'),
+        import('./observability/logger.js'),
+      ]);
       await runDaemon(config, createLogger(config.logging.level));
       return EXIT.ok;
     }
-    case 'verify':
+    case 'verify': {
+      const { runVerify } = await import('./frontends/cli/verify-command.js');
       return runVerify(rest, { buildEngine: verifyEngine, out });
-    case 'cache':
+    }
+    case 'cache': {
+      const { CACHE_USAGE, runCache } = await import('./frontends/cli/store-commands.js');
       return withStores(rest, CACHE_USAGE, (stores) => runCache(rest, { ...stores, out }));
-    case 'stats':
+    }
+    case 'stats': {
+      const { STATS_USAGE, runStats } = await import('./frontends/cli/store-commands.js');
       return withStores(rest, STATS_USAGE, (stores) => runStats(rest, { ...stores, out }));
-    case 'config':
+    }
+    case 'config': {
+      const { runConfig } = await import('./frontends/cli/config-command.js');
       return runConfig(rest, out);
+    }
     case undefined:
     case '-h':
     case '--help':
@@ -125,7 +138,16 @@ main(argv).then(
   (code) => {
     process.exitCode = code;
   },
-  (error: unknown) => {
+  async (error: unknown) => {
+    // The error classes (and the logger, for the daemon's log) are loaded only on this path.
+    const [{ StartupError }, { ConfigError }, { CacheOpenError }, { EVENTS }, { createLogger, logEvent }] =
+      await Promise.all([
+        import('./app/startup-error.js'),
+        import('./config/load.js'),
+        import('./cache/verdict-cache.js'),
+        import('./observability/events.js'),
+        import('./observability/logger.js'),
+      ]);
     const known: [new (...a: never[]) => Error, number][] = [
       [UsageError, EXIT.usage],
       [ConfigError, EXIT.config],

@@ -23,16 +23,13 @@ import type { CacheTtls } from '../service/cache-policy.js';
 import { Decider } from '../service/decider.js';
 import { RoutedEngine } from '../service/routed-engine.js';
 import { Verifier, type CalloutEngine, type VerifierObserver } from '../service/verifier.js';
+import { buildEngine } from './engine.js';
 import { SqliteStatsStore } from '../stats/sqlite-stats.js';
 import { MemoryStatsStore, StatsRecorder, type StatsStore } from '../stats/stats-store.js';
 
-const ms = (s: number): number => Math.round(s * 1000);
+export { buildEngine } from './engine.js';
 
-export function buildEngine(config: Readonly<Config>, gate?: ConnectGate): VerificationEngine {
-  const resolver = new NodeDnsResolver(dnsOptions(config));
-  const connector = new TcpConnector({ localAddress: config.verify.bind_address ?? undefined });
-  return new VerificationEngine(engineOptions(config), { resolver, connector, ...(gate ? { gate } : {}) });
-}
+const ms = (s: number): number => Math.round(s * 1000);
 
 /**
  * The default engine, plus one engine per route (service.routes) that always

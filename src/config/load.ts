@@ -4,9 +4,20 @@
  * the key, the value found and what is allowed.
  */
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { createRequire } from 'node:module';
+import type * as YamlModule from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
+
+/**
+ * The YAML parser, loaded on first use: `cbv verify` without --config never reads YAML, and a
+ * one-off command should not pay for a parser it does not use (issue 14: start-up time).
+ */
+let yamlModule: typeof YamlModule | undefined;
+function yaml(): typeof YamlModule {
+  yamlModule ??= createRequire(import.meta.url)('yaml') as typeof YamlModule;
+  return yamlModule;
+}
 
 export class ConfigError extends Error {
   readonly code = 'CBV_ERR_CONFIG';
@@ -102,10 +113,10 @@ export function readRawConfig(path: string): Record<string, unknown> {
   }
   let raw: unknown;
   try {
-    raw = parseYaml(text, { prettyErrors: true });
+    raw = yaml().parse(text, { prettyErrors: true });
   } catch (error) {
     const detail =
-      error instanceof YAMLParseError
+      error instanceof yaml().YAMLParseError
         ? `line ${error.linePos?.[0].line ?? '?'}: ${(error.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:$/, '')}`
         : String(error);
     throw new ConfigError(`${path}: not valid YAML, ${detail}`);

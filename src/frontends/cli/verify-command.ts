@@ -50,7 +50,8 @@ export interface VerifyEngine {
 }
 
 export interface VerifyCommandDeps {
-  buildEngine(config: Readonly<Config>): VerifyEngine;
+  /** Builds the engine (or the cached service) for the config; may load its modules first. */
+  buildEngine(config: Readonly<Config>): VerifyEngine | Promise<VerifyEngine>;
   out(text: string): void;
 }
 
@@ -119,7 +120,7 @@ export async function runVerify(argv: string[], deps: VerifyCommandDeps): Promis
     deps.out(VERIFY_USAGE);
     return EXIT.ok;
   }
-  const engine = deps.buildEngine(args.config);
+  const engine = await deps.buildEngine(args.config);
   const verdicts: Verdict<string>[] = [];
   try {
     for (const address of args.addresses) {
