@@ -7,26 +7,27 @@
  */
 import { writeFileSync } from 'node:fs';
 import { format, resolveConfig } from 'prettier';
-import { RULES, RULES_VERSION } from '../src/core/index.js';
+import { RULES, RULES_VERSION, SESSION_RULES, type SessionRule } from '../src/core/index.js';
 import { SERVICE_REASON_MEANING, type ServiceReason } from '../src/service/verdict.js';
 import { defaultsYaml } from '../src/config/defaults-yaml.js';
 
 const MEANING: Record<ServiceReason, string> = {
   accepted: 'The MX accepted the address, and refused a random local part (or the catch-all test is off).',
   user_unknown:
-    'The MX said the mailbox does not exist (5.1.x, or a plain 550 with no telling text, as Exim says "Unrouteable address").',
+    'The MX said the mailbox does not exist (5.1.x, a text that says so, or as a last resort a plain 550 with no text about us, quota, rate or policy).',
   mailbox_disabled: 'The MX said the mailbox is disabled (5.2.1).',
-  mailbox_full: 'The MX said the mailbox is full (5.2.2, 552): it exists.',
+  mailbox_full: 'The MX said the mailbox is full (5.2.2, 552, or over quota in words): it exists.',
   catch_all: 'The MX accepts any local part, even a random one: no information about this address.',
   null_sender_rejected:
-    'The domain refuses MAIL FROM:<> (bounces), so the address cannot receive replies (RFC 5321 4.5.5).',
+    'The domain refuses MAIL FROM:<> (bounces), so the address cannot receive replies (RFC 5321 4.5.5). Only on evidence about the null sender itself: a reply that names it, or a re-check that another sender is accepted.',
   no_such_domain: 'The domain does not exist (NXDOMAIN).',
   no_mail_host: 'The domain has neither MX nor address, or its MX hosts do not resolve.',
   null_mx: 'The domain publishes a Null MX (RFC 7505): it accepts no mail.',
   policy_rejected:
-    'The MX refused *us* (blocklist, relay denied, TLS or auth required, 5.7.x): nothing about the mailbox.',
+    'The MX refused *us* (block list, reputation, our HELO name, relay denied, TLS or auth required, 5.7.x), or refused in words of policy: nothing about the mailbox.',
   greylisted: 'The MX is greylisting the callout (4xx): ask again later.',
-  temporary_failure: 'Any other 4xx, or a host that closed with 421.',
+  temporary_failure:
+    'Any other 4xx, a host that closed with 421, or a 5xx about throttling (rate, frequency, too many connections) or a condition it calls temporary.',
   timeout: 'A phase deadline or the overall budget expired.',
   connection_failed: 'No MX host could be connected to, or a session was lost.',
   dns_error: 'SERVFAIL or a DNS timeout.',
@@ -82,20 +83,63 @@ const cell = (text: string): string => text.replace(/\|/g, '\\|');
 export function classificationDoc(): string {
   const rows = RULES.map(
     (r) =>
-      `| \`${r.id}\` | ${r.stages.join(', ')} | \`${cell(r.code.source)}\` | ${r.enhanced === undefined ? 'any' : r.enhanced === null ? 'none' : `\`${cell(r.enhanced.source)}\``} | ${r.text ? 'yes' : ''} | ${r.nullSender === undefined ? '' : r.nullSender ? '<>' : 'real'} | \`${r.outcome}\` | ${r.why} |`,
+      `| \`${r.id}\` | ${r.stages.join(', ')} | \`${cell(r.code.source)}\` | ${r.enhanced === undefined ? 'any' : r.enhanced === null ? 'none' : `\`${cell(r.enhanced.source)}\``} | ${r.text ? 'yes' : ''} | ${r.nullSender === undefined ? '' : r.nullSender ? '<>' : 'real'} | \`${r.outcome}\` | ${r.about ?? ''} | ${cell(r.why)} |`,
+  );
+  const sessionRows = Object.values(SESSION_RULES as Record<string, SessionRule>).map(
+    (r) => `| \`${r.id}\` | \`${r.outcome}\` | ${r.about ?? ''} | ${cell(r.why)} |`,
   );
   return [
     '# Reply classification',
     '',
     `Rule table version \`${RULES_VERSION}\` (src/core/classify/rules.ts). The first matching rule wins; every verdict`,
     'names its rule. `code` and `enhanced` are regular expressions over the reply code and the RFC 3463',
-    'enhanced status code ("none": the reply has none). `text`: the rule also matches the reply text',
-    '(see the source for the patterns). `sender`: only when we sent `MAIL FROM:<>` (`<>`) or a real sender.',
-    '`retry_alone` retries the address in a transaction of its own; `inconclusive` (VRFY) falls back to RCPT.',
+    'enhanced status code ("none": the reply has none). `text`: the rule also matches the reply text, with',
+    'echoed addresses masked so that a local part never reads as a statement (see',
+    'src/core/classify/patterns.ts for the patterns). `sender`: only when we sent `MAIL FROM:<>` (`<>`) or a',
+    'real sender. `about`: the rule knows the refusal is about us, our `client` host or our `helo` name; such',
+    'a verdict teaches the domain fact `refuses_us` at any stage, and a `helo` verdict says that the HELO name',
+    'was the reason. `retry_alone` retries the address in a transaction of its own; `inconclusive` (VRFY)',
+    'falls back to RCPT; `recheck_sender` is explained below.',
     '',
-    '| rule | stages | code | enhanced | text | sender | outcome | why |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    'Rules that read what a reply says come before the generic code classes of their stage (5.5.x at',
+    'RCPT, any 5xx at MAIL, a plain 550), and each rule carries example replies: a unit test runs every',
+    'example through the whole table and requires that its own rule wins, so no earlier rule shadows it.',
+    'A reply whose text holds control bytes or invalid UTF-8 is kept with them escaped (`\\xHH`) and read',
+    'by its code and enhanced code.',
+    '',
+    '| rule | stages | code | enhanced | text | sender | outcome | about | why |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows,
+    '',
+    '## Decisions drawn from more than one reply',
+    '',
+    '| rule | outcome | about | why |',
+    '| --- | --- | --- | --- |',
+    ...sessionRows,
+    '',
+    '## A refusal of `MAIL FROM:<>` that does not say why',
+    '',
+    'A server that refuses `MAIL FROM:<>` may be refusing bounces (against RFC 5321 4.5.5), which makes',
+    'every address of the domain `null_sender_rejected`, or it may be refusing *us* (our IP, network or',
+    'HELO name) in words that do not say so, which says nothing about the address. A refusal that names',
+    'the null sender (`<>:`, "null sender", "bounces not accepted", 5.1.7/5.1.8) is taken as it says; one',
+    'that names us (block lists, reputation, HELO, SPF, 5.7.x) is `policy_rejected`. For the rest',
+    '(`mail.null-sender-ambiguous`) cbv finds out instead of guessing: in the same session it sends',
+    '`RSET` and `MAIL FROM:<postmaster@HELO name>` (`verify.recheck_sender`). Accepted: only the null sender',
+    'is refused (`recheck.null-sender-only`). Refused too: the refusal is about us',
+    '(`recheck.any-sender-refused`). With `verify.null_sender_recheck: false` the refusal is',
+    '`policy_rejected` and never a refusal of bounces.',
+    '',
+    'After an accepted re-check cbv stops and does not go on to ask RCPT under the postmaster',
+    'reverse-path: the verdict for every address of a domain that refuses bounces is decided by that',
+    'refusal (the mail it would send could never be bounced back), so the answer to RCPT would change',
+    'nothing; and an RCPT asked with a real sender is a different kind of callout (the remote side may',
+    'count, greylist or call back that sender) that the operator did not choose with `verify.sender`.',
+    '',
+    'The domain fact `null_sender_rejected`, which answers for every address of the domain for a day, is',
+    'learnt only from the rules that read the null sender itself (the `null_sender_rejected` rules above',
+    'and `recheck.null-sender-only`); a stored fact from any other rule is not served, and the verdict',
+    'served from the fact names the rule and the reply it was learnt from.',
     '',
   ].join('\n');
 }

@@ -29,10 +29,12 @@ export function machineFqdn(): string {
 
 export function engineOptions(config: Config, fqdn: () => string = machineFqdn): EngineOptions {
   const v = config.verify;
+  const heloName = v.helo_name ?? fqdn();
   return {
     probe: {
       port: v.port,
-      heloName: v.helo_name ?? fqdn(),
+      heloName,
+      recheckSender: v.null_sender_recheck ? (v.recheck_sender ?? `postmaster@${heloName}`) : null,
       sender: v.sender,
       starttls: v.starttls,
       tlsVerify: v.tls_verify,

@@ -58,6 +58,18 @@ export const verifySchema = z
       )
       .default('')
       .describe("MAIL FROM address; '' sends the null sender <> as bounces do (recommended)."),
+    null_sender_recheck: z
+      .boolean()
+      .default(true)
+      .describe(
+        'When MAIL FROM:<> is refused without saying why, ask again after RSET with recheck_sender in the same session, to tell a refusal of bounces from a refusal of us (docs/classification.md). Off: such a refusal is policy_rejected.',
+      ),
+    recheck_sender: z
+      .string()
+      .regex(/^[^\s<>@]+@[^\s<>@]+$/, 'one address such as postmaster@mx.example.org')
+      .nullable()
+      .default(null)
+      .describe('Reverse-path of that re-check; null means postmaster@ the HELO name.'),
     port: z.number().int().min(1).max(65535).default(25).describe('TCP port of the remote mail exchangers.'),
     starttls: z
       .enum(['off', 'opportunistic', 'required'])

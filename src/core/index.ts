@@ -3,7 +3,16 @@ export { parseMailbox, parseMailDomain, type Mailbox, type ParseResult } from '.
 export { NodeDnsResolver, type DnsResolver, type NodeDnsOptions } from './dns/resolver.js';
 export { FixedMxResolver } from './dns/fixed-mx-resolver.js';
 export { TcpConnector, type Connector } from './smtp/connector.js';
-export { RULES, RULES_VERSION, type ReplyRule } from './classify/rules.js';
+export {
+  RULES,
+  RULES_VERSION,
+  SESSION_RULES,
+  NULL_SENDER_EVIDENCE,
+  isAboutUs,
+  isAboutHelo,
+  type ReplyRule,
+  type SessionRule,
+} from './classify/rules.js';
 export { escapeJsonText, isPrintable, printable, safeJson, terminalSafe } from './printable.js';
 export { CidrList, TargetPolicy, isValidCidr, parseCidr } from './target-safety.js';
 export {

@@ -5,6 +5,7 @@
  * later checks skip needless callouts.
  */
 import type { AddressEntry, DomainFact, StoredVerdict } from '../cache/verdict-cache.js';
+import { NULL_SENDER_EVIDENCE, isAboutUs } from '../core/index.js';
 import { SERVICE_REASON_MEANING, type DomainFactKind, type ServiceVerdict } from './verdict.js';
 
 export interface CacheTtls {
@@ -74,11 +75,18 @@ export function entryToStore(
 
 const ABOUT_US_STAGES = new Set(['greeting', 'ehlo', 'helo', 'mail']);
 
-/** The domain-wide fact a verdict teaches, if any. */
+/**
+ * The domain-wide fact a verdict teaches, if any. null_sender_rejected rejects every address of
+ * the domain, so it is learnt only from unambiguous evidence about the null sender (a rule in
+ * NULL_SENDER_EVIDENCE); refuses_us from any refusal before RCPT, or from a rule that knows the
+ * refusal is about us (our IP, network or HELO name) at RCPT.
+ */
 export function factFrom(v: Omit<ServiceVerdict, 'cache'>): DomainFactKind | null {
   if (v.reason === 'catch_all') return 'catch_all';
-  if (v.reason === 'null_sender_rejected') return 'null_sender_rejected';
-  if (v.reason === 'policy_rejected' && v.smtp && ABOUT_US_STAGES.has(v.smtp.stage)) return 'refuses_us';
+  if (v.reason === 'null_sender_rejected')
+    return NULL_SENDER_EVIDENCE.has(v.rule) ? 'null_sender_rejected' : null;
+  if (v.reason === 'policy_rejected' && v.smtp && (ABOUT_US_STAGES.has(v.smtp.stage) || isAboutUs(v.rule)))
+    return 'refuses_us';
   const tried = v.attempts.filter((a) => a.reason !== 'unsafe_target' && a.reason !== 'rate_limited');
   if (tried.length > 0 && tried.every((a) => a.stage === 'connect')) return 'unreachable';
   return null;
@@ -93,6 +101,14 @@ export function factToStore(
   return { domain: verdict.domain, kind, verdict, storedAt: now, expiresAt: now + ttl.facts[kind] };
 }
 
+/**
+ * Whether a stored fact may still answer: a null_sender_rejected fact learnt by an older rule
+ * table from evidence this one no longer takes as unambiguous is not served (it is asked again).
+ */
+export function factHolds(fact: DomainFact): boolean {
+  return fact.kind !== 'null_sender_rejected' || NULL_SENDER_EVIDENCE.has(fact.verdict.rule);
+}
+
 /** The answer a domain fact gives for one address of the domain. */
 export function verdictFromFact(fact: DomainFact, address: string, now: number): ServiceVerdict {
   return {
@@ -100,11 +116,19 @@ export function verdictFromFact(fact: DomainFact, address: string, now: number):
     address,
     catchAllProbe: fact.kind === 'catch_all' ? true : fact.verdict.catchAllProbe,
     rule: `cache.domain-fact.${fact.kind}`,
-    message: `${fact.domain}: ${factMessage(fact.kind)} (learnt ${Math.round((now - fact.storedAt) / 1000)} s ago: ${fact.verdict.message})`,
+    message: `${fact.domain}: ${factMessage(fact.kind)} (learnt ${Math.round((now - fact.storedAt) / 1000)} s ago${evidence(fact)}: ${fact.verdict.message})`,
     durationMs: 0,
     attempts: [],
     cache: { hit: true, fact: fact.kind, ageSeconds: Math.round((now - fact.storedAt) / 1000) },
   };
+}
+
+/** For the fact that rejects every address: on what evidence, so an administrator can judge it. */
+function evidence(fact: DomainFact): string {
+  if (fact.kind !== 'null_sender_rejected') return '';
+  const reply = fact.verdict.smtp;
+  const said = reply ? `, "${reply.code} ${reply.text.split('\n').join(' ')}"` : '';
+  return ` on unambiguous evidence about the null sender (rule ${fact.verdict.rule}${said})`;
 }
 
 function factMessage(kind: DomainFactKind): string {

@@ -15,7 +15,14 @@ import type { CalloutLimits } from '../limits/callout-limits.js';
 import { Coalescer } from '../limits/coalescer.js';
 import { calloutCounters, requestCounters } from '../stats/counters.js';
 import type { StatsRecorder } from '../stats/stats-store.js';
-import { entryToStore, factFrom, factToStore, verdictFromFact, type CacheTtls } from './cache-policy.js';
+import {
+  entryToStore,
+  factFrom,
+  factHolds,
+  factToStore,
+  verdictFromFact,
+  type CacheTtls,
+} from './cache-policy.js';
 import { localVerdict } from './local-verdict.js';
 import { toRequest, type RequestInput, type VerificationRequest } from './request.js';
 import { SkipList } from './skip-list.js';
@@ -170,7 +177,7 @@ export class Verifier {
       };
     }
     const fact = await this.deps.cache.getDomainFact(domain, startedAt);
-    if (fact) return { verdict: verdictFromFact(fact, address, startedAt), joined: false };
+    if (fact && factHolds(fact)) return { verdict: verdictFromFact(fact, address, startedAt), joined: false };
     if (this.closing) {
       return {
         verdict: localVerdict(

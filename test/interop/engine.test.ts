@@ -88,7 +88,7 @@ const CASES: Case[] = [
   [
     `alice@${NAMES.blocked}`,
     'policy_rejected',
-    /^rcpt\.security-or-policy$/,
+    /^rcpt\.about-client$/,
     '554 5.7.1 blocked using zen.spamhaus.org',
   ],
   [`carol@${NAMES.exim}`, 'accepted', /^rcpt\.2xx$/, 'Exim, known user'],

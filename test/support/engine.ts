@@ -13,6 +13,7 @@ export function testEngineOptions(
     probe: {
       port,
       heloName: 'verifier.test',
+      recheckSender: 'postmaster@verifier.test',
       sender: '',
       starttls: 'opportunistic',
       tlsVerify: false,

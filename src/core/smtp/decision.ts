@@ -31,7 +31,10 @@ export function deciding(stage: Stage, reply: SmtpReply): DecidingReply {
 }
 
 export function asReason(outcome: Classification['outcome']): EngineReason {
-  return outcome === 'retry_alone' || outcome === 'inconclusive' ? 'temporary_failure' : outcome;
+  if (outcome === 'retry_alone' || outcome === 'inconclusive') return 'temporary_failure';
+  // An ambiguous refusal of MAIL FROM:<> that was not re-checked is never a refusal of bounces.
+  if (outcome === 'recheck_sender') return 'policy_rejected';
+  return outcome;
 }
 
 export function final(

@@ -12,7 +12,13 @@
 import type { Mailbox } from '../address.js';
 import { classifyReply, type Classification } from '../classify/classify.js';
 import { ProtocolError, TlsError } from '../errors.js';
-import type { DecidingReply, EngineReason, MxTarget, Stage } from '../verdict.js';
+import {
+  REASON_MEANING,
+  type DecidingReply,
+  type EngineReason,
+  type MxTarget,
+  type Stage,
+} from '../verdict.js';
 import {
   Decided,
   asReason,
@@ -24,6 +30,7 @@ import {
   type Decision,
 } from './decision.js';
 import { SmtpConnection, type ConnectionLimits } from './connection.js';
+import { recheckNullSender } from './sender-recheck.js';
 import type { Connector } from './connector.js';
 import type { SmtpReply } from './reply-parser.js';
 
@@ -52,6 +59,12 @@ export interface ProbeOptions {
   useVrfy: boolean;
   timeouts: PhaseTimeouts;
   limits: ConnectionLimits;
+  /**
+   * Reverse-path for the re-check after a refusal of MAIL FROM:<> that does not say why
+   * (sender-recheck.ts), e.g. postmaster@<HELO name>; null or absent: no re-check, and such a
+   * refusal is policy_rejected.
+   */
+  recheckSender?: string | null;
 }
 
 export interface ProbeRequest {
@@ -176,7 +189,8 @@ export class Probe {
     if (sent !== null) conn.send([sent]);
     const reply = await this.read(conn, stage);
     if (reply.code >= 200 && reply.code < 300) return reply;
-    throw new Decided(nextFromReply(stage, reply, this.classify(stage, reply)));
+    const c = this.classify(stage, reply);
+    throw new Decided(this.noteHelo(nextFromReply(stage, reply, c), c));
   }
 
   /** The next reply. 421 at any stage means the server is closing the session (RFC 5321 3.8): try the next host. */
@@ -188,6 +202,13 @@ export class Probe {
 
   private classify(stage: Stage, reply: SmtpReply): Classification {
     return classifyReply(stage, reply, { nullSender: this.options.sender === '' });
+  }
+
+  /** A refusal of our HELO name says so, and names the setting that fixes it. */
+  private noteHelo(decision: Decision, c: Classification): Decision {
+    if (c.about !== 'helo') return decision;
+    const note = `the server refused our HELO name "${this.options.heloName}" (set verify.helo_name to this host's fully qualified name)`;
+    return { ...decision, message: `${note}: ${decision.message}` };
   }
 
   /** EHLO, falling back to HELO when EHLO is refused with 5xx (RFC 5321 4.1.4). Returns the extension keywords. */
@@ -296,7 +317,7 @@ export class Probe {
     const replies = await this.exchange(conn, steps, extensions.has('PIPELINING'));
     const mail = replies.get('mail');
     if (!mail) throw new ProtocolError('no reply to MAIL FROM');
-    if (mail.code < 200 || mail.code >= 300) return this.decideMail(mail);
+    if (mail.code < 200 || mail.code >= 300) return this.decideMail(conn, mail);
     const random = replies.get('rcpt_random');
     const catchAllProbe = random ? this.randomVerdict(random) : null;
     let rcpt = replies.get('rcpt');
@@ -345,20 +366,33 @@ export class Probe {
       pipelining,
     );
     const mail = replies.get('mail');
-    if (mail && (mail.code < 200 || mail.code >= 300)) throw new Decided(this.decideMail(mail));
+    if (mail && (mail.code < 200 || mail.code >= 300)) throw new Decided(await this.decideMail(conn, mail));
     const rcpt = replies.get('rcpt');
     if (!rcpt) throw new ProtocolError('no reply to RCPT TO');
     return rcpt;
   }
 
-  private decideMail(mail: SmtpReply): Decision {
+  private async decideMail(conn: SmtpConnection, mail: SmtpReply): Promise<Decision> {
     const c = this.classify('mail', mail);
-    const reason = asReason(c.outcome);
     const text = `MAIL FROM refused: ${mail.code} ${mail.lines.join(' ')}`;
-    // A temporary refusal of MAIL is about this host now; another MX may take it.
-    return mail.code < 500
+    if (c.outcome === 'recheck_sender') {
+      const sender = this.options.recheckSender;
+      if (sender) {
+        const channel = {
+          send: (command: string) => conn.send([command]),
+          read: (stage: Stage) => this.read(conn, stage),
+        };
+        return recheckNullSender(channel, sender, mail);
+      }
+      const why = `${text}; a refusal that does not say why is not read as a refusal of bounces (verify.null_sender_recheck is off)`;
+      return final('policy_rejected', c.rule, why, deciding('mail', mail), null);
+    }
+    const reason = asReason(c.outcome);
+    // A temporary refusal of MAIL (4xx, or a throttling 5xx) is about this host now; another MX may take it.
+    const decision = REASON_MEANING[reason].temporary
       ? next(reason, c.rule, text, deciding('mail', mail))
       : final(reason, c.rule, text, deciding('mail', mail), null);
+    return this.noteHelo(decision, c);
   }
 
   /** The random recipient: accepted = catch-all; refused as unknown = not; anything else tells nothing. */
@@ -382,12 +416,15 @@ export class Probe {
         true,
       );
     }
-    return final(
-      asReason(c.outcome === 'retry_alone' ? 'temporary_failure' : c.outcome),
-      c.rule,
-      text,
-      reply,
-      catchAllProbe,
+    return this.noteHelo(
+      final(
+        asReason(c.outcome === 'retry_alone' ? 'temporary_failure' : c.outcome),
+        c.rule,
+        text,
+        reply,
+        catchAllProbe,
+      ),
+      c,
     );
   }
 

@@ -5,6 +5,7 @@
  * the sender address and may send anything, forever.
  */
 import { ProtocolError } from '../errors.js';
+import { safeReplyText } from './reply-text.js';
 
 export interface SmtpReply {
   code: number;
@@ -29,7 +30,8 @@ export const DEFAULT_REPLY_LIMITS: ReplyLimits = {
   maxReplyBytes: 32 * 1024,
 };
 
-const LINE = /^([2-5][0-9][0-9])(?:([ -])(.*))?$/s;
+/** The first four octets of a reply line: code, then space, hyphen, or the end of the line. */
+const LINE = /^([2-5][0-9][0-9])([ -])?$/;
 const ENHANCED = /^([245])\.(\d{1,3})\.(\d{1,3})(?=\s|$)/;
 
 export class ReplyParser {
@@ -78,14 +80,16 @@ export class ReplyParser {
 
   private acceptLine(raw: Buffer): SmtpReply | null {
     const bytes = raw.length > 0 && raw[raw.length - 1] === 0x0d ? raw.subarray(0, -1) : raw;
-    // Replies are ASCII; tolerate UTF-8 text (SMTPUTF8 servers) but never control characters.
-    const text = bytes.toString('utf8');
-    if (/[\x00-\x08\x0a-\x1f\x7f]/.test(text)) throw new ProtocolError('control characters in a reply line');
-    const m = LINE.exec(text);
-    if (!m) throw new ProtocolError(`malformed reply line: ${JSON.stringify(text.slice(0, 80))}`);
+    // The code and separator must be clean ASCII. The text may hold anything (invalid UTF-8,
+    // escape sequences): it is kept escaped (reply-text.ts), so a clean code is still read by its
+    // code and no raw control reaches a classifier, transcript or log.
+    const m = LINE.exec(bytes.subarray(0, 4).toString('latin1'));
+    if (!m || (bytes.length > 3 && m[2] === undefined)) {
+      throw new ProtocolError(`malformed reply line: "${safeReplyText(bytes.subarray(0, 80))}"`);
+    }
     const code = Number(m[1]);
     const more = m[2] === '-';
-    const body = m[3] ?? '';
+    const body = safeReplyText(bytes.subarray(4));
     const current = this.current ?? { code, lines: [], bytes: 0 };
     if (current.code !== code) {
       throw new ProtocolError(`multiline reply changed code from ${current.code} to ${code}`);

@@ -91,14 +91,60 @@ describe('ReplyParser', () => {
     ['a changed code', '250-a\r\n251 b\r\n', /changed code/],
     ['a non-numeric code', 'abc hello\r\n', /malformed/],
     ['a code out of range', '199 hello\r\n', /malformed/],
-    ['a NUL', '250 a\u0000b\r\n', /control/],
-    ['a bare CR inside a line', '250 a\rb\r\n', /control/],
+    ['a NUL inside the code', '25\u00000 ok\r\n', /malformed/],
+    ['an escape sequence in place of the separator', '550\u001b[31m no\r\n', /malformed/],
   ];
   for (const [name, input, pattern] of refusals) {
     it(`refuses ${name}`, () => {
       assert.throws(
         () => new ReplyParser(limits).push(Buffer.from(input)),
         (e) => e instanceof ProtocolError && pattern.test(e.message),
+      );
+    });
+  }
+});
+
+describe('reply text that is not clean', () => {
+  // A clean code (and enhanced code) is read by its code; the text is kept, escaped, so no raw
+  // control or invalid byte ever reaches the classifier, the transcript or a log.
+  const cases: [string, Buffer, number, string | null, string][] = [
+    [
+      'high-bit bytes and terminal escapes',
+      Buffer.concat([
+        Buffer.from('550 5.1.1 '),
+        Buffer.from([0xff, 0xfe, 0x80, 0x1b]),
+        Buffer.from('[2J\x1b]0;owned\x07\r\n'),
+      ]),
+      550,
+      '5.1.1',
+      '5.1.1 \\xff\\xfe\\x80\\x1b[2J\\x1b]0;owned\\x07',
+    ],
+    ['a NUL and a bare CR', Buffer.from('250 a\u0000b\rc\r\n'), 250, null, 'a\\x00b\\x0dc'],
+    [
+      'C1 controls and bidi overrides in valid UTF-8',
+      Buffer.from('550 5.7.1 \u009b31m \u202eevil\u202c ok \u00e9\r\n'),
+      550,
+      '5.7.1',
+      '5.7.1 \\u009b31m \\u202eevil\\u202c ok \u00e9',
+    ],
+    [
+      'a truncated UTF-8 sequence',
+      Buffer.concat([Buffer.from('451 4.3.0 a'), Buffer.from([0xe2, 0x82]), Buffer.from('\r\n')]),
+      451,
+      '4.3.0',
+      '4.3.0 a\\xe2\\x82',
+    ],
+  ];
+  for (const [name, bytes, code, enhanced, text] of cases) {
+    it(`keeps ${name}, escaped`, () => {
+      const [r] = new ReplyParser().push(bytes);
+      assert.ok(r);
+      assert.equal(r.code, code);
+      assert.equal(r.enhancedCode, enhanced);
+      assert.equal(r.lines[0], text);
+      assert.doesNotMatch(
+        r.lines.join(''),
+        /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/,
       );
     });
   }

@@ -1,0 +1,290 @@
+/**
+ * Rules for the replies before RCPT: the greeting, EHLO/HELO, STARTTLS, MAIL FROM, and VRFY.
+ * Order matters (the first match wins): rules that read what a reply says come before the
+ * generic code classes of the same stage.
+ */
+import {
+  ABOUT_CLIENT,
+  ABOUT_NULL_SENDER,
+  GREYLIST,
+  HELO_REFUSED,
+  NO_SUCH_USER,
+  TEMPORARY_CONDITION,
+  THROTTLED,
+  TLS_OR_AUTH,
+} from './patterns.js';
+import type { ReplyRule } from './rule-types.js';
+
+export const ANY_STAGE_RULES: readonly ReplyRule[] = [
+  {
+    id: 'any.421',
+    stages: ['greeting', 'ehlo', 'helo', 'starttls', 'mail', 'rcpt_random', 'rcpt', 'vrfy'],
+    code: /^421$/,
+    outcome: 'temporary_failure',
+    why: 'Service closing the session (RFC 5321 3.8), at any stage: try the next MX.',
+    examples: [
+      '421 4.3.2 Service shutting down',
+      { reply: '421 4.7.0 mx.example.test Error: too many errors', stage: 'rcpt' },
+      { reply: '421 4.7.0 [TSS04] Messages from 192.0.2.1 temporarily deferred', stage: 'mail' },
+    ],
+  },
+];
+
+export const GREETING_HELO_RULES: readonly ReplyRule[] = [
+  {
+    id: 'greeting.4xx',
+    stages: ['greeting'],
+    code: /^4/,
+    outcome: 'temporary_failure',
+    why: 'Server busy or refusing for now; try the next MX.',
+    examples: ['450 too busy', '451 4.3.0 Server overloaded'],
+  },
+  {
+    id: 'greeting.5xx',
+    stages: ['greeting'],
+    code: /^5/,
+    outcome: 'policy_rejected',
+    about: 'client',
+    why: 'Server refuses us at connect (RFC 5321 554 "no SMTP service"); says nothing about the mailbox.',
+    examples: [
+      '554 5.7.1 mx.example.org ESMTP not accepting connections from your network',
+      "554 Your access to this mail system has been rejected due to the sending MTA's poor reputation.",
+    ],
+  },
+  {
+    id: 'helo.4xx',
+    stages: ['ehlo', 'helo'],
+    code: /^4/,
+    outcome: 'temporary_failure',
+    why: 'Temporary refusal of our HELO/EHLO.',
+    examples: [
+      '451 4.3.0 temporary problem',
+      { reply: '450 4.7.1 <vm>: Helo command rejected: Host not found', stage: 'helo' },
+    ],
+  },
+  {
+    id: 'helo.name-refused',
+    stages: ['ehlo', 'helo'],
+    code: /^5/,
+    text: HELO_REFUSED,
+    outcome: 'policy_rejected',
+    about: 'helo',
+    why: 'The server refused our HELO name: about us, not the mailbox.',
+    examples: [
+      { reply: '501 5.5.2 <vm>: Helo command rejected: need fully-qualified hostname', stage: 'helo' },
+      { reply: '550 5.7.1 <vm>: Helo command rejected: Host not found', stage: 'helo' },
+      '550 HELO argument does not match calling host',
+    ],
+  },
+  {
+    id: 'helo.syntax',
+    stages: ['helo'],
+    code: /^501$/,
+    outcome: 'policy_rejected',
+    about: 'helo',
+    why: 'HELO refused as a syntax error (RFC 5321 501): the only parameter is our name.',
+    examples: ['501 5.5.4 Invalid domain name', '501 Invalid argument'],
+  },
+  {
+    id: 'helo.5xx',
+    stages: ['ehlo', 'helo'],
+    code: /^5/,
+    outcome: 'policy_rejected',
+    about: 'client',
+    why: 'Any other refusal at HELO is about us, not the mailbox.',
+    examples: [{ reply: '554 5.7.1 Access denied', stage: 'helo' }, '550 Go away'],
+  },
+  {
+    id: 'starttls.refused',
+    stages: ['starttls'],
+    code: /^[45]/,
+    outcome: 'temporary_failure',
+    why: 'STARTTLS offered but refused; only decisive when TLS is required.',
+    examples: ['454 4.7.0 TLS not available due to local problem', '502 5.5.1 STARTTLS not supported'],
+  },
+];
+
+export const MAIL_RULES: readonly ReplyRule[] = [
+  {
+    id: 'mail.greylisted',
+    stages: ['mail'],
+    code: /^4/,
+    text: GREYLIST,
+    outcome: 'greylisted',
+    why: 'Greylisting at MAIL FROM.',
+    examples: [
+      '451 4.7.1 <>: Sender address rejected: Greylisted, try again later',
+      '450 4.2.0 Greylisted, please retry later',
+    ],
+  },
+  {
+    id: 'mail.4xx',
+    stages: ['mail'],
+    code: /^4/,
+    outcome: 'temporary_failure',
+    why: '4xx is never undeliverable.',
+    examples: [
+      '451 4.3.0 Error: queue file write error',
+      '450 4.7.1 Client host rejected: cannot find your hostname',
+    ],
+  },
+  {
+    id: 'mail.helo-refused',
+    stages: ['mail'],
+    code: /^5/,
+    text: HELO_REFUSED,
+    outcome: 'policy_rejected',
+    about: 'helo',
+    why: 'Our HELO name refused at MAIL (Postfix with smtpd_delay_reject, SPF of the HELO identity): about us.',
+    examples: [
+      '504 5.5.2 <vm>: Helo command rejected: need fully-qualified hostname',
+      '550 5.7.23 <>: Sender address rejected: Message rejected due to: SPF fail - not authorized. Please see http://www.openspf.net/Why?s=helo;id=vm.example;ip=192.0.2.1',
+      { reply: '550 Bad HELO - Host impersonating example.org', nullSender: false },
+    ],
+  },
+  {
+    id: 'mail.throttled',
+    stages: ['mail'],
+    code: /^5/,
+    text: THROTTLED,
+    outcome: 'temporary_failure',
+    why: 'A rate, frequency or connection limit: it says nothing about the domain and will pass; try the next MX.',
+    examples: [
+      '550 5.7.1 Too many connections from your IP',
+      '554 5.4.5 Sending rate limit exceeded, slow down',
+      '550-Frequency limit exceeded\r\n550 for 192.0.2.1',
+    ],
+  },
+  {
+    id: 'mail.about-client',
+    stages: ['mail'],
+    code: /^5/,
+    text: ABOUT_CLIENT,
+    outcome: 'policy_rejected',
+    about: 'client',
+    why: 'Our IP, host or network is refused (block list in any spelling, reputation, rDNS, SPF): about us, not bounces.',
+    examples: [
+      "550 5.7.1 Unfortunately, messages from [192.0.2.10] weren't sent. Please contact your Internet service provider since part of their network is on our block list (S3140). You can also refer your provider to http://mail.live.com/mail/troubleshooting.aspx#errors.",
+      '554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org',
+      '553 Mail from 192.0.2.1 not allowed - [10]',
+      '550 5.7.1 Mail from 192.0.2.1 permanently deferred',
+      '554 Your IP is blacklisted at bl.spamcop.net',
+      '550-5.7.1 [192.0.2.1] Our system has detected that this message is\r\n550 5.7.1 likely unsolicited mail. To reduce the amount of spam, poor reputation senders are refused.',
+      '550 5.7.0 <>: Sender address rejected: your IP is listed by b.barracudacentral.org',
+      '554 5.7.1 Rejected: the sender IP 192.0.2.1 is on the Proofpoint Dynamic Reputation denylist',
+    ],
+  },
+  {
+    id: 'mail.tls-or-auth-required',
+    stages: ['mail'],
+    code: /^5/,
+    text: TLS_OR_AUTH,
+    outcome: 'policy_rejected',
+    why: 'Server wants TLS or authentication from us (530 5.7.0).',
+    examples: ['530 5.7.0 Must issue a STARTTLS command first', '530 Authentication required'],
+  },
+  {
+    id: 'mail.temporary-text',
+    stages: ['mail'],
+    code: /^5/,
+    text: TEMPORARY_CONDITION,
+    outcome: 'temporary_failure',
+    why: 'A 5xx whose text calls the condition temporary: read as a 4xx (try again later, busy, resources).',
+    examples: [
+      '550 Service is temporarily unavailable, please try again later',
+      '554 5.3.0 Local error in processing',
+      '552 Insufficient system storage',
+    ],
+  },
+  {
+    id: 'mail.null-sender-named',
+    stages: ['mail'],
+    code: /^5/,
+    nullSender: true,
+    text: ABOUT_NULL_SENDER,
+    outcome: 'null_sender_rejected',
+    why: 'The refusal names the null sender (Postfix: "<>: Sender address rejected: Access denied"); unambiguous.',
+    examples: [
+      '550 5.7.1 <>: Sender address rejected: Access denied',
+      '553 5.1.8 Bounces not accepted',
+      '550 Null sender is not allowed here',
+      '550-We do not accept\r\n550 empty envelope senders',
+    ],
+  },
+  {
+    id: 'mail.null-sender-status',
+    stages: ['mail'],
+    code: /^5/,
+    enhanced: /^5\.1\.[78]$/,
+    nullSender: true,
+    outcome: 'null_sender_rejected',
+    why: 'RFC 3463 5.1.7/5.1.8 say the sender address (here <>) is bad: about the null sender itself.',
+    examples: ['553 5.1.7 Invalid address', '501 5.1.8 Refused'],
+  },
+  {
+    id: 'mail.security-or-policy',
+    stages: ['mail'],
+    code: /^5/,
+    enhanced: /^5\.7\.\d+$/,
+    outcome: 'policy_rejected',
+    why: 'RFC 3463 5.7.x security or policy status with no text about the null sender: about us.',
+    examples: ['550 5.7.1 Access denied', '554 5.7.0 Rejected by policy'],
+  },
+  {
+    id: 'mail.null-sender-ambiguous',
+    stages: ['mail'],
+    code: /^5/,
+    nullSender: true,
+    outcome: 'recheck_sender',
+    why: 'MAIL FROM:<> refused without saying why: after RSET the probe asks MAIL FROM:<postmaster@HELO name> (verify.null_sender_recheck); with the re-check off this is policy_rejected, never a refusal of bounces.',
+    examples: [
+      '550 Go away',
+      '550 5.0.0 Rejected',
+      '550 Administrative prohibition',
+      '501 5.5.4 Syntax error',
+    ],
+  },
+  {
+    id: 'mail.sender-refused',
+    stages: ['mail'],
+    code: /^5/,
+    nullSender: false,
+    outcome: 'policy_rejected',
+    why: 'Our configured sender was refused; says nothing about the mailbox.',
+    examples: [
+      { reply: '550 5.1.0 Go away', nullSender: false },
+      { reply: '553 5.1.8 <postmaster@vm>: Sender address rejected: Domain not found', nullSender: false },
+    ],
+  },
+];
+
+export const VRFY_RULES: readonly ReplyRule[] = [
+  {
+    id: 'vrfy.2xx',
+    stages: ['vrfy'],
+    code: /^25[01]$/,
+    outcome: 'accepted',
+    why: 'VRFY confirmed the mailbox.',
+    examples: ['250 2.1.5 Alice <alice@example.org>', '251 User not local; will forward to <a@b.example>'],
+  },
+  {
+    id: 'vrfy.unknown',
+    stages: ['vrfy'],
+    code: /^55[013]$/,
+    text: NO_SUCH_USER,
+    outcome: 'user_unknown',
+    why: 'VRFY denied the mailbox explicitly.',
+    examples: ['550 5.1.1 <bob>: Recipient address rejected: User unknown', '550 No such user here'],
+  },
+  {
+    id: 'vrfy.other',
+    stages: ['vrfy'],
+    code: /^[2-5]/,
+    outcome: 'inconclusive',
+    why: '252, 502 and the rest: VRFY is disabled or non-committal (RFC 2505); use RCPT.',
+    examples: [
+      '252 2.0.0 Cannot VRFY user; try RCPT to attempt delivery',
+      '502 5.5.1 VRFY command is disabled',
+    ],
+  },
+];
