@@ -5,7 +5,8 @@
  * the sender address and may send anything, forever.
  */
 import { ProtocolError } from '../errors.js';
-import { safeReplyText } from './reply-text.js';
+import { replyTextFromBytes } from './reply-text.js';
+import { printable } from '../printable.js';
 
 export interface SmtpReply {
   code: number;
@@ -81,15 +82,17 @@ export class ReplyParser {
   private acceptLine(raw: Buffer): SmtpReply | null {
     const bytes = raw.length > 0 && raw[raw.length - 1] === 0x0d ? raw.subarray(0, -1) : raw;
     // The code and separator must be clean ASCII. The text may hold anything (invalid UTF-8,
-    // escape sequences): it is kept escaped (reply-text.ts), so a clean code is still read by its
-    // code and no raw control reaches a classifier, transcript or log.
+    // escape sequences): it is kept as text (reply-text.ts), so a clean code is still read by its
+    // code; whatever prints it escapes it (printable.ts).
     const m = LINE.exec(bytes.subarray(0, 4).toString('latin1'));
     if (!m || (bytes.length > 3 && m[2] === undefined)) {
-      throw new ProtocolError(`malformed reply line: "${safeReplyText(bytes.subarray(0, 80))}"`);
+      throw new ProtocolError(
+        `malformed reply line: "${printable(replyTextFromBytes(bytes.subarray(0, 80)))}"`,
+      );
     }
     const code = Number(m[1]);
     const more = m[2] === '-';
-    const body = safeReplyText(bytes.subarray(4));
+    const body = replyTextFromBytes(bytes.subarray(4));
     const current = this.current ?? { code, lines: [], bytes: 0 };
     if (current.code !== code) {
       throw new ProtocolError(`multiline reply changed code from ${current.code} to ${code}`);

@@ -1,17 +1,13 @@
 /**
- * Reply text from a remote server, made safe to keep, classify, log and show.
+ * Reply text from a remote server, as text: what the classifier, the transcript and the verdict hold.
  *
- * The server is chosen by whoever forged the sender address. Its reply text may
- * hold invalid UTF-8, terminal escape sequences, C1 controls or bidi overrides
- * meant for a log viewer or a browser. Decoding here, once, means nothing that
- * reads a reply (the classifier, the transcript, logs, the dashboard) ever sees
- * a raw control: valid UTF-8 goes through cbv's one escaping rule
- * (printable(), src/core/printable.ts: `\x1b`, `\u009b`, `\u202e`), and every
- * byte that is not part of valid UTF-8 becomes `\xHH`. The reply code and the
- * enhanced code are parsed before this and stay exact.
+ * The reply code and enhanced code are parsed from clean ASCII before this; the text after them
+ * may hold anything a hostile or broken server sends. Valid UTF-8 is kept as the server sent it,
+ * controls included, so the verdict says exactly what the server said and JSON reads it back;
+ * everything that prints it escapes it there, by cbv's one rule (printable(), src/core/printable.ts).
+ * A byte that is not part of valid UTF-8 cannot be kept as text: it becomes the four characters
+ * `\xHH`, the form printable() gives a control.
  */
-import { printable } from '../printable.js';
-
 const fatal = new TextDecoder('utf-8', { fatal: true });
 
 const hex = (b: number): string => `\\x${b.toString(16).padStart(2, '0')}`;
@@ -25,32 +21,32 @@ function sequenceLength(lead: number): number {
   return 0;
 }
 
-/** The character the bytes at `i` encode, or null when they are not valid UTF-8. */
-function charAt(bytes: Uint8Array, i: number, length: number): string | null {
-  if (length === 0 || i + length > bytes.length) return null;
+/** Decodes reply text: valid UTF-8 as it is, every other byte as `\xHH`. Never throws. */
+export function replyTextFromBytes(bytes: Uint8Array): string {
   try {
-    return fatal.decode(bytes.subarray(i, i + length));
+    return fatal.decode(bytes);
   } catch {
-    return null;
+    // Invalid somewhere: decode sequence by sequence.
   }
-}
-
-/** Decodes reply bytes to text with every unsafe character and every invalid byte escaped (see above). */
-export function safeReplyText(bytes: Uint8Array): string {
-  let decoded = '';
   let out = '';
   let i = 0;
   while (i < bytes.length) {
     const length = sequenceLength(bytes[i] ?? 0);
-    const char = charAt(bytes, i, length);
+    let char: string | null = null;
+    if (length > 0 && i + length <= bytes.length) {
+      try {
+        char = fatal.decode(bytes.subarray(i, i + length));
+      } catch {
+        char = null;
+      }
+    }
     if (char === null) {
-      out += printable(decoded) + hex(bytes[i] ?? 0);
-      decoded = '';
+      out += hex(bytes[i] ?? 0);
       i++;
     } else {
-      decoded += char;
+      out += char;
       i += length;
     }
   }
-  return out + printable(decoded);
+  return out;
 }

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { startScriptedServer, type ScriptOptions, type ScriptedServer } from '../../support/scripted-smtp.js';
 import { testEngine } from '../../support/engine.js';
+import { cbv } from '../../support/cli.js';
 import type { EngineOptions } from '../../../src/core/verify.js';
 
 const servers: ScriptedServer[] = [];
@@ -302,33 +303,48 @@ describe('a clean code with binary text is read by its code', () => {
   const garbage = Buffer.from([
     0xff, 0xfe, 0x9b, 0x1b, 0x5b, 0x32, 0x4a, 0x1b, 0x5d, 0x30, 0x3b, 0x07, 0xc3, 0x28, 0x00,
   ]);
-  const members: [string, Buffer, string][] = [
-    [
-      '550 5.1.1 + high-bit bytes and terminal escapes',
-      Buffer.concat([Buffer.from('550 5.1.1 '), garbage, Buffer.from('\r\n')]),
-      'user_unknown',
-    ],
+  const binaryUnknown = Buffer.concat([Buffer.from('550 5.1.1 '), garbage, Buffer.from('\r\n')]);
+  const members: [string, Buffer, string, string][] = [
+    ['550 5.1.1 + high-bit bytes and terminal escapes', binaryUnknown, 'user_unknown', 'rcpt.bad-mailbox'],
     [
       '552 5.2.2 + invalid UTF-8, multi-line',
       Buffer.concat([Buffer.from('552-5.2.2 '), garbage, Buffer.from('\r\n552 5.2.2 \x1b[0m\r\n')]),
       'mailbox_full',
+      'rcpt.mailbox-full',
     ],
-    ['550 5.7.1 + a bidi override', Buffer.from('550 5.7.1 \u202eDENIED\u202c\r\n'), 'policy_rejected'],
+    [
+      '550 5.7.1 + a bidi override',
+      Buffer.from('550 5.7.1 \u202eDENIED\u202c\r\n'),
+      'policy_rejected',
+      'rcpt.security-or-policy',
+    ],
+    [
+      '550 + escape sequences and no enhanced code: the last resort still applies',
+      Buffer.concat([Buffer.from('550 '), garbage, Buffer.from('\r\n')]),
+      'user_unknown',
+      'rcpt.550-plain',
+    ],
   ];
-  for (const [name, bytes, reason] of members) {
+  const binaryAt = (bytes: Buffer) => (line: string) =>
+    line.includes('randomprobe') ? ['550 5.1.1 User unknown\r\n'] : [bytes];
+  for (const [name, bytes, reason, rule] of members) {
     it(name, async () => {
-      const s = await server({
-        replies: {
-          RCPT: (line) => (line.includes('randomprobe') ? ['550 5.1.1 User unknown\r\n'] : [bytes]),
-        },
-      });
+      const s = await server({ replies: { RCPT: binaryAt(bytes) } });
       const v = await verifyAt(s);
       assert.equal(v.reason, reason);
-      const shown = [v.message, v.smtp?.text ?? '', ...(v.transcript ?? []).map((l) => l.line)].join('\n');
-      assert.doesNotMatch(
-        shown.replace(/\n/g, ' '),
-        /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/,
-      );
+      assert.equal(v.rule, rule);
+      // Bytes that are not UTF-8 are kept as \xHH; the rest is kept as sent, for the printers to escape.
+      if (bytes.includes(0xff)) assert.match(v.smtp?.text ?? '', /\\xff\\xfe\\x9b\x1b\[2J/);
     });
   }
+
+  it('prints the transcript of such a reply escaped (cbv verify --trace)', async () => {
+    const s = await server({ replies: { RCPT: binaryAt(binaryUnknown) } });
+    const flags = ['--allow-target', '127.0.0.0/8', '--port', String(s.port), '--helo', 'h.test'];
+    const r = await cbv(['verify', '--trace', ...flags, 'nobody@[127.0.0.1]']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stdout, /nobody@\[127\.0\.0\.1\] +undeliverable +user_unknown/);
+    assert.match(r.stdout, /S: 550 5\.1\.1 \\xff\\xfe\\x9b\\x1b\[2J\\x1b\]0;\\x07\\xc3\(\\x00/);
+    assert.doesNotMatch(r.stdout, /[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/);
+  });
 });
