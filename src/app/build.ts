@@ -3,7 +3,6 @@
  * place (with main.ts) that chooses implementations. Front-ends receive what
  * is built here and never build backends themselves.
  */
-import { mkdirSync } from 'node:fs';
 import { isAbsolute, join, dirname } from 'node:path';
 import {
   FixedMxResolver,
@@ -13,6 +12,7 @@ import {
   type ConnectGate,
 } from '../core/index.js';
 import { MemoryCache } from '../cache/memory-cache.js';
+import { makePrivateDir } from '../cache/private-files.js';
 import { SqliteCache } from '../cache/sqlite-cache.js';
 import { TieredCache } from '../cache/tiered-cache.js';
 import type { VerdictCache } from '../cache/verdict-cache.js';
@@ -81,7 +81,7 @@ export function openStores(config: Readonly<Config>): Stores {
     return { cache, stats: new MemoryStatsStore(), sqlite: null, close: () => cache.close() };
   }
   const path = cachePath(config);
-  mkdirSync(dirname(path), { recursive: true });
+  makePrivateDir(dirname(path));
   const sqlite = SqliteCache.open(path);
   const cache = new TieredCache(new MemoryCache(config.cache.memory_entries), sqlite);
   return { cache, stats: new SqliteStatsStore(sqlite.db), sqlite, close: () => cache.close() };

@@ -5,6 +5,7 @@
  * Statistics counters live in the same file (sqlite-stats.ts).
  */
 import Database from 'better-sqlite3';
+import { makePrivateFile, tighten } from './private-files.js';
 import {
   CacheOpenError,
   type AddressEntry,
@@ -70,11 +71,15 @@ interface FactRow {
 export function openDatabase(path: string): Database.Database {
   let db: Database.Database | undefined;
   try {
+    const file = path !== ':memory:' && path !== '';
+    if (file) makePrivateFile(path);
     db = new Database(path);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma('busy_timeout = 5000');
     db.exec(SCHEMA);
+    // Created with the database's mode; left by an older cbv, they may be open to others.
+    if (file) for (const suffix of ['-wal', '-shm']) tighten(path + suffix);
     const version = db
       .prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema_version'")
       .get();

@@ -5,7 +5,7 @@
  * strings with a unit (90s, 5m, 4h, 7d).
  */
 import { z } from 'zod';
-import { isValidCidr } from '../core/target-safety.js';
+import { CidrList, isValidCidr } from '../core/target-safety.js';
 
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
 /** A duration: seconds as a number, or a string with a unit as Postfix writes them (90s, 5m, 4h, 7d). */
@@ -36,6 +36,11 @@ const hostPort = z
 const listenAddress = z
   .string()
   .regex(/^(\[[0-9a-fA-F:.]+\]|[0-9.]+):\d{1,5}$/, 'IP:port, e.g. 127.0.0.1:10040 or [::1]:10040');
+const LOOPBACK = new CidrList(['127.0.0.0/8', '::1/128']);
+/** Whether a listen address (IP:port, IPv6 in brackets) is on loopback; 0.0.0.0 and :: are not. */
+function isLoopbackListen(address: string): boolean {
+  return LOOPBACK.contains(address.slice(0, address.lastIndexOf(':')).replace(/^\[|\]$/g, ''));
+}
 const cidr = z.string().refine(isValidCidr, 'a CIDR such as 127.0.0.0/8 or 2001:db8::/32');
 const heloName = z
   .string()
@@ -262,12 +267,43 @@ export const policySchema = z
     listen: z
       .array(listenAddress)
       .default(['127.0.0.1:10040'])
-      .describe('TCP addresses as host:port. 10023-10026 are left to postgrey and content filters.'),
+      .describe(
+        'TCP addresses as host:port, loopback only unless allow_network is set. 10023-10026 are left to postgrey and content filters.',
+      ),
+    allow_network: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Allow policy.listen addresses beyond loopback (0.0.0.0, a LAN address). The protocol has no authentication: anyone who reaches the port can make cbv call out, so firewall it to your mail servers.',
+      ),
     unix_socket: z
       .string()
       .nullable()
       .default(null)
       .describe('Also listen on this unix socket path (e.g. inside the Postfix chroot).'),
+    unix_socket_mode: z
+      .string()
+      .regex(/^0?[0-7]{3}$/, 'an octal file mode such as 0660')
+      .default('0660')
+      .describe(
+        'Permissions of the unix socket. Connecting needs write permission: 0660 lets its owner and group in, as Postfix does for its private/ sockets.',
+      ),
+    unix_socket_owner: z
+      .string()
+      .regex(/^([A-Za-z_][A-Za-z0-9_.-]*\$?|\d+)$/, 'a user name or numeric uid')
+      .nullable()
+      .default(null)
+      .describe(
+        'User owning the unix socket (name or uid); null keeps the user cbv runs as (changing it needs root).',
+      ),
+    unix_socket_group: z
+      .string()
+      .regex(/^([A-Za-z_][A-Za-z0-9_.-]*\$?|\d+)$/, 'a group name or numeric gid')
+      .nullable()
+      .default(null)
+      .describe(
+        "Group of the unix socket (name or gid), e.g. postfix so that Postfix may connect; null keeps cbv's own group. cbv must be a member of it, or root.",
+      ),
     mode: z
       .enum(['enforce', 'warn'])
       .default('enforce')
@@ -352,6 +388,19 @@ export const policySchema = z
       "Close a connection idle this long (longer than Postfix's 300 s smtpd_policy_service_max_idle)",
     ),
     max_connections: count(1000, 'Most policy connections open at once.', 100_000),
+  })
+  .superRefine((policy, ctx) => {
+    if (policy.allow_network) return;
+    policy.listen.forEach((address, i) => {
+      if (isLoopbackListen(address)) return;
+      ctx.addIssue({
+        code: 'custom',
+        path: ['listen', i],
+        input: address,
+        message:
+          'a loopback address (127.0.0.1 or [::1]): the policy protocol has no authentication; to listen beyond loopback, set policy.allow_network: true and firewall the port',
+      });
+    });
   })
   .prefault({});
 

@@ -87,7 +87,8 @@ before(
     const socket = join(mta.postfix.queueDir, UNIX_POLICY);
     cbv.unix = await startTestDaemon({
       ...common(),
-      policy: { listen: ['127.0.0.1:0'], unix_socket: socket },
+      // 0660 and the group postfix, as Postfix's own private/ sockets: smtpd (user postfix) may connect.
+      policy: { listen: ['127.0.0.1:0'], unix_socket: socket, unix_socket_group: 'postfix' },
     });
   },
   { timeout: 60_000 },

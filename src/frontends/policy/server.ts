@@ -8,7 +8,7 @@
  * limits closes the connection; an internal fault or an overrun budget gets
  * the configured fail-safe action. Nothing here ever produces a 5xx by itself.
  */
-import { chmodSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
+import { existsSync, lstatSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Config } from '../../config/schema.js';
 import { EVENTS } from '../../observability/events.js';
@@ -17,6 +17,7 @@ import type { Telemetry } from '../../observability/telemetry.js';
 import type { Frontend } from '../frontend.js';
 import type { PolicyDecider } from './decide.js';
 import { PolicyLimitError, PolicyRequestReader, type ReadResult } from './request-reader.js';
+import { applySocketAccess, SOCKET_UMASK } from './socket-file.js';
 
 type PolicyConfig = Config['policy'];
 
@@ -37,6 +38,16 @@ export class PolicyServer implements Frontend {
   ) {}
 
   async start(): Promise<string[]> {
+    try {
+      return await this.open();
+    } catch (error) {
+      // The daemon stops only front-ends that started: close what this one opened before failing.
+      await this.stop(0);
+      throw error;
+    }
+  }
+
+  private async open(): Promise<string[]> {
     const addresses: string[] = [];
     for (const listen of this.config.listen) {
       const colon = listen.lastIndexOf(':');
@@ -52,9 +63,18 @@ export class PolicyServer implements Frontend {
     const path = this.config.unix_socket;
     if (path) {
       removeStaleSocket(path);
-      await this.listen((s) => s.listen(path));
-      // The directory guards access (e.g. Postfix's private/); the socket itself must be usable by the postfix user.
-      chmodSync(path, 0o666);
+      // Created closed to group and others (bind() obeys the umask), then opened as far as configured.
+      const umask = process.umask(SOCKET_UMASK);
+      try {
+        await this.listen((s) => s.listen(path));
+      } finally {
+        process.umask(umask);
+      }
+      applySocketAccess(path, {
+        mode: this.config.unix_socket_mode,
+        owner: this.config.unix_socket_owner,
+        group: this.config.unix_socket_group,
+      });
       addresses.push(`unix:${path}`);
     }
     return addresses;
