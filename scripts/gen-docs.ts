@@ -37,6 +37,10 @@ const MEANING: Record<ServiceReason, string> = {
   rate_limited: "cbv's own politeness limits or flood breaker held the callout back.",
   pending: 'The callout did not finish within the inline budget; it goes on and its result is cached.',
   skipped: 'Not verified by rule: skip list, null sender, authenticated client, allow-list, local domain.',
+  spf_pass:
+    "SPF pass: the sender's domain (or, for the null sender, the HELO name) authorises the client, so no callout was made.",
+  spf_fail:
+    "SPF fail: the sender's domain forbids the client (rejected 550 5.7.23 by default), without a callout.",
 };
 
 export function verdictsDoc(): string {
@@ -57,7 +61,8 @@ export function verdictsDoc(): string {
     ...rows,
     '',
     "`rate_limited` comes from the engine only when a connect gate (the service's per-MX limits) refused",
-    'every host; `pending` and `skipped` come only from the service (`cbv serve`, `cbv verify --cache`).',
+    'every host; `pending`, `skipped`, `spf_pass` and `spf_fail` come only from the service (`cbv serve`,',
+    '`cbv verify --cache`, or `cbv verify --client-ip`).',
     '',
     '## Verdict fields',
     '',

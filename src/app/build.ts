@@ -16,11 +16,14 @@ import { makePrivateDir } from '../cache/private-files.js';
 import { SqliteCache } from '../cache/sqlite-cache.js';
 import { TieredCache } from '../cache/tiered-cache.js';
 import type { VerdictCache } from '../cache/verdict-cache.js';
-import { dnsOptions, engineOptions } from '../config/engine-options.js';
+import { dnsOptions, engineOptions, machineFqdn } from '../config/engine-options.js';
 import type { Config } from '../config/schema.js';
 import { CalloutLimits } from '../limits/callout-limits.js';
 import type { CacheTtls } from '../service/cache-policy.js';
 import { Decider } from '../service/decider.js';
+import { SpfDnsClient } from '../service/spf/dns-client.js';
+import { SpfChecker } from '../service/spf/spf-checker.js';
+import type { SpfPolicy } from '../service/spf/spf-stage.js';
 import { RoutedEngine } from '../service/routed-engine.js';
 import { Verifier, type CalloutEngine, type VerifierObserver } from '../service/verifier.js';
 import { buildEngine } from './engine.js';
@@ -147,7 +150,7 @@ export function buildService(
       skipDomains: config.service.skip_domains,
       skipAddresses: config.service.skip_addresses,
     },
-    { engine, cache: stores.cache, limits, stats, observer },
+    { engine, cache: stores.cache, limits, stats, observer, spf: buildSpfPolicy(config, stores.cache) },
   );
   return { verifier, decider: buildDecider(config, verifier), stores, limits, engine };
 }
@@ -163,7 +166,42 @@ export function buildDecider(config: Readonly<Config>, verifier: Verifier): Deci
       routedDomains: Object.keys(config.service.routes),
       verifyRecipients: p.verify_recipients,
       failSafe: p.fail_safe === 'DUNNO' ? 'dunno' : 'defer',
+      spfTemperrorDefers: config.spf.enabled && config.spf.temperror === 'callout_or_defer',
+      receivedSpf:
+        config.spf.enabled && config.spf.received_spf_header ? { receiver: receiverName(config) } : null,
     },
     verifier,
   );
+}
+
+/** Our name in Received-SPF and SPF explanations: the name we give in HELO. */
+function receiverName(config: Readonly<Config>): string {
+  return config.verify.helo_name ?? machineFqdn();
+}
+
+/** SPF before the callout (section `spf:`), on the resolvers of section `dns:`; null when off. */
+export function buildSpfPolicy(config: Readonly<Config>, cache: VerdictCache): SpfPolicy | null {
+  const s = config.spf;
+  if (!s.enabled) return null;
+  const dns = new SpfDnsClient(dnsOptions(config));
+  const checker = new SpfChecker(
+    {
+      timeoutMs: ms(s.timeout),
+      maxLookups: s.max_lookups,
+      maxVoidLookups: s.max_void_lookups,
+      cacheMaxTtlMs: ms(s.cache_max_ttl),
+      receiver: receiverName(config),
+    },
+    { dns, cache },
+  );
+  const actions = {
+    pass: s.pass,
+    fail: s.fail,
+    softfail: s.softfail,
+    neutral: s.neutral,
+    none: s.none,
+    permerror: s.permerror,
+    temperror: s.temperror,
+  };
+  return { checker, actions, alwaysCallout: s.always_callout };
 }

@@ -4,15 +4,19 @@
  * (between memory_entries and twice that, see BoundedMap).
  */
 import { BoundedMap } from '../limits/bounded-map.js';
-import type { AddressEntry, CacheStats, DomainFact, VerdictCache } from './verdict-cache.js';
+import type { AddressEntry, CacheStats, DomainFact, SpfEntry, VerdictCache } from './verdict-cache.js';
+
+const spfKey = (domain: string, clientIp: string): string => `${domain} ${clientIp}`;
 
 export class MemoryCache implements VerdictCache {
   private readonly addresses: BoundedMap<string, AddressEntry>;
   private readonly facts: BoundedMap<string, DomainFact>;
+  private readonly spf: BoundedMap<string, SpfEntry>;
 
   constructor(maxEntries = 100_000) {
     this.addresses = new BoundedMap(maxEntries);
     this.facts = new BoundedMap(Math.max(1000, Math.floor(maxEntries / 10)));
+    this.spf = new BoundedMap(Math.max(1000, Math.floor(maxEntries / 4)));
   }
 
   getAddress(address: string, now: number): Promise<AddressEntry | null> {
@@ -37,6 +41,18 @@ export class MemoryCache implements VerdictCache {
     return Promise.resolve();
   }
 
+  getSpf(domain: string, clientIp: string, now: number): Promise<SpfEntry | null> {
+    const key = spfKey(domain, clientIp);
+    const e = this.spf.get(key);
+    if (e && e.expiresAt <= now) this.spf.delete(key);
+    return Promise.resolve(e && e.expiresAt > now ? e : null);
+  }
+
+  putSpf(entry: SpfEntry): Promise<void> {
+    this.spf.set(spfKey(entry.domain, entry.clientIp), entry);
+    return Promise.resolve();
+  }
+
   purgeAddress(address: string): Promise<number> {
     return Promise.resolve(this.addresses.delete(address) ? 1 : 0);
   }
@@ -45,6 +61,9 @@ export class MemoryCache implements VerdictCache {
     let n = this.facts.delete(domain) ? 1 : 0;
     for (const [key, e] of [...this.addresses.entries()]) {
       if (e.domain === domain && this.addresses.delete(key)) n++;
+    }
+    for (const [key, e] of [...this.spf.entries()]) {
+      if (e.domain === domain && this.spf.delete(key)) n++;
     }
     return Promise.resolve(n);
   }
@@ -68,5 +87,6 @@ export class MemoryCache implements VerdictCache {
   clear(): void {
     this.addresses.clear();
     this.facts.clear();
+    this.spf.clear();
   }
 }

@@ -11,6 +11,7 @@ import {
   type AddressEntry,
   type CacheStats,
   type DomainFact,
+  type SpfEntry,
   type StoredVerdict,
   type VerdictCache,
 } from './verdict-cache.js';
@@ -37,6 +38,15 @@ CREATE TABLE IF NOT EXISTS domain_facts (
   stored_at INTEGER NOT NULL,
   expires_at INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS spf_results (
+  domain TEXT NOT NULL,
+  client_ip TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  stored_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (domain, client_ip)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS spf_results_expiry ON spf_results(expires_at);
 CREATE TABLE IF NOT EXISTS stats (
   day TEXT NOT NULL,
   counter TEXT NOT NULL,
@@ -58,6 +68,13 @@ interface AddressRow {
   stored_at: number;
   expires_at: number;
   refresh_at: number | null;
+}
+interface SpfRow {
+  domain: string;
+  client_ip: string;
+  outcome: string;
+  stored_at: number;
+  expires_at: number;
 }
 interface FactRow {
   domain: string;
@@ -123,6 +140,14 @@ export class SqliteCache implements VerdictCache {
       putFact: db.prepare(
         'INSERT OR REPLACE INTO domain_facts (domain, kind, verdict, stored_at, expires_at) VALUES (@domain, @kind, @verdict, @stored_at, @expires_at)',
       ),
+      getSpf: db.prepare<[string, string, number], SpfRow>(
+        'SELECT * FROM spf_results WHERE domain = ? AND client_ip = ? AND expires_at > ?',
+      ),
+      putSpf: db.prepare(
+        'INSERT OR REPLACE INTO spf_results (domain, client_ip, outcome, stored_at, expires_at) VALUES (@domain, @client_ip, @outcome, @stored_at, @expires_at)',
+      ),
+      sweepSpf: db.prepare('DELETE FROM spf_results WHERE expires_at <= ?'),
+      purgeSpf: db.prepare('DELETE FROM spf_results WHERE domain = ?'),
       purgeAddress: db.prepare('DELETE FROM addresses WHERE address = ?'),
       purgeDomainAddresses: db.prepare('DELETE FROM addresses WHERE domain = ?'),
       purgeFact: db.prepare('DELETE FROM domain_facts WHERE domain = ?'),
@@ -207,20 +232,53 @@ export class SqliteCache implements VerdictCache {
     return Promise.resolve();
   }
 
+  getSpf(domain: string, clientIp: string, now: number): Promise<SpfEntry | null> {
+    const row = this.q.getSpf.get(domain, clientIp, now);
+    return Promise.resolve(
+      row
+        ? {
+            domain: row.domain,
+            clientIp: row.client_ip,
+            outcome: JSON.parse(row.outcome) as SpfEntry['outcome'],
+            storedAt: row.stored_at,
+            expiresAt: row.expires_at,
+          }
+        : null,
+    );
+  }
+
+  putSpf(e: SpfEntry): Promise<void> {
+    this.q.putSpf.run({
+      domain: e.domain,
+      client_ip: e.clientIp,
+      outcome: JSON.stringify(e.outcome),
+      stored_at: e.storedAt,
+      expires_at: e.expiresAt,
+    });
+    return Promise.resolve();
+  }
+
   purgeAddress(address: string): Promise<number> {
     return Promise.resolve(this.q.purgeAddress.run(address).changes);
   }
 
   purgeDomain(domain: string): Promise<number> {
     const purge = this.db.transaction(
-      (d: string) => this.q.purgeDomainAddresses.run(d).changes + this.q.purgeFact.run(d).changes,
+      (d: string) =>
+        this.q.purgeDomainAddresses.run(d).changes +
+        this.q.purgeFact.run(d).changes +
+        this.q.purgeSpf.run(d).changes,
     );
     return Promise.resolve(purge(domain));
   }
 
   /** Delete up to `limit` expired entries; returns how many. Called periodically by the service. */
   sweep(now: number, limit = 10_000): number {
-    return this.q.sweepAddresses.run(now, limit).changes + this.q.sweepFacts.run(now).changes;
+    return (
+      this.q.sweepAddresses.run(now, limit).changes +
+      this.q.sweepFacts.run(now).changes +
+      this.q.sweepSpf.run(now).changes
+    );
   }
 
   stats(now: number): Promise<CacheStats> {

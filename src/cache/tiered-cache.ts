@@ -3,7 +3,7 @@
  * to both, purges to both. The memory tier only ever holds what the lower tier
  * has, so purging both keeps them consistent within this process.
  */
-import type { AddressEntry, CacheStats, DomainFact, VerdictCache } from './verdict-cache.js';
+import type { AddressEntry, CacheStats, DomainFact, SpfEntry, VerdictCache } from './verdict-cache.js';
 
 export class TieredCache implements VerdictCache {
   private checkedAt = -Infinity;
@@ -54,6 +54,20 @@ export class TieredCache implements VerdictCache {
   async putDomainFact(fact: DomainFact): Promise<void> {
     await this.back.putDomainFact(fact);
     await this.front.putDomainFact(fact);
+  }
+
+  async getSpf(domain: string, clientIp: string, now: number): Promise<SpfEntry | null> {
+    this.syncFront();
+    const hot = await this.front.getSpf(domain, clientIp, now);
+    if (hot) return hot;
+    const cold = await this.back.getSpf(domain, clientIp, now);
+    if (cold) await this.front.putSpf(cold);
+    return cold;
+  }
+
+  async putSpf(entry: SpfEntry): Promise<void> {
+    await this.back.putSpf(entry);
+    await this.front.putSpf(entry);
   }
 
   async purgeAddress(address: string): Promise<number> {

@@ -4,9 +4,15 @@
  * test/contract/verdict-cache.contract.ts.
  */
 import type { DomainFactKind, ServiceVerdict } from '../service/verdict.js';
+import type { SpfEntry } from '../service/spf/outcome.js';
 
-/** A verdict as stored: never the transcript (large, and may contain remote text we need not keep). */
-export type StoredVerdict = Omit<ServiceVerdict, 'transcript'>;
+export type { SpfEntry };
+
+/**
+ * A verdict as stored: never the transcript (large, and may contain remote text we need not keep),
+ * nor the SPF outcome (it belongs to one connection's client IP, and is cached per client IP).
+ */
+export type StoredVerdict = Omit<ServiceVerdict, 'transcript' | 'spf'>;
 
 export interface AddressEntry {
   address: string;
@@ -41,9 +47,12 @@ export interface VerdictCache {
   putAddress(entry: AddressEntry): Promise<void>;
   getDomainFact(domain: string, now: number): Promise<DomainFact | null>;
   putDomainFact(fact: DomainFact): Promise<void>;
+  /** The live SPF outcome for (domain, client IP), both as normalised by the service. */
+  getSpf(domain: string, clientIp: string, now: number): Promise<SpfEntry | null>;
+  putSpf(entry: SpfEntry): Promise<void>;
   /** Returns how many entries were removed. */
   purgeAddress(address: string): Promise<number>;
-  /** Removes the domain's fact and every address entry of the domain. */
+  /** Removes the domain's fact, every address entry of the domain and its SPF outcomes. */
   purgeDomain(domain: string): Promise<number>;
   stats(now: number): Promise<CacheStats>;
   /** Flush and release resources. */

@@ -348,6 +348,8 @@ export const policySchema = z
         rate_limited: decision('defer'),
         pending: decision('defer'),
         skipped: decision('dunno'),
+        spf_pass: decision('dunno'),
+        spf_fail: decision('reject'),
       })
       .prefault({})
       .describe(
@@ -401,6 +403,75 @@ export const policySchema = z
           'a loopback address (127.0.0.1 or [::1]): the policy protocol has no authentication; to listen beyond loopback, set policy.allow_network: true and firewall the port',
       });
     });
+  })
+  .prefault({});
+
+/** What a result does: answer without a callout (skip or reject), or leave it to the callout. */
+const spfAction = <T extends readonly [string, ...string[]]>(choices: T, def: T[number], what: string) =>
+  z.enum(choices).default(def).describe(what);
+
+export const spfSchema = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .default(true)
+      .describe(
+        'Check SPF (RFC 7208) before calling out, when the front-end gives the client IP (the policy server always does).',
+      ),
+    pass: spfAction(
+      ['skip', 'callout'] as const,
+      'skip',
+      "The sender's domain authorises the client: skip the callout (reason spf_pass, a callout saved), or call out anyway.",
+    ),
+    fail: spfAction(
+      ['reject', 'callout'] as const,
+      'reject',
+      'The domain forbids the client: reject without a callout (reason spf_fail, 550 5.7.23), or call out anyway.',
+    ),
+    softfail: spfAction(
+      ['callout', 'reject'] as const,
+      'callout',
+      'The domain says the client is probably not allowed (~all): call out (RFC 7208 8.5 advises against rejecting).',
+    ),
+    neutral: spfAction(
+      ['callout', 'skip'] as const,
+      'callout',
+      'The domain says nothing about the client (?all).',
+    ),
+    none: spfAction(['callout', 'skip'] as const, 'callout', 'The domain publishes no SPF record.'),
+    permerror: spfAction(
+      ['callout', 'skip'] as const,
+      'callout',
+      'The record is broken (or beyond the lookup limits): never a rejection on its own.',
+    ),
+    temperror: spfAction(
+      ['callout_or_defer', 'callout'] as const,
+      'callout_or_defer',
+      'A DNS error: call out, and defer (4.7.24) when the callout does not show the address exists; or call out only. Never a rejection.',
+    ),
+    always_callout: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Call out whatever SPF says (SPF then only adds Received-SPF and statistics): for measuring before trusting it.',
+      ),
+    received_spf_header: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Add a Received-SPF header (RFC 7208 9.1) to accepted mail through PREPEND, as policyd-spf does (once per message).',
+      ),
+    timeout: seconds(10, 'Budget of one SPF evaluation, all its DNS lookups together; beyond it, temperror.'),
+    max_lookups: count(10, 'DNS-querying mechanisms allowed per evaluation (RFC 7208 4.6.4 says 10).', 100),
+    max_void_lookups: count(
+      2,
+      'Lookups with empty answers allowed per evaluation (RFC 7208 4.6.4 says 2).',
+      100,
+    ),
+    cache_max_ttl: seconds(
+      3600,
+      "Keep an SPF result per (domain, client IP) for its records' TTL, at most this long",
+    ),
   })
   .prefault({});
 
@@ -466,6 +537,9 @@ export const configSchema = z.strictObject({
   cache: cacheSchema.describe('The verdict cache.'),
   limits: limitsSchema.describe("Politeness: how hard cbv may press on other people's servers."),
   policy: policySchema.describe('The Postfix policy server front-end.'),
+  spf: spfSchema.describe(
+    'SPF before the callout: a sender whose domain authorises the client needs no callout, one it forbids is refused.',
+  ),
   http: httpSchema.describe('The HTTP API, Prometheus metrics and dashboard front-end.'),
   logging: loggingSchema.describe('Structured JSON logs on stdout.'),
 });

@@ -34,6 +34,8 @@ export const METRIC_NAMES = {
   backgroundErrors: 'cbv_background_errors_total',
   httpRequests: 'cbv_http_requests_total',
   httpAuthFailures: 'cbv_http_auth_failures_total',
+  spfResults: 'cbv_spf_results_total',
+  spfCalloutsAvoided: 'cbv_spf_callouts_avoided_total',
 } as const;
 
 /** Seconds; callouts range from a cached-DNS refusal (ms) to a tarpit that uses the whole budget. */
@@ -111,6 +113,17 @@ export class PromMetrics extends NullTelemetry {
     ['reason'],
   );
 
+  private readonly spfResults = this.counter(
+    METRIC_NAMES.spfResults,
+    'SPF checks of requests, by result (pass, fail, softfail, neutral, none, permerror, temperror) and identity.',
+    ['result', 'identity'],
+  );
+  private readonly spfCalloutsAvoided = this.counter(
+    METRIC_NAMES.spfCalloutsAvoided,
+    'Senders answered by SPF alone (pass skipped, fail refused): callouts not made.',
+    [],
+  );
+
   constructor() {
     super();
     collectDefaultMetrics({ register: this.registry });
@@ -145,7 +158,13 @@ export class PromMetrics extends NullTelemetry {
   override verdict(v: ServiceVerdict): void {
     this.verifications.inc({ result: v.result, reason: v.reason });
     if (v.cache.hit) this.cacheHits.inc({ kind: v.cache.fact ? 'domain_fact' : 'address' });
-    else if (v.reason !== 'invalid_syntax' && v.reason !== 'skipped') this.cacheMisses.inc();
+    else if (v.reason !== 'invalid_syntax' && v.reason !== 'skipped' && !v.reason.startsWith('spf_'))
+      this.cacheMisses.inc();
+    if (v.spf) {
+      this.spfResults.inc({ result: v.spf.result, identity: v.spf.identity });
+      if ((v.reason === 'spf_pass' || v.reason === 'spf_fail') && v.spf.identity === 'mailfrom')
+        this.spfCalloutsAvoided.inc();
+    }
   }
 
   override callout(v: CalloutVerdict): void {

@@ -30,6 +30,8 @@ export function addressTtl(
     case 'rate_limited': // about our own limits, not the address
     case 'pending':
     case 'skipped':
+    case 'spf_pass':
+    case 'spf_fail':
       return null;
     case 'greylisted':
       return ttl.greylisted;

@@ -11,7 +11,8 @@
  */
 import { CidrList } from '../core/index.js';
 import type { Answer, Decision, DecisionTable } from './answer.js';
-import { FAIL_SAFE_REPLY, replyFor } from './reply-text.js';
+import { FAIL_SAFE_REPLY, replyFor, spfTemperrorReply } from './reply-text.js';
+import { receivedSpf } from './spf/received-spf.js';
 import { toRequest, type RequestInput, type VerificationRequest } from './request.js';
 import { SkipList } from './skip-list.js';
 import type { ServiceVerdict } from './verdict.js';
@@ -31,6 +32,10 @@ export interface DeciderOptions {
   verifyRecipients: boolean;
   /** What to answer when cbv itself fails: never a rejection. */
   failSafe: 'dunno' | 'defer';
+  /** SPF temperror: defer when the callout does not show the address exists (spf.temperror = callout_or_defer). */
+  spfTemperrorDefers: boolean;
+  /** Add Received-SPF (RFC 7208 9.1) naming this receiver; null leaves it out. */
+  receivedSpf: { receiver: string } | null;
 }
 
 export class Decider {
@@ -58,14 +63,45 @@ export class Decider {
     opts: RequestOptions = {},
   ): Promise<Answer> {
     const request = toRequest(input);
+    if (request.sender === '') {
+      // The null sender: only SPF's HELO check can say anything (RFC 7208 2.3); else a skip.
+      const helo = await this.verifier.verifyNullSender(request);
+      if (helo) return this.senderAnswer(helo, request);
+    }
     const skip = this.skipReason(request);
     if (skip) {
       const verdict = this.verifier.recordSkip(request.sender, skip);
       return { decision: 'dunno', role: 'sender', reply: null, verdict, skipped: true, headers: [] };
     }
-    const verdict = await this.verifier.verify(request, opts);
-    const decision = this.options.decisions[verdict.reason];
-    return this.answer(decision, verdict, 'sender');
+    return this.senderAnswer(await this.verifier.verify(request, opts), request);
+  }
+
+  /** The decision table, SPF's temperror rule, and the Received-SPF header. */
+  private senderAnswer(verdict: ServiceVerdict, request: VerificationRequest): Answer {
+    let decision = this.options.decisions[verdict.reason];
+    let reply = replyFor(decision, verdict, 'sender');
+    if (
+      verdict.spf?.result === 'temperror' &&
+      this.options.spfTemperrorDefers &&
+      decision === 'dunno' &&
+      verdict.result !== 'deliverable'
+    ) {
+      // SPF could not be evaluated and the callout did not show the address exists: ask again later.
+      decision = 'defer';
+      reply = spfTemperrorReply(verdict);
+    }
+    const headers =
+      verdict.spf && this.options.receivedSpf && decision === 'dunno'
+        ? [
+            receivedSpf(verdict.spf, {
+              sender: request.sender,
+              helo: request.client.helo,
+              receiver: this.options.receivedSpf.receiver,
+            }),
+          ]
+        : [];
+    const skipped = verdict.reason === 'spf_pass';
+    return { decision, role: 'sender', reply, verdict, skipped, headers };
   }
 
   /**

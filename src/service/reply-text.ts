@@ -9,6 +9,7 @@
  * when Postfix does not add it itself).
  */
 import type { Decision, Reply, Role } from './answer.js';
+import type { SpfOutcome } from './spf/outcome.js';
 import type { ServiceReason, ServiceVerdict } from './verdict.js';
 
 const DOMAIN_LEVEL = new Set<ServiceReason>(['no_such_domain', 'no_mail_host', 'null_mx', 'dns_error']);
@@ -52,6 +53,13 @@ function why(reason: ServiceReason, domain: string): string {
 /** The reply for a decision about a verdict; null for dunno. */
 export function replyFor(decision: Decision, v: ServiceVerdict, role: Role): Reply | null {
   if (decision === 'dunno') return null;
+  if (v.reason === 'spf_fail' && v.spf) {
+    // RFC 7372: X.7.23 "SPF validation failed".
+    const text = spfFailText(v.spf);
+    return decision === 'reject'
+      ? { code: 550, enhanced: '5.7.23', text }
+      : { code: 450, enhanced: '4.7.23', text: `${text}; please try again later` };
+  }
   if (role === 'recipient') {
     return decision === 'reject'
       ? { code: 550, enhanced: '5.1.1', text: why(v.reason, v.domain) }
@@ -61,6 +69,21 @@ export function replyFor(decision: Decision, v: ServiceVerdict, role: Role): Rep
   return decision === 'reject'
     ? { code: 550, enhanced: `5.1.${level}`, text: why(v.reason, v.domain) }
     : { code: 450, enhanced: `4.1.${level}`, text: deferText(why(v.reason, v.domain)) };
+}
+
+function spfFailText(spf: SpfOutcome): string {
+  const who = spf.identity === 'helo' ? `the host name ${spf.domain}` : `the domain ${spf.domain}`;
+  return `SPF: ${who} does not designate ${spf.clientIp} as a permitted sender`;
+}
+
+/** SPF met a DNS error and the callout proved nothing: a deferral (RFC 7372 X.7.24, RFC 7208 8.6). */
+export function spfTemperrorReply(v: ServiceVerdict): Reply {
+  const domain = v.spf?.domain ?? v.domain;
+  return {
+    code: 451,
+    enhanced: '4.7.24',
+    text: `SPF: the record of ${domain} could not be checked (temporary DNS error); please try again later`,
+  };
 }
 
 /** A deferral says it is about the verification and that a retry is welcome. */

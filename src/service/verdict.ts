@@ -4,15 +4,24 @@
  */
 import { REASON_MEANING, type Attempt, type EngineReason, type Result, type Verdict } from '../core/index.js';
 
-export type ServiceReason = EngineReason | 'pending' | 'skipped';
+import type { SpfOutcome } from './spf/outcome.js';
 
-export const SERVICE_REASONS_EXTRA = ['pending', 'skipped'] as const;
+/**
+ * spf_pass: the sender's domain authorises the client (SPF pass), so no callout was made;
+ * spf_fail: the sender's domain forbids the client (SPF fail, RFC 7208 8.4), so no callout either.
+ * Neither says anything about the mailbox itself: result `unknown`.
+ */
+export type ServiceReason = EngineReason | 'pending' | 'skipped' | 'spf_pass' | 'spf_fail';
+
+export const SERVICE_REASONS_EXTRA = ['pending', 'skipped', 'spf_pass', 'spf_fail'] as const;
 
 export const SERVICE_REASON_MEANING: Readonly<Record<ServiceReason, { result: Result; temporary: boolean }>> =
   {
     ...REASON_MEANING,
     pending: { result: 'unknown', temporary: true },
     skipped: { result: 'unknown', temporary: false },
+    spf_pass: { result: 'unknown', temporary: false },
+    spf_fail: { result: 'unknown', temporary: false },
   };
 
 /** What a domain taught us, answering for every address of it until it expires. */
@@ -29,4 +38,6 @@ export interface CacheInfo {
 export interface ServiceVerdict extends Verdict<ServiceReason> {
   attempts: Attempt[];
   cache: CacheInfo;
+  /** The SPF check of this request's client, when the front-end gave a client IP and SPF is on. */
+  spf?: SpfOutcome;
 }

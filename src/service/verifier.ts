@@ -26,6 +26,7 @@ import {
 import { localVerdict } from './local-verdict.js';
 import { toRequest, type RequestInput, type VerificationRequest } from './request.js';
 import { SkipList } from './skip-list.js';
+import { spfForHelo, spfForSender, type SpfPolicy, type SpfStep } from './spf/spf-stage.js';
 import type { ServiceVerdict } from './verdict.js';
 
 /** A callout's verdict: the engine's, or the service's own when limits prevented the callout. */
@@ -59,6 +60,8 @@ export interface VerifierDeps {
   limits: CalloutLimits;
   stats: StatsRecorder;
   observer: VerifierObserver;
+  /** SPF before the callout; absent or null when SPF is off. */
+  spf?: SpfPolicy | null;
   now?: () => number;
 }
 
@@ -136,6 +139,23 @@ export class Verifier {
     return verdict;
   }
 
+  /**
+   * The null sender cannot be called back; with a client IP and a HELO name,
+   * SPF checks the HELO identity (RFC 7208 2.3). The verdict when SPF decides
+   * alone (spf_pass, spf_fail), else null: the caller skips the sender as before.
+   */
+  async verifyNullSender(input: RequestInput | VerificationRequest): Promise<ServiceVerdict | null> {
+    const request = toRequest(input);
+    if (request.sender !== '' || !this.deps.spf) return null;
+    const startedAt = this.now();
+    const spf = await spfForHelo(this.deps.spf, request);
+    if (!spf?.answers) return null;
+    const verdict = this.fromSpf(spf, '', spf.outcome.domain, startedAt);
+    for (const counter of requestCounters(verdict)) this.deps.stats.count(counter);
+    this.deps.observer.verdict(verdict, { joined: false });
+    return verdict;
+  }
+
   private async answer(
     request: VerificationRequest,
     opts: RequestOptions,
@@ -162,6 +182,27 @@ export class Verifier {
         joined: false,
       };
     }
+    const spf = this.deps.spf ? await spfForSender(this.deps.spf, request, address, domain) : null;
+    if (spf?.answers) return { verdict: this.fromSpf(spf, address, domain, startedAt), joined: false };
+    const answered = await this.fromAddress(address, domain, opts, startedAt);
+    return spf ? { ...answered, verdict: { ...answered.verdict, spf: spf.outcome } } : answered;
+  }
+
+  /** SPF answered alone: a pass needs no callout (spf_pass), a fail refuses without one (spf_fail). */
+  private fromSpf(spf: SpfStep, address: string, domain: string, startedAt: number): ServiceVerdict {
+    const o = spf.outcome;
+    const reason = spf.answers === 'skip' ? 'spf_pass' : 'spf_fail';
+    const message = `SPF ${o.result} for ${o.identity === 'helo' ? 'the HELO name' : 'the sender domain'}: ${o.comment}`;
+    return { ...localVerdict(address, domain, reason, `spf.${o.result}`, message, startedAt), spf: o };
+  }
+
+  /** The address itself: cache, domain facts, flood breaker, then the callout within the budget. */
+  private async fromAddress(
+    address: string,
+    domain: string,
+    opts: RequestOptions,
+    startedAt: number,
+  ): Promise<{ verdict: ServiceVerdict; joined: boolean }> {
     const cached = await this.deps.cache.getAddress(address, startedAt);
     if (cached) {
       if (cached.refreshAt !== null && startedAt >= cached.refreshAt)

@@ -7,10 +7,24 @@
 import type { ServiceVerdict } from '../service/verdict.js';
 
 /** Counted once per request, however it was answered. */
-export function requestCounters(v: Pick<ServiceVerdict, 'reason' | 'result' | 'cache'>): string[] {
+export function requestCounters(v: Pick<ServiceVerdict, 'reason' | 'result' | 'cache' | 'spf'>): string[] {
   const out = ['requests', `result.${v.result}`, `reason.${v.reason}`];
   if (v.reason === 'skipped') out.push('skips');
   if (v.cache.hit) out.push(v.cache.fact ? 'cache_hits_domain' : 'cache_hits');
+  out.push(...spfCounters(v));
+  return out;
+}
+
+/**
+ * What SPF said for this request, and whether it saved a callout: a sender
+ * (not the null sender, which is never called back) that SPF answered for alone.
+ */
+function spfCounters(v: Pick<ServiceVerdict, 'reason' | 'spf'>): string[] {
+  if (!v.spf) return [];
+  const out = ['spf_checks', `spf.${v.spf.result}`];
+  if (v.spf.result === 'temperror' || v.spf.result === 'permerror') out.push('spf.errors');
+  if ((v.reason === 'spf_pass' || v.reason === 'spf_fail') && v.spf.identity === 'mailfrom')
+    out.push('spf_callouts_avoided');
   return out;
 }
 

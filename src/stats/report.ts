@@ -44,6 +44,14 @@ const LAYOUT: [key: string, label: string, depth: number, of: string | null][] =
   ['refused_mail_from', 'refused mail from', 1, 'smtp_sessions'],
   ['refused_rcpt_to', 'refused rcpt to', 1, 'smtp_sessions'],
   ['session_failures', 'timeouts / lost sessions', 1, 'smtp_sessions'],
+  ['spf_checks', 'SPF checks', 0, 'requests'],
+  ['spf.pass', 'SPF pass', 1, 'spf_checks'],
+  ['spf.fail', 'SPF fail', 1, 'spf_checks'],
+  ['spf.softfail', 'SPF softfail', 1, 'spf_checks'],
+  ['spf.neutral', 'SPF neutral', 1, 'spf_checks'],
+  ['spf.none', 'SPF none (no record)', 1, 'spf_checks'],
+  ['spf.errors', 'SPF errors (temp/perm)', 1, 'spf_checks'],
+  ['spf_callouts_avoided', 'callouts avoided by SPF', 0, 'requests'],
 ];
 
 function pct(value: number, base: number): number | null {

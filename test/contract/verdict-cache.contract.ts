@@ -4,7 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { AddressEntry, DomainFact, StoredVerdict, VerdictCache } from '../../src/cache/verdict-cache.js';
+import type {
+  AddressEntry,
+  DomainFact,
+  SpfEntry,
+  StoredVerdict,
+  VerdictCache,
+} from '../../src/cache/verdict-cache.js';
 
 export function verdictFor(address: string, reason: StoredVerdict['reason'] = 'accepted'): StoredVerdict {
   const domain = address.slice(address.lastIndexOf('@') + 1);
@@ -49,6 +55,28 @@ function fact(domain: string, now: number, ttlMs = 60_000): DomainFact {
     domain,
     kind: 'catch_all',
     verdict: { ...verdictFor(`x@${domain}`), reason: 'catch_all', result: 'risky' },
+    storedAt: now,
+    expiresAt: now + ttlMs,
+  };
+}
+
+export function spfEntry(
+  domain: string,
+  clientIp: string,
+  now: number,
+  ttlMs = 60_000,
+  result: SpfEntry['outcome']['result'] = 'pass',
+): SpfEntry {
+  return {
+    domain,
+    clientIp,
+    outcome: {
+      result,
+      identity: 'mailfrom',
+      domain,
+      clientIp,
+      comment: `domain of ${domain} designates ${clientIp} as permitted sender`,
+    },
     storedAt: now,
     expiresAt: now + ttlMs,
   };
@@ -136,6 +164,36 @@ export function runCacheContract(
         const s = await c.stats(now + 2000);
         assert.equal(s.addresses, 1);
         assert.equal(s.domainFacts, 1);
+      }));
+
+    it('stores SPF outcomes per (domain, client IP), intact, and expires them', () =>
+      withCache(async (c) => {
+        const e = spfEntry('example.org', '192.0.2.1', now, 1000);
+        await c.putSpf(e);
+        assert.deepEqual(await c.getSpf('example.org', '192.0.2.1', now + 1), e);
+        assert.equal(await c.getSpf('example.org', '192.0.2.2', now + 1), null, 'another client');
+        assert.equal(await c.getSpf('example.net', '192.0.2.1', now + 1), null, 'another domain');
+        assert.equal(await c.getSpf('example.org', '192.0.2.1', now + 1000), null, 'expired');
+        await c.putSpf(spfEntry('example.org', '2001:db8::1', now, 1000, 'softfail'));
+        assert.equal((await c.getSpf('example.org', '2001:db8::1', now))?.outcome.result, 'softfail');
+      }));
+
+    it('replaces an SPF outcome on put', () =>
+      withCache(async (c) => {
+        await c.putSpf(spfEntry('example.org', '192.0.2.1', now));
+        await c.putSpf(spfEntry('example.org', '192.0.2.1', now + 5, 60_000, 'fail'));
+        assert.equal((await c.getSpf('example.org', '192.0.2.1', now + 6))?.outcome.result, 'fail');
+      }));
+
+    it('purges the SPF outcomes of a domain with the domain, and nothing else', () =>
+      withCache(async (c) => {
+        await c.putSpf(spfEntry('example.org', '192.0.2.1', now));
+        await c.putSpf(spfEntry('example.org', '192.0.2.2', now));
+        await c.putSpf(spfEntry('example.net', '192.0.2.1', now));
+        await c.putAddress(entry('alice@example.org', now));
+        assert.equal(await c.purgeDomain('example.org'), 3);
+        assert.equal(await c.getSpf('example.org', '192.0.2.2', now), null);
+        assert.notEqual(await c.getSpf('example.net', '192.0.2.1', now), null);
       }));
 
     it('handles many entries', () =>

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { ENGINE_REASONS, type Stage } from '../../core/index.js';
 import type { AddressEntry, DomainFact } from '../../cache/verdict-cache.js';
 import { DECISIONS, type Answer, type Reply } from '../../service/answer.js';
+import { SPF_RESULTS } from '../../service/spf/outcome.js';
 import type { RecentDecision } from '../../service/recent-activity.js';
 import { SERVICE_REASONS_EXTRA, type ServiceVerdict } from '../../service/verdict.js';
 import type { StatsReport } from '../../stats/report.js';
@@ -61,6 +62,19 @@ const transcriptLineSchema = z.object({
   line: z.string(),
 });
 
+const spfOutcomeSchema = z
+  .object({
+    result: z.enum(SPF_RESULTS),
+    identity: z
+      .enum(['mailfrom', 'helo'])
+      .describe('mailfrom: the sender domain; helo: the HELO name (null sender).'),
+    domain: z.string().describe('The domain whose SPF record was evaluated.'),
+    clientIp: z.string(),
+    comment: z.string().describe('Why: the mechanism that matched, or the problem.'),
+    cached: z.boolean(),
+  })
+  .describe('The SPF check (RFC 7208) of the client the request named, when it named one.');
+
 export const verdictSchema = z
   .object({
     address: z.string(),
@@ -91,6 +105,7 @@ export const verdictSchema = z
       ageSeconds: z.number().nullable(),
     }),
     transcript: z.array(transcriptLineSchema).optional(),
+    spf: spfOutcomeSchema.optional(),
   })
   .describe('A verdict: what cbv concluded about one address, and why.') satisfies z.ZodType<ServiceVerdict>;
 

@@ -108,7 +108,13 @@ export class PolicyDecider {
     const kind: PolicyOutcome = answer.skipped ? 'skip' : answer.role;
     const header = this.config.prepend_header && answer.role === 'sender' && !answer.skipped && v !== null;
     if (answer.decision === 'dunno') {
-      const action = header ? verdictHeader(this.config.header_name, v, null) : 'DUNNO';
+      // Postfix takes one PREPEND per reply: the service's header (Received-SPF) comes first.
+      const first = answer.headers[0];
+      const action = first
+        ? `PREPEND ${first}`
+        : header
+          ? verdictHeader(this.config.header_name, v, null)
+          : 'DUNNO';
       return { action, final: false, kind, verdict: v };
     }
     const enforced = enforcedAction(answer, { wrapped });

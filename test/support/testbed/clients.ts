@@ -110,11 +110,13 @@ export interface SwaksOptions {
   auth?: { user: string; password: string };
   /** Extra header lines of the message, e.g. "X-Test-Id: 42". */
   headers?: readonly string[];
+  /** The name to give in EHLO/HELO; default client.test. */
+  helo?: string;
 }
 
 export async function swaks(options: SwaksOptions): Promise<SwaksResult> {
   const args = ['--server', options.server, '--from', options.from ?? '<>', '--to', options.to];
-  args.push('--helo', 'client.test', '--timeout', '10');
+  args.push('--helo', options.helo ?? 'client.test', '--timeout', '10');
   if (options.tls) args.push('--tls');
   if (options.localAddress !== undefined) args.push('--local-interface', options.localAddress);
   if (options.auth) args.push('--auth', 'PLAIN', '--auth-user', options.auth.user);

@@ -88,3 +88,60 @@ export function defaultZone(ips: TestbedIps = DEFAULT_IPS, extra: readonly DnsRe
   );
   return { records, servfail: [NAMES.servfail], timeout: [NAMES.slow] };
 }
+
+/**
+ * SPF test zones (RFC 7208), for the SPF checks and Postfix-through-cbv tests. The SMTP clients are
+ * loopback sources: 127.0.4.0/29 is authorised by spfpass.test, 127.0.5.0/29 by the partner that
+ * spfinclude.test includes, and nothing authorises 127.0.6.0/29. Every domain's MX is ok.test's
+ * (the rejecting listener: alice exists, nobody does), so a callout has something to say.
+ */
+export const SPF_CLIENTS = { listed: '127.0.4.1', partner: '127.0.5.1', stranger: '127.0.6.1' } as const;
+
+export const SPF_NAMES = {
+  /** ip4:127.0.4.0/29 -all */
+  pass: 'spfpass.test',
+  /** ip4:127.0.4.0/29 ~all */
+  softfail: 'spfsoft.test',
+  /** ip4:127.0.4.0/29 ?all */
+  neutral: 'spfneutral.test',
+  /** include:_spf.partner.test (ip4:127.0.5.0/29) -all */
+  include: 'spfinclude.test',
+  /** redirect=_spf.spfpass.test (ip4:127.0.4.0/29 -all) */
+  redirect: 'spfredirect.test',
+  /** Eleven a: mechanisms, one over RFC 7208's limit of ten DNS lookups: permerror. */
+  overLimit: 'spflimit.test',
+  /** No SPF record at all. */
+  none: 'spfnone.test',
+  /** include:_spf.servfail.test -all, whose name server fails (SERVFAIL): temperror, never fail. */
+  brokenInclude: 'spfbroken.test',
+  /** redirect=_spf.servfail.test, whose name server fails: temperror. */
+  brokenRedirect: 'spfbrokenredirect.test',
+  /** The record's TTL is 60 s, below cbv's cache maximum. */
+  shortTtl: 'spfshort.test',
+} as const;
+
+export function spfRecords(): DnsRecord[] {
+  const mx = (name: string): DnsRecord => ({ name, type: 'MX', value: `10 mx.${NAMES.ok}` });
+  const txt = (name: string, value: string, ttl?: number): DnsRecord => ({
+    name,
+    type: 'TXT',
+    value,
+    ...(ttl ? { ttl } : {}),
+  });
+  const limitHosts = Array.from({ length: 11 }, (_, i) => `a${i + 1}.${SPF_NAMES.overLimit}`);
+  return [
+    ...Object.values(SPF_NAMES).map(mx),
+    txt(SPF_NAMES.pass, 'v=spf1 ip4:127.0.4.0/29 -all'),
+    txt(SPF_NAMES.softfail, 'v=spf1 ip4:127.0.4.0/29 ~all'),
+    txt(SPF_NAMES.neutral, 'v=spf1 ip4:127.0.4.0/29 ?all'),
+    txt(SPF_NAMES.include, 'v=spf1 include:_spf.partner.test -all'),
+    txt('_spf.partner.test', 'v=spf1 ip4:127.0.5.0/29 -all'),
+    txt(SPF_NAMES.redirect, `v=spf1 redirect=_spf.${SPF_NAMES.pass}`),
+    txt(`_spf.${SPF_NAMES.pass}`, 'v=spf1 ip4:127.0.4.0/29 -all'),
+    txt(SPF_NAMES.overLimit, `v=spf1 ${limitHosts.map((h) => `a:${h}`).join(' ')} -all`),
+    ...limitHosts.map((h, i): DnsRecord => ({ name: h, type: 'A', value: `192.0.2.${i + 1}` })),
+    txt(SPF_NAMES.brokenInclude, `v=spf1 include:_spf.${NAMES.servfail} -all`),
+    txt(SPF_NAMES.brokenRedirect, `v=spf1 redirect=_spf.${NAMES.servfail}`),
+    txt(SPF_NAMES.shortTtl, 'v=spf1 ip4:127.0.4.0/29 -all', 60),
+  ];
+}

@@ -1,0 +1,290 @@
+/**
+ * SPF before the callout, against the bed's real Unbound (SPF records, an include and a redirect
+ * whose name server SERVFAILs) and through a real receiving Postfix asking cbv, driven by swaks
+ * from different loopback client addresses.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { Resolver } from 'node:dns/promises';
+import { after, before, describe, it } from 'node:test';
+import { spf as mailauthSpf } from 'mailauth/lib/spf/index.js';
+import { MemoryCache } from '../../src/cache/memory-cache.js';
+import { SpfDnsClient } from '../../src/service/spf/dns-client.js';
+import { SpfChecker } from '../../src/service/spf/spf-checker.js';
+import type { SpfResult } from '../../src/service/spf/outcome.js';
+import { startTestDaemon, type TestDaemon } from '../support/daemon.js';
+import {
+  startMailTestbed,
+  startReceivingPostfix,
+  swaks,
+  type MailTestbed,
+  type ReceivingPostfix,
+  type SwaksResult,
+} from '../support/testbed/index.js';
+import { sleep } from '../support/testbed/process.js';
+import { NAMES, SPF_CLIENTS, SPF_NAMES, spfRecords } from '../support/testbed/zone.js';
+
+const RCPT = 'rcpt@inbox.test';
+let bed: MailTestbed;
+let mta: ReceivingPostfix;
+let cbv: TestDaemon | undefined;
+
+before(
+  async () => {
+    bed = await startMailTestbed({ extraRecords: spfRecords() });
+    cbv = await startTestDaemon({
+      dns: { servers: [bed.dns.server], query_timeout: 2, tries: 1 },
+      verify: { port: bed.smtpPort, allow_targets: ['127.0.0.0/8'], helo_name: 'verifier.test' },
+      policy: { listen: ['127.0.0.1:0'] },
+      spf: { received_spf_header: true },
+    });
+    const policy = `inet:127.0.0.1:${cbv.policy.port}`;
+    const check = (context: string): string =>
+      [
+        'permit_mynetworks',
+        'reject_unauth_destination',
+        `check_policy_service { ${policy}, timeout=30s, default_action=DUNNO, policy_context=${context} }`,
+      ].join(',\n    ');
+    mta = await startReceivingPostfix({
+      listeners: [
+        {
+          name: 'spf',
+          ip: '127.0.2.21',
+          senderRestrictions: check('sender'),
+          recipientRestrictions: check('recipient'),
+        },
+      ],
+      mailDomain: 'inbox.test',
+      mailboxes: ['rcpt'],
+      mynetworks: '127.0.0.1/32',
+    });
+  },
+  { timeout: 60_000 },
+);
+
+after(async () => {
+  await cbv?.stop();
+  await Promise.allSettled([(mta as ReceivingPostfix | undefined)?.stop()]);
+  await (bed as MailTestbed | undefined)?.stop();
+});
+
+function checker(cache = new MemoryCache(1000), cacheMaxTtlMs = 3_600_000): SpfChecker {
+  const dns = new SpfDnsClient({ servers: [bed.dns.server], queryTimeoutMs: 2000, tries: 1 });
+  return new SpfChecker(
+    { timeoutMs: 10_000, maxLookups: 10, maxVoidLookups: 2, cacheMaxTtlMs, receiver: 'verifier.test' },
+    { dns, cache },
+  );
+}
+
+describe('SPF checks against a real resolver (mailauth 4.x behind cbv resolver)', { timeout: 60_000 }, () => {
+  const { listed, partner, stranger } = SPF_CLIENTS;
+  const cases: [string, string, SpfResult][] = [
+    [SPF_NAMES.pass, listed, 'pass'],
+    [SPF_NAMES.pass, stranger, 'fail'],
+    [SPF_NAMES.softfail, listed, 'pass'],
+    [SPF_NAMES.softfail, stranger, 'softfail'],
+    [SPF_NAMES.neutral, stranger, 'neutral'],
+    [SPF_NAMES.include, partner, 'pass'],
+    [SPF_NAMES.include, listed, 'fail'],
+    [SPF_NAMES.redirect, listed, 'pass'],
+    [SPF_NAMES.redirect, stranger, 'fail'],
+    [SPF_NAMES.overLimit, stranger, 'permerror'],
+    [SPF_NAMES.none, listed, 'none'],
+    [NAMES.nxdomain, listed, 'none'],
+    [SPF_NAMES.brokenInclude, listed, 'temperror'],
+    [SPF_NAMES.brokenInclude, stranger, 'temperror'],
+    [SPF_NAMES.brokenRedirect, listed, 'temperror'],
+    [NAMES.servfail, listed, 'temperror'],
+  ];
+  for (const [domain, ip, expected] of cases) {
+    it(`${domain} for client ${ip}: ${expected}`, async () => {
+      const outcome = await checker().check({
+        identity: 'mailfrom',
+        domain,
+        sender: `someone@${domain}`,
+        clientIp: ip,
+        helo: 'client.test',
+      });
+      assert.equal(outcome.result, expected, outcome.comment);
+    });
+  }
+
+  it('the guard is needed: mailauth alone turns the include SERVFAIL into fail', async () => {
+    const resolver = new Resolver({ timeout: 2000, tries: 1 });
+    resolver.setServers([bed.dns.server]);
+    const bare = await mailauthSpf({
+      sender: `someone@${SPF_NAMES.brokenInclude}`,
+      ip: SPF_CLIENTS.listed,
+      helo: 'client.test',
+      mta: 'verifier.test',
+      resolver: ((name: string, type: string) => resolver.resolve(name, type)) as never,
+    });
+    assert.equal(bare.status.result, 'fail', 'mailauth 4.13 drops the SERVFAIL inside include:');
+  });
+
+  it('reads an IPv4-mapped client (any writing) as the IPv4 client before SPF', async () => {
+    const daemon = cbv;
+    assert.ok(daemon);
+    const v = await daemon.service.verifier.verify({
+      sender: `nobody@${SPF_NAMES.pass}`,
+      clientIp: '::ffff:7f00:401',
+    });
+    assert.deepEqual([v.reason, v.spf?.result, v.spf?.clientIp], ['spf_pass', 'pass', SPF_CLIENTS.listed]);
+  });
+
+  it("caches a result for its record's TTL, at most the configured maximum, and never a temperror", async () => {
+    const cache = new MemoryCache(1000);
+    const c = checker(cache, 600_000);
+    const ask = (domain: string) =>
+      c.check({
+        identity: 'mailfrom',
+        domain,
+        sender: `x@${domain}`,
+        clientIp: SPF_CLIENTS.listed,
+        helo: null,
+      });
+    const before = Date.now();
+    await ask(SPF_NAMES.shortTtl);
+    const short = await cache.getSpf(SPF_NAMES.shortTtl, SPF_CLIENTS.listed, Date.now());
+    assert.ok(short && short.expiresAt - before <= 60_000 + 1000, 'the record TTL (60 s) bounds it');
+    await ask(SPF_NAMES.pass);
+    const capped = await cache.getSpf(SPF_NAMES.pass, SPF_CLIENTS.listed, Date.now());
+    // The record lives 300 s (the bed's default TTL): below the 600 s maximum.
+    assert.ok(capped && capped.expiresAt - before <= 300_000 + 1000 && capped.expiresAt - before > 60_000);
+    assert.equal((await ask(SPF_NAMES.pass)).cached, true);
+    await ask(SPF_NAMES.brokenInclude);
+    assert.equal(await cache.getSpf(SPF_NAMES.brokenInclude, SPF_CLIENTS.listed, Date.now()), null);
+    const tight = checker(new MemoryCache(1000), 30_000);
+    const at = Date.now();
+    await tight.check({
+      identity: 'mailfrom',
+      domain: SPF_NAMES.pass,
+      sender: 'x@spfpass.test',
+      clientIp: SPF_CLIENTS.partner,
+      helo: null,
+    });
+    // The configured maximum (30 s) bounds a longer-lived record.
+    const entry = await (tight as unknown as { deps: { cache: MemoryCache } }).deps.cache.getSpf(
+      SPF_NAMES.pass,
+      SPF_CLIENTS.partner,
+      Date.now(),
+    );
+    assert.ok(entry && entry.expiresAt - at <= 30_000 + 1000, 'the configured maximum bounds it');
+  });
+});
+
+type Sent = SwaksResult & { id: string };
+
+async function send(client: string, from: string, helo = 'client.test'): Promise<Sent> {
+  const id = `X-Cbv-Test: ${randomUUID()}`;
+  const result = await swaks({
+    server: mta.at('spf'),
+    from,
+    to: RCPT,
+    localAddress: client,
+    helo,
+    headers: [id],
+    quitAfter: '',
+  });
+  return { ...result, id };
+}
+
+async function logSince(file: string): Promise<() => Promise<string>> {
+  const start = (await readFile(file)).length;
+  return async () => (await readFile(file)).subarray(start).toString('utf8');
+}
+
+/** Sessions the sender domains' MX (the bed's rejecting listener) saw since `since` was taken. */
+const calloutSeen = /postfix\/rejecting\/smtpd\[\d+\]: connect from /;
+
+async function delivered(sent: Sent): Promise<string> {
+  assert.equal(sent.reply('RCPT')?.code, 250, sent.output);
+  assert.equal(sent.reply('.')?.code, 250, sent.output);
+  for (let i = 0; i < 100; i++) {
+    const message = await mta.delivered('rcpt', sent.id);
+    if (message !== undefined) return message;
+    await sleep(50);
+  }
+  assert.fail('message not delivered');
+}
+
+describe('Postfix asking cbv with SPF, clients on different loopback addresses', { timeout: 120_000 }, () => {
+  it('SPF pass: 250 and no callout, even for a mailbox that does not exist; Received-SPF added', async () => {
+    const remote = await logSince(bed.postfix.postfix.logFile);
+    const message = await delivered(await send(SPF_CLIENTS.listed, `nobody@${SPF_NAMES.pass}`));
+    assert.match(
+      message,
+      /^Received-SPF: pass \(verifier\.test: domain of nobody@spfpass\.test designates 127\.0\.4\.1 as permitted sender\) client-ip=127\.0\.4\.1; envelope-from="nobody@spfpass\.test"; helo=client\.test; receiver=verifier\.test; identity=mailfrom$/m,
+    );
+    await sleep(300);
+    assert.doesNotMatch(await remote(), calloutSeen, 'the MX of spfpass.test saw no callout');
+  });
+
+  it('SPF fail: 550 5.7.23 at RCPT and no callout', async () => {
+    const remote = await logSince(bed.postfix.postfix.logFile);
+    const sent = await send(SPF_CLIENTS.stranger, `alice@${SPF_NAMES.pass}`);
+    const rcpt = sent.reply('RCPT');
+    assert.equal(rcpt?.code, 550, sent.output);
+    assert.equal(
+      rcpt.lines[0],
+      '5.7.23 <alice@spfpass.test>: Sender address rejected: SPF: the domain spfpass.test does not designate 127.0.6.1 as a permitted sender',
+    );
+    await sleep(300);
+    assert.doesNotMatch(await remote(), calloutSeen);
+  });
+
+  it("SPF softfail: the callout's verdict (550 5.1.7 for an unknown mailbox, 250 for a known one)", async () => {
+    const remote = await logSince(bed.postfix.postfix.logFile);
+    const unknown = await send(SPF_CLIENTS.stranger, `nobody@${SPF_NAMES.softfail}`);
+    assert.equal(unknown.reply('RCPT')?.code, 550, unknown.output);
+    assert.match(unknown.reply('RCPT')?.lines[0] ?? '', /^5\.1\.7 .*mailbox does not exist/);
+    const message = await delivered(await send(SPF_CLIENTS.stranger, `alice@${SPF_NAMES.softfail}`));
+    assert.match(message, /^Received-SPF: softfail /m);
+    assert.match(await remote(), calloutSeen);
+  });
+
+  it("no SPF record: the callout's verdict", async () => {
+    const unknown = await send(SPF_CLIENTS.listed, `nobody@${SPF_NAMES.none}`);
+    assert.match(unknown.reply('RCPT')?.lines[0] ?? '', /^5\.1\.7 .*mailbox does not exist/, unknown.output);
+    const message = await delivered(await send(SPF_CLIENTS.listed, `alice@${SPF_NAMES.none}`));
+    assert.match(message, /^Received-SPF: none /m);
+  });
+
+  it('an include whose name server SERVFAILs never rejects: the callout decides, an unproven sender is deferred', async () => {
+    const known = await delivered(await send(SPF_CLIENTS.listed, `alice@${SPF_NAMES.brokenInclude}`));
+    assert.match(known, /^Received-SPF: temperror /m);
+    const unknown = await send(SPF_CLIENTS.listed, `nobody@${SPF_NAMES.brokenInclude}`);
+    // The callout found no such mailbox: that rejection is the callout's, on its own evidence.
+    assert.match(unknown.reply('RCPT')?.lines[0] ?? '', /^5\.1\.7 /, unknown.output);
+  });
+
+  it('the null sender: the HELO identity is checked (pass delivers, fail gets 550 5.7.23)', async () => {
+    const message = await delivered(await send(SPF_CLIENTS.listed, '<>', SPF_NAMES.pass));
+    assert.match(
+      message,
+      /^Received-SPF: pass \(verifier\.test: domain of postmaster@spfpass\.test designates 127\.0\.4\.1 as permitted sender\) .*envelope-from="<>"; helo=spfpass\.test; .*identity=helo$/m,
+    );
+    const refused = await send(SPF_CLIENTS.stranger, '<>', SPF_NAMES.pass);
+    assert.equal(refused.reply('RCPT')?.code, 550, refused.output);
+    assert.match(
+      refused.reply('RCPT')?.lines[0] ?? '',
+      /^5\.7\.23 .*SPF: the host name spfpass\.test does not designate 127\.0\.6\.1 as a permitted sender/,
+    );
+    // A HELO name without SPF leaves the null sender alone, as before.
+    await delivered(await send(SPF_CLIENTS.stranger, '<>', 'client.test'));
+  });
+
+  it('counts SPF results and the callouts it avoided', async () => {
+    const daemon = cbv;
+    assert.ok(daemon);
+    const c = await daemon.service.verifier.stats.sum('0000', '9999');
+    assert.ok((c['spf.pass'] ?? 0) >= 2, JSON.stringify(c));
+    assert.ok((c['spf.fail'] ?? 0) >= 2);
+    assert.ok((c['spf.softfail'] ?? 0) >= 2);
+    assert.ok((c['spf.none'] ?? 0) >= 2);
+    assert.ok((c['spf.errors'] ?? 0) >= 2);
+    // Pass and fail of a sender domain (not of the HELO name: the null sender is never called back).
+    assert.ok((c.spf_callouts_avoided ?? 0) >= 2);
+  });
+});
