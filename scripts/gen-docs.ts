@@ -62,7 +62,7 @@ export function verdictsDoc(): string {
     '',
     "`rate_limited` comes from the engine only when a connect gate (the service's per-MX limits) refused",
     'every host; `pending`, `skipped`, `spf_pass` and `spf_fail` come only from the service (`cbv serve`,',
-    '`cbv verify --cache`, or `cbv verify --client-ip`).',
+    '`cbv verify --cache`); the SPF reasons only when the request names its client IP.',
     '',
     '## Verdict fields',
     '',
