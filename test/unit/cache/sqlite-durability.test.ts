@@ -45,6 +45,7 @@ describe('SqliteCache durability', () => {
       for (const address of committed)
         if (!(await cache.getAddress(address, Date.now()))) missing.push(address);
       await cache.close();
+      rmSync(dirname(path), { recursive: true, force: true });
       assert.deepEqual(missing, [], `${missing.length} of ${committed.length} committed entries lost`);
     },
   );
