@@ -12,7 +12,8 @@ export type ProbeErrorCode =
   | 'CBV_ERR_CONNECTION_CLOSED'
   | 'CBV_ERR_PROTOCOL'
   | 'CBV_ERR_TLS'
-  | 'CBV_ERR_ABORTED';
+  | 'CBV_ERR_ABORTED'
+  | 'CBV_ERR_LOCAL';
 
 export abstract class ProbeError extends Error {
   abstract readonly code: ProbeErrorCode;
@@ -64,4 +65,16 @@ export class TlsError extends ProbeError {
 /** The caller cancelled through its AbortSignal. */
 export class AbortedError extends ProbeError {
   readonly code = 'CBV_ERR_ABORTED';
+}
+
+/**
+ * The connection failed for a reason of our own (no file descriptors, no such local
+ * address to bind, no IPv6 stack, a local firewall): it says nothing about the server.
+ */
+export class LocalFaultError extends ProbeError {
+  readonly code = 'CBV_ERR_LOCAL';
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.stage = 'connect';
+  }
 }

@@ -11,7 +11,6 @@ export type SafetyDecision = { safe: true } | { safe: false; range: string };
 
 type Cidr = [ipaddr.IPv4 | ipaddr.IPv6, number];
 
-/** Ranges ipaddr.js calls unicast that we still refuse: IPv4-compatible IPv6 (::/96, deprecated by RFC 4291). */
 /**
  * A list of CIDRs an address can be tested against; IPv4-mapped IPv6 counts as its
  * IPv4 address. Used for target safety and by front-ends for client lists.
@@ -32,6 +31,7 @@ export class CidrList {
   }
 }
 
+/** Ranges ipaddr.js calls unicast that we still refuse: IPv4-compatible IPv6 (::/96, deprecated by RFC 4291). */
 const EXTRA_BLOCKED = new CidrList(['::/96']);
 
 export class TargetPolicy {
@@ -60,18 +60,36 @@ function normalise(addr: ipaddr.IPv4 | ipaddr.IPv6): ipaddr.IPv4 | ipaddr.IPv6 {
     : addr;
 }
 
-/** Parse a CIDR (or a bare address, meaning a single host); throws with the offending text. */
+/**
+ * Parse a CIDR (or a bare address, meaning a single host); throws with the offending text.
+ *
+ * An entry written in IPv4-mapped form (`::ffff:10.0.0.1`, `::ffff:10.0.0.0/104`) is the
+ * IPv4 network it maps, so it matches the address in both of its forms; a mapped entry with
+ * a prefix shorter than /96 would reach past the mapped range and is refused. IPv4 must be
+ * four dotted decimal parts: inet_aton's forms (`010.0.0.1` is octal 8.0.0.1, `10.1` is
+ * 10.0.0.1) read differently from what the administrator meant.
+ */
 export function parseCidr(text: string): Cidr {
+  const slash = text.indexOf('/');
+  const addressText = slash < 0 ? text : text.slice(0, slash);
+  const invalid = new Error(`'${text}' is not an IP address or CIDR`);
+  if (!addressText.includes(':') && !ipaddr.IPv4.isValidFourPartDecimal(addressText)) throw invalid;
+  let parsed: Cidr;
   try {
-    if (!text.includes('/')) {
+    if (slash < 0) {
       const addr = ipaddr.parse(text);
-      return [addr, addr.kind() === 'ipv4' ? 32 : 128];
+      parsed = [addr, addr.kind() === 'ipv4' ? 32 : 128];
+    } else {
+      if (!/^\d{1,3}$/.test(text.slice(slash + 1))) throw invalid;
+      parsed = ipaddr.parseCIDR(text);
     }
-    const [addr, bits] = ipaddr.parseCIDR(text);
-    return [normalise(addr), addr.kind() === 'ipv6' && normalise(addr).kind() === 'ipv4' ? bits - 96 : bits];
   } catch {
-    throw new Error(`'${text}' is not an IP address or CIDR`);
+    throw invalid;
   }
+  const [addr, bits] = parsed;
+  if (addr.kind() === 'ipv4' || !(addr as ipaddr.IPv6).isIPv4MappedAddress()) return parsed;
+  if (bits < 96) throw new Error(`'${text}': an IPv4-mapped CIDR needs a prefix of /96 or longer`);
+  return [(addr as ipaddr.IPv6).toIPv4Address(), bits - 96];
 }
 
 export function isValidCidr(text: string): boolean {

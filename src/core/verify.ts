@@ -99,6 +99,9 @@ function gateRefusal(target: MxTarget): HostOutcome {
   };
 }
 
+/** Outcomes of a connection that never opened a session (smtp_mx_session_limit counts sessions). */
+const NO_SESSION_RULES = new Set(['local.connect-failed', 'local.timeout.connect', 'local.own-fault']);
+
 const FAILURE_RANK: Partial<Record<EngineReason, number>> = {
   policy_rejected: 7,
   greylisted: 7,
@@ -145,13 +148,14 @@ export class VerificationEngine {
     const budget = AbortSignal.timeout(this.options.budgetMs);
     const signal = opts.signal ? AbortSignal.any([budget, opts.signal]) : budget;
     const base = { address: mailbox.address, domain: mailbox.domain, startedAt };
-    const route = await this.route(mailbox, signal);
+    const route = await this.route(mailbox, signal, opts.signal);
     if (route.kind === 'verdict')
       return this.verdict({ ...base, reason: route.reason, rule: route.rule, message: route.message });
     return this.callout(mailbox, route.hosts, signal, opts, startedAt);
   }
 
-  private async route(mailbox: Mailbox, signal: AbortSignal): Promise<MailRoute> {
+  /** The mail hosts, or the verdict that ends here. `cancel` is the caller's own signal. */
+  private async route(mailbox: Mailbox, signal: AbortSignal, cancel?: AbortSignal): Promise<MailRoute> {
     if (mailbox.literalIp) {
       return {
         kind: 'hosts',
@@ -163,16 +167,28 @@ export class VerificationEngine {
     const ms = Math.min(this.options.dnsTimeoutMs, this.options.budgetMs);
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<MailRoute>((resolve) => {
+      // Cancelled by the caller (a shutdown) is about us, not the domain's DNS: local.aborted,
+      // as the same cancellation is during the SMTP dialogue, so that nobody caches it.
       const expire = (): void =>
-        resolve({
-          kind: 'verdict',
-          reason: 'dns_error',
-          rule: 'local.timeout.dns',
-          message: `DNS lookups for ${mailbox.domain} did not finish within the dns deadline of ${ms} ms`,
-        });
+        resolve(
+          cancel?.aborted
+            ? {
+                kind: 'verdict',
+                reason: 'timeout',
+                rule: 'local.aborted',
+                message: `verification cancelled during the DNS lookups for ${mailbox.domain}`,
+              }
+            : {
+                kind: 'verdict',
+                reason: 'dns_error',
+                rule: 'local.timeout.dns',
+                message: `DNS lookups for ${mailbox.domain} did not finish within the dns deadline of ${ms} ms`,
+              },
+        );
       timer = setTimeout(expire, ms);
       timer.unref();
-      signal.addEventListener('abort', expire, { once: true });
+      if (signal.aborted) expire();
+      else signal.addEventListener('abort', expire, { once: true });
     });
     const lookup = findMailHosts(this.deps.resolver, mailbox.domain, {
       maxMxHosts: this.options.maxMxHosts,
@@ -261,7 +277,7 @@ export class VerificationEngine {
       void outcome.closed.then(release);
       this.track(outcome.closed, closes);
       transcript.push(outcome.transcript);
-      if (outcome.rule !== 'local.connect-failed' && outcome.rule !== 'local.timeout.connect') sessions++;
+      if (!NO_SESSION_RULES.has(outcome.rule)) sessions++;
       attempts.push({
         host: target.host,
         ip: target.ip,

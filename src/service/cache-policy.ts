@@ -20,11 +20,28 @@ export interface CacheTtls {
   facts: Record<DomainFactKind, number>;
 }
 
+/**
+ * Rules for what the verifier did to itself: a callout we cancelled (shutdown), a connection
+ * our own machine could not make, a per-MX limit of ours. They say nothing about the address
+ * or its domain, so they are never cached, and never teach a domain fact.
+ */
+const SELF_INFLICTED_RULES: ReadonlySet<string> = new Set([
+  'local.aborted',
+  'local.own-fault',
+  'local.rate-limited-mx',
+]);
+
+/** Whether a verdict (or one attempt of it) is about what the verifier did to itself, not the remote side. */
+export function selfInflicted(v: { rule: string }): boolean {
+  return SELF_INFLICTED_RULES.has(v.rule) || v.rule.startsWith('service.');
+}
+
 /** How long a verdict for one address is kept; null = not cached. */
 export function addressTtl(
   v: Pick<ServiceVerdict, 'reason' | 'result' | 'rule'>,
   ttl: CacheTtls,
 ): number | null {
+  if (selfInflicted(v)) return null;
   switch (v.reason) {
     case 'invalid_syntax': // cheap to recompute, and not worth a row per typo
     case 'rate_limited': // about our own limits, not the address
@@ -35,9 +52,6 @@ export function addressTtl(
       return null;
     case 'greylisted':
       return ttl.greylisted;
-    case 'timeout':
-      // A callout cut short by our own shutdown says nothing about the address.
-      return v.rule === 'local.aborted' ? null : ttl.temporary;
     default:
       break;
   }
@@ -84,12 +98,13 @@ const ABOUT_US_STAGES = new Set(['greeting', 'ehlo', 'helo', 'mail']);
  * refusal is about us (our IP, network or HELO name) at RCPT.
  */
 export function factFrom(v: Omit<ServiceVerdict, 'cache'>): DomainFactKind | null {
+  if (selfInflicted(v)) return null;
   if (v.reason === 'catch_all') return 'catch_all';
   if (v.reason === 'null_sender_rejected')
     return NULL_SENDER_EVIDENCE.has(v.rule) ? 'null_sender_rejected' : null;
   if (v.reason === 'policy_rejected' && v.smtp && (ABOUT_US_STAGES.has(v.smtp.stage) || isAboutUs(v.rule)))
     return 'refuses_us';
-  const tried = v.attempts.filter((a) => a.reason !== 'unsafe_target' && a.reason !== 'rate_limited');
+  const tried = v.attempts.filter((a) => a.reason !== 'unsafe_target' && !selfInflicted(a));
   if (tried.length > 0 && tried.every((a) => a.stage === 'connect')) return 'unreachable';
   return null;
 }

@@ -285,7 +285,9 @@ export class Verifier {
     }
     this.deps.observer.callout(verdict);
     for (const counter of calloutCounters(verdict)) this.deps.stats.count(counter);
-    await this.remember(verdict);
+    // A callout our own shutdown cut short teaches nothing about the address, whatever
+    // rule it ended with (cache-policy also refuses every rule that is about us).
+    if (!this.shutdown.signal.aborted) await this.remember(verdict);
     return verdict;
   }
 

@@ -73,12 +73,14 @@ export function testService(
     skipDomains?: string[];
     cache?: VerdictCache;
     now?: () => number;
+    /** Local address to connect from (TcpConnector's localAddress). */
+    localAddress?: string;
   } = {},
 ): TestService {
   const limits = new CalloutLimits({ ...OPEN_LIMITS, ...options.limits });
   const engine = new VerificationEngine(testEngineOptions(port, options.engine), {
     resolver,
-    connector: new TcpConnector(),
+    connector: new TcpConnector({ localAddress: options.localAddress }),
     gate: limits.gate,
   });
   const cache = options.cache ?? new MemoryCache(10_000);

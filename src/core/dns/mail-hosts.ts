@@ -27,7 +27,7 @@ export type MailRoute =
   | { kind: 'hosts'; hosts: MailHost[]; implicit: boolean; notes: string[] }
   | {
       kind: 'verdict';
-      reason: Extract<EngineReason, 'no_such_domain' | 'no_mail_host' | 'null_mx' | 'dns_error'>;
+      reason: Extract<EngineReason, 'no_such_domain' | 'no_mail_host' | 'null_mx' | 'dns_error' | 'timeout'>;
       rule: string;
       message: string;
     };

@@ -4,7 +4,24 @@
  * a second resolution here could return a different one).
  */
 import { Socket } from 'node:net';
-import { AbortedError, ConnectError, PhaseTimeoutError } from '../errors.js';
+import { AbortedError, ConnectError, LocalFaultError, PhaseTimeoutError } from '../errors.js';
+
+/**
+ * connect(2) errors that come from this machine, not the network or the server: out of
+ * descriptors or buffers, a bind address we do not have, an address family we do not
+ * speak, a local firewall (EPERM/EACCES).
+ */
+const LOCAL_ERRNOS = new Set([
+  'EADDRNOTAVAIL',
+  'EADDRINUSE',
+  'EMFILE',
+  'ENFILE',
+  'ENOBUFS',
+  'ENOMEM',
+  'EAFNOSUPPORT',
+  'EPERM',
+  'EACCES',
+]);
 
 export interface ConnectRequest {
   ip: string;
@@ -46,10 +63,11 @@ export class TcpConnector implements Connector {
       const onError = (error: NodeJS.ErrnoException): void => {
         done();
         socket.destroy();
+        const message = `connect to ${ip} port ${port} failed: ${error.code ?? error.message}`;
         reject(
-          new ConnectError(`connect to ${ip} port ${port} failed: ${error.code ?? error.message}`, {
-            cause: error,
-          }),
+          LOCAL_ERRNOS.has(error.code ?? '')
+            ? new LocalFaultError(`${message} (a fault on this machine)`, { cause: error })
+            : new ConnectError(message, { cause: error }),
         );
       };
       const onConnect = (): void => {

@@ -9,6 +9,7 @@ import {
   BudgetExceededError,
   ConnectError,
   ConnectionClosedError,
+  LocalFaultError,
   PhaseTimeoutError,
   ProbeError,
   TlsError,
@@ -78,6 +79,8 @@ function errorDecision(error: ProbeError, stage: Stage): Decision {
   if (error instanceof AbortedError) return final('timeout', 'local.aborted', error.message, null, null);
   if (error instanceof PhaseTimeoutError)
     return next('timeout', `local.timeout.${stage}`, error.message, null);
+  if (error instanceof LocalFaultError)
+    return next('temporary_failure', 'local.own-fault', error.message, null);
   if (error instanceof ConnectError)
     return next('connection_failed', 'local.connect-failed', error.message, null);
   if (error instanceof ConnectionClosedError)

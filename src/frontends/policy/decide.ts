@@ -23,7 +23,14 @@ import { enforcedAction, verdictHeader, warnInstead } from './replies.js';
 
 type PolicyConfig = Config['policy'];
 
-/** One reply and what decided it: what the telemetry records, once per request. */
+/** One reply and what decided it: what the server sends and records, once per request. */
+export interface PolicyAnswer {
+  action: string;
+  kind: PolicyOutcome;
+  verdict: ServiceVerdict | null;
+}
+
+/** An answer, and whether it stops the message. */
 interface Outcome {
   action: string;
   /** The action stops the message (reject/defer in enforce mode): recipients need no check. */
@@ -44,11 +51,14 @@ export class PolicyDecider {
     private readonly telemetry: Telemetry,
   ) {}
 
-  /** The action for one well-formed request (without the `action=` prefix). */
-  async decide(attrs: PolicyRequest): Promise<string> {
-    const outcome = await this.outcome(attrs);
-    this.telemetry.policyDecision(outcome.action, outcome.kind, outcome.verdict);
-    return outcome.action;
+  /**
+   * The action for one well-formed request (without the `action=` prefix). Nothing is
+   * recorded here: the server records the reply it actually sends, exactly once, which
+   * is the fail-safe instead of this one when this one comes too late.
+   */
+  async decide(attrs: PolicyRequest): Promise<PolicyAnswer> {
+    const { action, kind, verdict } = await this.outcome(attrs);
+    return { action, kind, verdict };
   }
 
   /** The service's fail-safe as an action, for faults and overruns (never a 5xx). */

@@ -35,6 +35,8 @@ export class PolicyServer implements Frontend {
     private readonly telemetry: Telemetry,
     private readonly logger: Logger,
     private readonly inlineBudgetMs: number,
+    /** Beyond the inline budget, how long before a request gets the fail-safe anyway. */
+    private readonly deadlineMarginMs = HARD_DEADLINE_MARGIN_MS,
   ) {}
 
   async start(): Promise<string[]> {
@@ -150,12 +152,14 @@ export class PolicyServer implements Frontend {
     }
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'overrun'>((resolve) => {
-      timer = setTimeout(() => resolve('overrun'), this.inlineBudgetMs + HARD_DEADLINE_MARGIN_MS);
+      timer = setTimeout(() => resolve('overrun'), this.inlineBudgetMs + this.deadlineMarginMs);
     });
     try {
-      const action = await Promise.race([this.decider.decide(result.attrs), deadline]);
-      if (action !== 'overrun') return action;
-      return this.failSafe('request took longer than its budget');
+      // The decision that loses the race is dropped unrecorded: one reply, one record.
+      const answer = await Promise.race([this.decider.decide(result.attrs), deadline]);
+      if (answer === 'overrun') return this.failSafe('request took longer than its budget');
+      this.telemetry.policyDecision(answer.action, answer.kind, answer.verdict);
+      return answer.action;
     } catch (error) {
       return this.failSafe(error instanceof Error ? error.message : String(error), error);
     } finally {

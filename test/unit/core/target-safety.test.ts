@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { TargetPolicy } from '../../../src/core/target-safety.js';
+import { CidrList, TargetPolicy, isValidCidr } from '../../../src/core/target-safety.js';
 
 describe('TargetPolicy', () => {
   const policy = new TargetPolicy();
@@ -65,4 +65,38 @@ describe('TargetPolicy', () => {
   });
   it('rejects malformed CIDRs loudly', () =>
     assert.throws(() => new TargetPolicy(['10.0.0.0/33']), /is not an IP address or CIDR/));
+  it('allows targets whose allow_targets entry is written IPv4-mapped, in both forms', () => {
+    for (const entry of ['::ffff:127.0.1.5', '::ffff:127.0.0.0/104', '::FFFF:7f00:0/104']) {
+      const p = new TargetPolicy([entry]);
+      assert.equal(p.check('127.0.1.5').safe, true, entry);
+      assert.equal(p.check('::ffff:127.0.1.5').safe, true, entry);
+      assert.equal(p.check('10.0.0.1').safe, false, entry);
+    }
+  });
+});
+
+describe('CidrList', () => {
+  /** [entry, addresses it must contain, addresses it must not]. */
+  const cases: [string, string[], string[]][] = [
+    ['::ffff:10.0.0.1', ['10.0.0.1', '::ffff:10.0.0.1', '::ffff:a00:1'], ['10.0.0.2', '::a00:1']],
+    ['::ffff:10.0.0.0/104', ['10.200.0.1', '::ffff:10.200.0.1'], ['11.0.0.1', '::ffff:11.0.0.1']],
+    ['::ffff:0:0/96', ['192.0.2.1', '::ffff:192.0.2.1'], ['2001:db8::1']],
+    ['10.0.0.0/8', ['10.1.2.3', '::ffff:10.1.2.3'], ['11.1.2.3']],
+    ['192.0.2.7', ['192.0.2.7', '::ffff:192.0.2.7'], ['192.0.2.8']],
+    ['2001:db8::/32', ['2001:db8::1'], ['2001:db9::1', '10.0.0.1']],
+  ];
+  for (const [entry, inside, outside] of cases) {
+    it(`${entry} contains ${inside.join(', ')} and not ${outside.join(', ')}`, () => {
+      const list = new CidrList([entry]);
+      for (const ip of inside) assert.equal(list.contains(ip), true, ip);
+      for (const ip of outside) assert.equal(list.contains(ip), false, ip);
+    });
+  }
+
+  it('refuses entries that would not mean what they say', () => {
+    // inet_aton forms: octal, short and hex quads read as other addresses than they look.
+    for (const bad of ['010.0.0.1', '10.1', '0xa.0.0.1', '010.0.0.0/8', '10.0.0.0/+8', '::ffff:10.0.0.0/80'])
+      assert.equal(isValidCidr(bad), false, bad);
+    assert.throws(() => new CidrList(['::ffff:10.0.0.0/80']), /prefix of \/96 or longer/);
+  });
 });

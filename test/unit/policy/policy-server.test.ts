@@ -191,6 +191,16 @@ describe('policy decisions', () => {
       { policy: { listen: ['127.0.0.1:0'], skip_client_cidrs: ['192.0.2.0/24'] } },
     ],
     [
+      'a client in skip_client_cidrs written IPv4-mapped (::ffff:192.0.2.0/120)',
+      { client_address: '192.0.2.77' },
+      { policy: { listen: ['127.0.0.1:0'], skip_client_cidrs: ['::ffff:192.0.2.0/120'] } },
+    ],
+    [
+      'a client Postfix reports IPv4-mapped, in a plain IPv4 skip_client_cidrs entry',
+      { client_address: '::ffff:192.0.2.77' },
+      { policy: { listen: ['127.0.0.1:0'], skip_client_cidrs: ['192.0.2.77'] } },
+    ],
+    [
       'an allow-listed sender address',
       {},
       { policy: { listen: ['127.0.0.1:0'], allow_senders: ['nobody@[127.0.0.1]'] } },
