@@ -8,7 +8,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, it } from 'node:test';
-import { defaultConfig } from '../../../src/config/load.js';
+import { buildDecider } from '../../../src/app/build.js';
+import { parseConfig } from '../../../src/config/load.js';
 import { PolicyDecider } from '../../../src/frontends/policy/decide.js';
 import { PolicyServer } from '../../../src/frontends/policy/server.js';
 import { createLogger } from '../../../src/observability/logger.js';
@@ -49,8 +50,9 @@ it('counts an overrun request once, as the fail-safe, and never the late decisio
   const svc = testService(mx.port, resolver, { inlineBudgetMs: budgetMs });
   const metrics = new PromMetrics();
   const telemetry = new TelemetrySet([metrics]);
-  const config = defaultConfig().policy;
-  const decider = new PolicyDecider(config, svc.verifier, telemetry, new Set(['relay.test']));
+  const full = parseConfig({ service: { routes: { 'relay.test': `127.0.0.1:${mx.port}` } } }, 'test');
+  const config = full.policy;
+  const decider = new PolicyDecider(config, buildDecider(full, svc.verifier), telemetry);
   // Margin 0: the request may take no longer than one inline budget, and two callouts of
   // over 500 ms each (the MX answers each RCPT after 250 ms) take longer.
   const server = new PolicyServer(
