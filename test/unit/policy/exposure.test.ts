@@ -34,7 +34,7 @@ function connectAs(user: { uid: number; gid: number }, path: string): Promise<st
     .on('error', (e) => { console.log(e.code); process.exit(0); });`;
   return new Promise((resolve, reject) => {
     execFile(process.execPath, ['-e', script], { ...user, cwd: '/' }, (error, stdout) =>
-      error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve(stdout.trim()),
+      error ? reject(new Error(error.message, { cause: error })) : resolve(stdout.trim()),
     );
   });
 }
