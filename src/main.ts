@@ -108,7 +108,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'verify': {
       const { runVerify } = await import('./frontends/cli/verify-command.js');
-      return runVerify(rest, { buildEngine: verifyEngine, out });
+      return runVerify(rest, { buildEngine: verifyEngine, out, warn });
     }
     case 'cache': {
       const { CACHE_USAGE, runCache } = await import('./frontends/cli/store-commands.js');

@@ -3,6 +3,7 @@
  * run until SIGTERM/SIGINT; then stop accepting, let in-flight callouts finish
  * within the grace period, flush statistics and the cache, and resolve.
  */
+import { heloIdentity } from '../config/helo-name.js';
 import type { Config } from '../config/schema.js';
 import { EVENTS } from '../observability/events.js';
 import { LogTelemetry } from '../observability/log-observer.js';
@@ -26,6 +27,16 @@ export async function startDaemon(config: Readonly<Config>, logger: Logger): Pro
   logEvent(logger, 'info', EVENTS.serviceStarting, {
     cache: config.cache.backend === 'sqlite' ? cachePath(config) : 'memory',
   });
+  // cbv still starts (the Quick start must work on such a machine), but says once why callouts may be refused.
+  const helo = heloIdentity(config);
+  if (helo.warning)
+    logEvent(
+      logger,
+      'warn',
+      EVENTS.heloNotQualified,
+      { heloName: helo.name, source: helo.source },
+      helo.warning,
+    );
   const stores = openStores(config);
   const recent = new RecentActivity();
   const extra = buildTelemetry(config);

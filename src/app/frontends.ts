@@ -1,5 +1,7 @@
 /** Which front-ends the daemon hosts, and which extra telemetry (metrics) it feeds, from the config. */
+import { heloIdentity } from '../config/helo-name.js';
 import type { Config } from '../config/schema.js';
+import type { ReadinessNotes } from '../frontends/http/services.js';
 import type { Frontend } from '../frontends/frontend.js';
 import { createPolicyFrontend } from '../frontends/policy/index.js';
 import { HttpFrontend } from '../frontends/http/http-frontend.js';
@@ -27,6 +29,12 @@ export function buildTelemetry(config: Readonly<Config>): Telemetry[] {
   return list;
 }
 
+/** What /readyz and the dashboard report beside readiness: the HELO name, and start-up warnings. */
+function readinessNotes(config: Readonly<Config>): ReadinessNotes {
+  const helo = heloIdentity(config);
+  return { heloName: helo.name, warnings: helo.warning ? [helo.warning] : [] };
+}
+
 export function buildFrontends(context: FrontendContext): Frontend[] {
   const { config, service, logger, recent, extra } = context;
   const metrics = extra.find((t): t is PromMetrics => t instanceof PromMetrics) ?? null;
@@ -45,6 +53,7 @@ export function buildFrontends(context: FrontendContext): Frontend[] {
         recent,
         metrics,
         logger,
+        readiness: readinessNotes(config),
       }),
     );
   return list;

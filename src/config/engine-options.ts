@@ -1,31 +1,10 @@
 /** Config (seconds, snake_case, user-facing) -> the engine's options (ms, typed). */
-import { execFileSync } from 'node:child_process';
-import { hostname } from 'node:os';
 import type { NodeDnsOptions } from '../core/dns/resolver.js';
 import type { EngineOptions } from '../core/verify.js';
+import { machineFqdn } from './helo-name.js';
 import type { Config } from './schema.js';
 
 const ms = (s: number): number => Math.round(s * 1000);
-
-/**
- * This machine's fully qualified name, for HELO. os.hostname() is often the
- * short name, which many servers refuse (Postfix reject_non_fqdn_helo_hostname).
- */
-export function machineFqdn(): string {
-  const short = hostname();
-  if (short.includes('.')) return short;
-  try {
-    const fqdn = execFileSync('hostname', ['--fqdn'], {
-      timeout: 2000,
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    }).trim();
-    if (/^[A-Za-z0-9.-]+$/.test(fqdn) && fqdn.includes('.')) return fqdn;
-  } catch {
-    // No hostname(1) or no answer: fall back to the short name.
-  }
-  return short;
-}
 
 export function engineOptions(config: Config, fqdn: () => string = machineFqdn): EngineOptions {
   const v = config.verify;

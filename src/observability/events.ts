@@ -9,6 +9,7 @@ export const EVENTS = {
   serviceStopping: 'service.stopping',
   serviceStopped: 'service.stopped',
   configInvalid: 'config.invalid',
+  heloNotQualified: 'config.helo_not_qualified',
   cacheOpenFailed: 'cache.open_failed',
   cacheSwept: 'cache.swept',
   frontendListening: 'frontend.listening',

@@ -41,6 +41,8 @@ export async function startHttpDaemon(
     users?: string[];
     http?: Record<string, unknown>;
     policy?: Record<string, unknown>;
+    /** verify.* keys over the defaults here (e.g. helo_name). */
+    verify?: Record<string, unknown>;
     /** A reply of its own for some RCPTs (e.g. hostile text); null leaves the line to the default. */
     rcpt?: (line: string) => string | null;
   } = {},
@@ -56,7 +58,7 @@ export async function startHttpDaemon(
   });
   const config = parseConfig(
     {
-      verify: { port: smtp.port, allow_targets: ['127.0.0.0/8'], helo_name: 'cbv.test' },
+      verify: { port: smtp.port, allow_targets: ['127.0.0.0/8'], helo_name: 'cbv.test', ...options.verify },
       cache: { backend: 'memory' },
       policy: { enabled: false, ...options.policy },
       http: { listen: ['127.0.0.1:0'], ...options.http },

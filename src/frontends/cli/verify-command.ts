@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { safeJson, type Verdict } from '../../core/index.js';
 import { ConfigError, parseConfig, readRawConfig, setRawKey } from '../../config/load.js';
+import { heloIdentity } from '../../config/helo-name.js';
 import type { Config } from '../../config/schema.js';
 import { UsageError, parseArgsProblem } from './cli-errors.js';
 import { exitForResults, EXIT } from './exit-codes.js';
@@ -21,7 +22,8 @@ export const VERIFY_USAGE = `usage: cbv verify [options] [--] ADDRESS...
   --dns HOST[:PORT]          resolver to use (repeatable; default /etc/resolv.conf)
   --allow-target CIDR        allow connecting to this special-purpose range (repeatable)
   --port N                   remote SMTP port (default 25)
-  --helo NAME                name to send in EHLO (default this machine's FQDN)
+  --helo NAME                name to send in EHLO (default this machine's FQDN; a name
+                             that is not fully qualified is warned about on stderr)
   --sender ADDR              MAIL FROM address; '' for <> (default <>)
   --timeout SECONDS          overall budget per address (default 60)
   --starttls MODE            off | opportunistic | required (default opportunistic)
@@ -53,6 +55,8 @@ export interface VerifyCommandDeps {
   /** Builds the engine (or the cached service) for the config; may load its modules first. */
   buildEngine(config: Readonly<Config>): VerifyEngine | Promise<VerifyEngine>;
   out(text: string): void;
+  /** Writes one line to stderr (warnings that are not part of the output). */
+  warn?(text: string): void;
 }
 
 function numeric(value: string): number | string {
@@ -120,6 +124,9 @@ export async function runVerify(argv: string[], deps: VerifyCommandDeps): Promis
     deps.out(VERIFY_USAGE);
     return EXIT.ok;
   }
+  // Once per run, not per address: the name is the same for every callout.
+  const helo = heloIdentity(args.config);
+  if (helo.warning) deps.warn?.(`cbv: warning: ${helo.warning}`);
   const engine = await deps.buildEngine(args.config);
   const verdicts: Verdict<string>[] = [];
   try {

@@ -14,6 +14,7 @@ import type { Decider } from '../../service/decider.js';
 import type { RecentActivity } from '../../service/recent-activity.js';
 import type { Verifier } from '../../service/verifier.js';
 import type { Frontend } from '../frontend.js';
+import type { ReadinessNotes } from './services.js';
 import { buildApp } from './app.js';
 import { TokenAuth } from './auth.js';
 import { loadDashboardAssets } from './dashboard-assets.js';
@@ -29,6 +30,8 @@ export interface HttpFrontendOptions {
   metrics: PromMetrics | null;
   logger: Logger;
   now?: () => number;
+  /** Reported by /readyz and shown on the dashboard. */
+  readiness?: ReadinessNotes;
 }
 
 /** Three levels up from src/frontends/http and from dist/frontends/http alike. */
@@ -67,6 +70,7 @@ export class HttpFrontend implements Frontend {
         // A batch is admitted whole, so one larger than the bucket could never be.
         batchMax: Math.min(http.batch_max, http.token_burst),
         now: this.options.now ?? Date.now,
+        ...(this.options.readiness ? { readiness: this.options.readiness } : {}),
       },
       auth,
       budget,

@@ -4,6 +4,14 @@ import type { Decider } from '../../service/decider.js';
 import type { RecentActivity } from '../../service/recent-activity.js';
 import type { Verifier } from '../../service/verifier.js';
 
+/** Facts about the daemon's set-up that /readyz reports in `details` (and the dashboard shows). */
+export interface ReadinessNotes {
+  /** The name cbv says in EHLO/HELO. */
+  heloName: string;
+  /** One line each, naming the setting that fixes it (e.g. verify.helo_name); empty when all is well. */
+  warnings: readonly string[];
+}
+
 export interface HttpServices {
   verifier: Verifier;
   /** The decision path every front-end shares (the verify routes answer through it). */
@@ -12,5 +20,7 @@ export interface HttpServices {
   metrics: PromMetrics | null;
   /** Most addresses in one POST /v1/verify (already capped by the rate-limit burst). */
   batchMax: number;
+  /** Reported by /readyz; absent in processes that have none to give. */
+  readiness?: ReadinessNotes;
   now(): number;
 }

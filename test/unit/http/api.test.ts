@@ -261,7 +261,10 @@ describe('HTTP API', () => {
   describe('operations', () => {
     it('/healthz and /readyz answer', async () => {
       assert.deepEqual(await json(await d.get('/healthz')), { status: 'ok' });
-      assert.deepEqual(await json(await d.get('/readyz')), { status: 'ready' });
+      assert.deepEqual(await json(await d.get('/readyz')), {
+        status: 'ready',
+        details: { heloName: 'cbv.test', warnings: [] },
+      });
     });
 
     it('an unknown path is a JSON 404', async () => {

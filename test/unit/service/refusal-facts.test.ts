@@ -76,6 +76,15 @@ describe('domain facts from refusals', () => {
       },
     ],
     [
+      'our HELO name refused at HELO',
+      {
+        replies: {
+          EHLO: ['502 5.5.2 Error: command not recognized\r\n'],
+          HELO: ['501 5.5.2 <verifier.test>: Helo command rejected: Host not found\r\n'],
+        },
+      },
+    ],
+    [
       'a block list at RCPT',
       { replies: { RCPT: ['554 Your IP 192.0.2.10 is blacklisted at bl.spamcop.net\r\n'] } },
     ],

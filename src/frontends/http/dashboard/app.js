@@ -29,13 +29,33 @@ function report(error) {
   console.warn('cbv dashboard:', error);
 }
 
+/**
+ * Set-up warnings from /readyz (a HELO name that is not fully qualified, naming verify.helo_name),
+ * one line each; textContent, so the daemon's words are never read as markup.
+ * @param {unknown} body
+ */
+function showSetupWarnings(body) {
+  const box = byId('setup-warnings');
+  const details = /** @type {{details?: {warnings?: unknown}}} */ (body ?? {}).details;
+  const warnings = Array.isArray(details?.warnings) ? details.warnings.map(String) : [];
+  box.replaceChildren(
+    ...warnings.map((w) => {
+      const line = document.createElement('p');
+      line.textContent = w;
+      return line;
+    }),
+  );
+  box.hidden = warnings.length === 0;
+}
+
 async function refreshReady() {
   const pill = byId('ready');
   try {
-    await api('/readyz');
+    showSetupWarnings(await api('/readyz'));
     pill.textContent = 'ready';
     pill.className = 'pill ok';
-  } catch {
+  } catch (error) {
+    if (error instanceof ApiError) showSetupWarnings(error.body);
     pill.textContent = 'cache unavailable';
     pill.className = 'pill bad';
   }

@@ -45,30 +45,45 @@ export function opsRoutes(s: HttpServices, openapi: () => unknown): ApiRoute[] {
   ];
 }
 
-/** Readiness: whether the cache answers (the description says how it is asked). */
+/** What /readyz says beside its status: the HELO name and start-up warnings (docs/http-api.md). */
+const details = z
+  .object({
+    heloName: z.string().describe('The name cbv says in EHLO/HELO.'),
+    warnings: z
+      .array(z.string())
+      .describe(
+        'Set-up problems that cost verdicts without stopping the daemon, each naming the setting that fixes it (a HELO name that is not fully qualified names verify.helo_name).',
+      ),
+  })
+  .optional();
+
+/** Readiness: whether the cache answers (the description says how it is asked), with the set-up details. */
 function readyRoute(s: HttpServices): ApiRoute {
+  const detail = s.readiness
+    ? { details: { heloName: s.readiness.heloName, warnings: [...s.readiness.warnings] } }
+    : {};
   return route({
     method: 'GET',
     path: '/readyz',
     tag: TAG,
     summary: 'Readiness: the cache answers',
     description:
-      'One indexed lookup in the cache (not a count of its rows, which a large SQLite file would make slow).',
+      'One indexed lookup in the cache (not a count of its rows, which a large SQLite file would make slow). `details` names the HELO name and any set-up warning; a warning does not make the daemon unready.',
     access: 'public',
     responses: {
-      200: { description: 'Ready.', schema: z.object({ status: z.literal('ready') }) },
+      200: { description: 'Ready.', schema: z.object({ status: z.literal('ready'), details }) },
       503: {
         description: 'The cache does not answer.',
-        schema: z.object({ status: z.literal('unavailable'), message: z.string() }),
+        schema: z.object({ status: z.literal('unavailable'), message: z.string(), details }),
       },
     },
     handle: async ({ reply }) => {
       try {
         await s.verifier.cache.getDomainFact(PROBE_DOMAIN, s.now());
-        return { status: 'ready' };
+        return { status: 'ready', ...detail };
       } catch (error) {
         const message = `cache lookup failed: ${error instanceof Error ? error.message : String(error)}`;
-        return reply.code(503).send({ status: 'unavailable', message });
+        return reply.code(503).send({ status: 'unavailable', message, ...detail });
       }
     },
   });
