@@ -16,7 +16,8 @@ import { makePrivateDir } from '../cache/private-files.js';
 import { SqliteCache } from '../cache/sqlite-cache.js';
 import { TieredCache } from '../cache/tiered-cache.js';
 import type { VerdictCache } from '../cache/verdict-cache.js';
-import { dnsOptions, engineOptions, machineFqdn } from '../config/engine-options.js';
+import { dnsOptions, engineOptions } from '../config/engine-options.js';
+import { heloIdentity } from '../config/helo-name.js';
 import type { Config } from '../config/schema.js';
 import { CalloutLimits } from '../limits/callout-limits.js';
 import type { CacheTtls } from '../service/cache-policy.js';
@@ -176,7 +177,7 @@ export function buildDecider(config: Readonly<Config>, verifier: Verifier): Deci
 
 /** Our name in Received-SPF and SPF explanations: the name we give in HELO. */
 function receiverName(config: Readonly<Config>): string {
-  return config.verify.helo_name ?? machineFqdn();
+  return heloIdentity(config).name;
 }
 
 /** SPF before the callout (section `spf:`), on the resolvers of section `dns:`; null when off. */
