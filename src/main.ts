@@ -21,7 +21,7 @@ commands:
   serve [--config FILE]          run the daemon (front-ends, cache, limits)
   verify ADDRESS...              verify addresses now, by SMTP callout (cbv verify --help)
   cache get|purge|stats ...      inspect or edit the verdict cache (cbv cache --help)
-  stats [--since D] [--until D]  WcSAP-style statistics (cbv stats --help)
+  stats [--since D] [--until D]  WcSAP-style statistics, --fleet for every node's (cbv stats --help)
   config check FILE              validate a configuration file
   config defaults                print the default configuration, commented`;
 
@@ -83,6 +83,8 @@ async function withStores(
   const config = await configFromArgs(argv);
   const { openStores } = await import('./app/build.js');
   const stores = openStores(config);
+  // Fleet mode: wait (bounded) for Redis, so a lookup is not a miss only because it was not connected yet.
+  if (stores.fleet) await stores.fleet.link.ready();
   try {
     return await run(stores);
   } finally {
@@ -140,18 +142,26 @@ main(argv).then(
   },
   async (error: unknown) => {
     // The error classes (and the logger, for the daemon's log) are loaded only on this path.
-    const [{ StartupError }, { ConfigError }, { CacheOpenError }, { EVENTS }, { createLogger, logEvent }] =
-      await Promise.all([
-        import('./app/startup-error.js'),
-        import('./config/load.js'),
-        import('./cache/verdict-cache.js'),
-        import('./observability/events.js'),
-        import('./observability/logger.js'),
-      ]);
+    const [
+      { StartupError },
+      { ConfigError },
+      { CacheOpenError },
+      { EVENTS },
+      { createLogger, logEvent },
+      { RedisUnavailableError },
+    ] = await Promise.all([
+      import('./app/startup-error.js'),
+      import('./config/load.js'),
+      import('./cache/verdict-cache.js'),
+      import('./observability/events.js'),
+      import('./observability/logger.js'),
+      import('./redis/link.js'),
+    ]);
     const known: [new (...a: never[]) => Error, number][] = [
       [UsageError, EXIT.usage],
       [ConfigError, EXIT.config],
       [CacheOpenError, EXIT.unavailable],
+      [RedisUnavailableError, EXIT.unavailable],
     ];
     if (error instanceof StartupError) {
       warn(`cbv: ${error.message}`);

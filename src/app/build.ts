@@ -13,13 +13,16 @@ import {
 } from '../core/index.js';
 import { MemoryCache } from '../cache/memory-cache.js';
 import { makePrivateDir } from '../cache/private-files.js';
-import { SqliteCache } from '../cache/sqlite-cache.js';
+import { RedisCache } from '../cache/redis-cache.js';
+import { SqliteCache, openDatabase } from '../cache/sqlite-cache.js';
 import { TieredCache } from '../cache/tiered-cache.js';
 import type { VerdictCache } from '../cache/verdict-cache.js';
 import { dnsOptions, engineOptions } from '../config/engine-options.js';
 import { heloIdentity } from '../config/helo-name.js';
 import type { Config } from '../config/schema.js';
 import { CalloutLimits } from '../limits/callout-limits.js';
+import { FleetCoordinator, LocalCoordinator, type CalloutCoordinator } from '../limits/fleet-coalescer.js';
+import { RedisLink, defaultNodeName, parseNodes, type RedisLinkOptions } from '../redis/link.js';
 import type { CacheTtls } from '../service/cache-policy.js';
 import { Decider } from '../service/decider.js';
 import { SpfDnsClient } from '../service/spf/dns-client.js';
@@ -28,6 +31,7 @@ import type { SpfPolicy } from '../service/spf/spf-stage.js';
 import { RoutedEngine } from '../service/routed-engine.js';
 import { Verifier, type CalloutEngine, type VerifierObserver } from '../service/verifier.js';
 import { buildEngine } from './engine.js';
+import { FleetMirrorStats, RedisStatsStore } from '../stats/redis-stats.js';
 import { SqliteStatsStore } from '../stats/sqlite-stats.js';
 import { MemoryStatsStore, StatsRecorder, type StatsStore } from '../stats/stats-store.js';
 
@@ -70,25 +74,83 @@ export function cachePath(config: Readonly<Config>): string {
   return join(dir, 'cbv.sqlite');
 }
 
+/** Fleet mode: what a node shares with the others through Redis. */
+export interface Fleet {
+  link: RedisLink;
+  /** The fleet's statistics (every node's counters summed). */
+  stats: RedisStatsStore;
+}
+
 export interface Stores {
   cache: VerdictCache;
   stats: StatsStore;
   /** The SQLite cache, when there is one (for sweeping and `cbv cache` commands). */
   sqlite: SqliteCache | null;
+  /** Set when cache.backend is redis. */
+  fleet: Fleet | null;
   close(): Promise<void>;
+}
+
+/** The redis section, normalised: milliseconds, parsed node lists, the node's name. */
+export function redisLinkOptions(config: Readonly<Config>): RedisLinkOptions {
+  const r = config.redis;
+  return {
+    url: r.url,
+    sentinels: parseNodes(r.sentinels),
+    sentinelName: r.sentinel_name,
+    cluster: parseNodes(r.cluster),
+    password: r.password,
+    tls: r.tls,
+    prefix: r.prefix,
+    nodeName: r.node_name ?? defaultNodeName(),
+    commandTimeoutMs: ms(r.command_timeout),
+    connectTimeoutMs: ms(r.connect_timeout),
+    retryAfterMs: ms(r.retry_after),
+  };
+}
+
+/**
+ * Fleet mode: the memory tier in front of Redis for verdicts; the node's own
+ * counters in its SQLite file (data_dir) and, mirrored, in Redis for the fleet.
+ */
+function openFleetStores(config: Readonly<Config>): Stores {
+  const link = new RedisLink(redisLinkOptions(config));
+  const path = cachePath(config);
+  makePrivateDir(dirname(path));
+  const db = openDatabase(path);
+  const fleetStats = new RedisStatsStore(link);
+  const cache = new TieredCache(new MemoryCache(config.cache.memory_entries), new RedisCache(link));
+  return {
+    cache,
+    stats: new FleetMirrorStats(new SqliteStatsStore(db), fleetStats),
+    sqlite: null,
+    fleet: { link, stats: fleetStats },
+    close: async () => {
+      await cache.close();
+      await link.close();
+      db.close();
+    },
+  };
 }
 
 /** Open the cache and statistics store named by the config (throws CacheOpenError naming the file). */
 export function openStores(config: Readonly<Config>): Stores {
   if (config.cache.backend === 'memory') {
     const cache = new MemoryCache(config.cache.memory_entries);
-    return { cache, stats: new MemoryStatsStore(), sqlite: null, close: () => cache.close() };
+    return { cache, stats: new MemoryStatsStore(), sqlite: null, fleet: null, close: () => cache.close() };
   }
+  if (config.cache.backend === 'redis') return openFleetStores(config);
   const path = cachePath(config);
   makePrivateDir(dirname(path));
   const sqlite = SqliteCache.open(path);
   const cache = new TieredCache(new MemoryCache(config.cache.memory_entries), sqlite);
-  return { cache, stats: new SqliteStatsStore(sqlite.db), sqlite, close: () => cache.close() };
+  return {
+    cache,
+    stats: new SqliteStatsStore(sqlite.db),
+    sqlite,
+    fleet: null,
+    close: () => cache.close(),
+  };
 }
 
 export function cacheTtls(config: Readonly<Config>): CacheTtls {
@@ -125,6 +187,15 @@ export function buildLimits(config: Readonly<Config>): CalloutLimits {
   });
 }
 
+/** Who makes a callout several nodes need at once: in fleet mode one node, through a Redis lock. */
+function coordinator(config: Readonly<Config>, stores: Stores): CalloutCoordinator {
+  if (!stores.fleet) return new LocalCoordinator();
+  return new FleetCoordinator(stores.fleet.link, {
+    lockTtlMs: ms(config.redis.lock_ttl),
+    pollMs: ms(config.redis.lock_poll),
+  });
+}
+
 export interface Service {
   verifier: Verifier;
   /** The decision path every front-end shares: request -> answer. */
@@ -151,7 +222,15 @@ export function buildService(
       skipDomains: config.service.skip_domains,
       skipAddresses: config.service.skip_addresses,
     },
-    { engine, cache: stores.cache, limits, stats, observer, spf: buildSpfPolicy(config, stores.cache) },
+    {
+      engine,
+      cache: stores.cache,
+      limits,
+      stats,
+      observer,
+      spf: buildSpfPolicy(config, stores.cache),
+      coordinator: coordinator(config, stores),
+    },
   );
   return { verifier, decider: buildDecider(config, verifier), stores, limits, engine };
 }

@@ -10,6 +10,7 @@ import { LogTelemetry } from '../observability/log-observer.js';
 import { logEvent, type Logger } from '../observability/logger.js';
 import { TelemetrySet, type Telemetry } from '../observability/telemetry.js';
 import { RecentActivity } from '../service/recent-activity.js';
+import type { RedisLink } from '../redis/link.js';
 import { buildService, cachePath, openStores, type Service } from './build.js';
 import { buildFrontends, buildTelemetry } from './frontends.js';
 
@@ -24,9 +25,7 @@ export interface Daemon {
 }
 
 export async function startDaemon(config: Readonly<Config>, logger: Logger): Promise<Daemon> {
-  logEvent(logger, 'info', EVENTS.serviceStarting, {
-    cache: config.cache.backend === 'sqlite' ? cachePath(config) : 'memory',
-  });
+  logEvent(logger, 'info', EVENTS.serviceStarting, { cache: cacheDescription(config) });
   // cbv still starts (the Quick start must work on such a machine), but says once why callouts may be refused.
   const helo = heloIdentity(config);
   if (helo.warning)
@@ -38,6 +37,7 @@ export async function startDaemon(config: Readonly<Config>, logger: Logger): Pro
       helo.warning,
     );
   const stores = openStores(config);
+  if (stores.fleet) await joinFleet(stores.fleet.link, logger);
   const recent = new RecentActivity();
   const extra = buildTelemetry(config);
   const telemetry = new TelemetrySet([new LogTelemetry(logger), recent, ...extra]);
@@ -84,6 +84,36 @@ export async function startDaemon(config: Readonly<Config>, logger: Logger): Pro
     return stopping;
   };
   return { service, telemetry, listening, stop };
+}
+
+function cacheDescription(config: Readonly<Config>): string {
+  if (config.cache.backend === 'sqlite') return cachePath(config);
+  if (config.cache.backend === 'memory') return 'memory';
+  const r = config.redis;
+  // Never the password: the url's credentials are cut out.
+  const where =
+    r.url?.replace(/\/\/[^@/]*@/, '//') ?? (r.cluster.length > 0 ? r.cluster : r.sentinels).join(',');
+  return `redis ${where}`;
+}
+
+/**
+ * Log each change of the link between up and down once, and wait (bounded by
+ * redis.connect_timeout) for the first connection. A Redis that is not there
+ * yet is no reason not to start: the node runs locally until it comes.
+ */
+async function joinFleet(link: RedisLink, logger: Logger): Promise<void> {
+  link.watch({
+    change: (up, why) =>
+      up
+        ? logEvent(logger, 'info', EVENTS.redisUp, { node: link.nodeName })
+        : logEvent(logger, 'warn', EVENTS.redisDown, { node: link.nodeName, problem: why }),
+  });
+  if (!(await link.ready())) {
+    logEvent(logger, 'warn', EVENTS.redisDown, {
+      node: link.nodeName,
+      problem: 'not reachable at start-up; running on the local tier and limits until it is',
+    });
+  }
 }
 
 /** Run until a signal, then stop gracefully. */

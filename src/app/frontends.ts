@@ -42,6 +42,11 @@ export function buildFrontends(context: FrontendContext): Frontend[] {
     inFlight: () => service.verifier.inFlight,
     trippedDomains: () => service.limits.snapshot().trippedDomains.length,
   });
+  const link = service.stores.fleet?.link;
+  if (metrics && link) {
+    metrics.trackRedis(() => link.up);
+    link.watch({ fallback: (call) => metrics.redisFallbacks.inc({ call }) });
+  }
   const list: Frontend[] = [];
   if (config.policy.enabled) list.push(createPolicyFrontend(context));
   if (config.http.enabled)
@@ -54,6 +59,7 @@ export function buildFrontends(context: FrontendContext): Frontend[] {
         metrics,
         logger,
         readiness: readinessNotes(config),
+        fleetStats: service.stores.fleet?.stats ?? null,
       }),
     );
   return list;

@@ -189,11 +189,13 @@ export const serviceSchema = z
 export const cacheSchema = z
   .strictObject({
     backend: z
-      .enum(['sqlite', 'memory'])
+      .enum(['sqlite', 'memory', 'redis'])
       .default('sqlite')
-      .describe('sqlite persists across restarts (embedded default); memory is lost on exit.'),
+      .describe(
+        'sqlite persists across restarts (embedded default); memory is lost on exit; redis is shared by a fleet of nodes (see the redis section and docs/fleet.md).',
+      ),
     path: z.string().nullable().default(null).describe('SQLite file; null means <data_dir>/cbv.sqlite.'),
-    memory_entries: count(100_000, 'Hot entries kept in memory in front of SQLite.', 100_000_000),
+    memory_entries: count(100_000, 'Hot entries kept in memory in front of SQLite or Redis.', 100_000_000),
     ttl: z
       .strictObject({
         deliverable: seconds(7 * 86_400, 'Keep an accepted address'),
@@ -530,18 +532,87 @@ export const loggingSchema = z
   })
   .prefault({});
 
-export const configSchema = z.strictObject({
-  verify: verifySchema.describe('The callout engine.'),
-  dns: dnsSchema.describe('DNS resolution.'),
-  service: serviceSchema.describe('The verification service (cbv serve).'),
-  cache: cacheSchema.describe('The verdict cache.'),
-  limits: limitsSchema.describe("Politeness: how hard cbv may press on other people's servers."),
-  policy: policySchema.describe('The Postfix policy server front-end.'),
-  spf: spfSchema.describe(
-    'SPF before the callout: a sender whose domain authorises the client needs no callout, one it forbids is refused.',
-  ),
-  http: httpSchema.describe('The HTTP API, Prometheus metrics and dashboard front-end.'),
-  logging: loggingSchema.describe('Structured JSON logs on stdout.'),
-});
+// --- Fleet mode (issue 11): one Redis shared by several cbv nodes. ----------------------------
+/** host:port of a Sentinel or Cluster node; the host may be a name. */
+const redisNode = routeTarget;
+
+export const redisSchema = z
+  .strictObject({
+    url: z
+      .string()
+      .regex(/^rediss?:\/\/\S+$/, 'redis://[user:password@]host:port[/db], or rediss:// for TLS')
+      .nullable()
+      .default(null)
+      .describe('A standalone Redis (or Valkey) server; used when cache.backend is redis.'),
+    sentinels: z
+      .array(redisNode)
+      .default([])
+      .describe('Sentinels as host:port, instead of url: the master named sentinel_name is asked of them.'),
+    sentinel_name: z.string().min(1).default('mymaster').describe('Name of the master the sentinels watch.'),
+    cluster: z
+      .array(redisNode)
+      .default([])
+      .describe('Redis Cluster seed nodes as host:port, instead of url.'),
+    password: z
+      .string()
+      .nullable()
+      .default(null)
+      .describe('Password for sentinels/cluster nodes (with url, put it in the url).'),
+    tls: z.boolean().default(false).describe('TLS to sentinels/cluster nodes (with url, use rediss://).'),
+    prefix: z
+      .string()
+      .regex(/^[A-Za-z0-9:_.{}-]{0,32}$/, 'up to 32 of A-Z a-z 0-9 : _ . { } -')
+      .default('cbv:')
+      .describe('Prefix of every key and channel, so several fleets can share one Redis.'),
+    node_name: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a short name such as mx1')
+      .nullable()
+      .default(null)
+      .describe("This node's name in fleet statistics; null means the host name."),
+    command_timeout: seconds(
+      0.25,
+      'Longest wait for one Redis reply; past it the call falls back to the local tier and limits',
+    ),
+    connect_timeout: seconds(2, 'Longest wait for a connection to Redis'),
+    retry_after: seconds(5, 'After Redis failed or was slow, run locally this long before trying it again'),
+    lock_ttl: seconds(
+      10,
+      'Lifetime of a fleet callout lock; its holder renews it while calling out, so a crashed node delays the others at most this long',
+    ),
+    lock_poll: seconds(
+      0.5,
+      "How often a node waiting for another node's callout looks for its result (pub/sub usually tells it first)",
+    ),
+  })
+  .prefault({});
+
+export const configSchema = z
+  .strictObject({
+    verify: verifySchema.describe('The callout engine.'),
+    dns: dnsSchema.describe('DNS resolution.'),
+    service: serviceSchema.describe('The verification service (cbv serve).'),
+    cache: cacheSchema.describe('The verdict cache.'),
+    limits: limitsSchema.describe("Politeness: how hard cbv may press on other people's servers."),
+    policy: policySchema.describe('The Postfix policy server front-end.'),
+    spf: spfSchema.describe(
+      'SPF before the callout: a sender whose domain authorises the client needs no callout, one it forbids is refused.',
+    ),
+    http: httpSchema.describe('The HTTP API, Prometheus metrics and dashboard front-end.'),
+    logging: loggingSchema.describe('Structured JSON logs on stdout.'),
+    redis: redisSchema.describe('Fleet mode: the Redis that several cbv nodes share (docs/fleet.md).'),
+  })
+  .superRefine((c, ctx) => {
+    // Fleet mode needs exactly one way to reach Redis.
+    const ways = [c.redis.url !== null, c.redis.sentinels.length > 0, c.redis.cluster.length > 0];
+    const n = ways.filter(Boolean).length;
+    if (c.cache.backend === 'redis' && n !== 1)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['redis', 'url'],
+        message: 'cache.backend redis needs exactly one of redis.url, redis.sentinels or redis.cluster',
+        input: c.redis.url,
+      });
+  });
 
 export type Config = z.infer<typeof configSchema>;

@@ -27,6 +27,9 @@ export const EVENTS = {
   httpAuthFailed: 'http.auth_failed',
   httpRefused: 'http.refused',
   internalError: 'internal.error',
+  // Fleet mode (issue 11).
+  redisDown: 'redis.down',
+  redisUp: 'redis.up',
 } as const;
 
 export type EventCode = (typeof EVENTS)[keyof typeof EVENTS];

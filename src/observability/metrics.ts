@@ -36,6 +36,9 @@ export const METRIC_NAMES = {
   httpAuthFailures: 'cbv_http_auth_failures_total',
   spfResults: 'cbv_spf_results_total',
   spfCalloutsAvoided: 'cbv_spf_callouts_avoided_total',
+  // Fleet mode (issue 11).
+  redisUp: 'cbv_redis_up',
+  redisFallbacks: 'cbv_redis_fallbacks_total',
 } as const;
 
 /** Seconds; callouts range from a cached-DNS refusal (ms) to a tarpit that uses the whole budget. */
@@ -149,6 +152,34 @@ export class PromMetrics extends NullTelemetry {
   private counter<L extends string>(name: string, help: string, labelNames: L[]): Counter<L> {
     return new Counter({ name, help, labelNames, registers: [this.registry] });
   }
+
+  private redisUp: () => boolean = () => false;
+
+  readonly redisFallbacks = this.counter(
+    METRIC_NAMES.redisFallbacks,
+    'Redis calls that fell back to the local tier or limits (Redis down, slow or failing), by call.',
+    ['call'],
+  );
+
+  /**
+   * Fleet mode: `cbv_redis_up` reads the link at scrape time (1 when this node
+   * uses Redis now); always exported, 0 on a single node without Redis.
+   */
+  trackRedis(up: () => boolean): void {
+    this.redisUp = up;
+  }
+
+  private readonly redisGauge = new Gauge({
+    name: METRIC_NAMES.redisUp,
+    help: '1 while this node uses the fleet Redis, 0 while it runs on its local tier and limits (or has no Redis).',
+    registers: [this.registry],
+    collect: (() => {
+      const self = (): PromMetrics => this;
+      return function (this: Gauge) {
+        this.set(self().redisUp() ? 1 : 0);
+      };
+    })(),
+  });
 
   /** Read the gauges from the running service. */
   track(source: MetricsSource): void {

@@ -13,6 +13,7 @@ import { parseMailbox, type EngineVerdict, type VerifyOptions } from '../core/in
 import type { VerdictCache } from '../cache/verdict-cache.js';
 import type { CalloutLimits } from '../limits/callout-limits.js';
 import { Coalescer } from '../limits/coalescer.js';
+import { LocalCoordinator, type CalloutCoordinator } from '../limits/fleet-coalescer.js';
 import { calloutCounters, requestCounters } from '../stats/counters.js';
 import type { StatsRecorder } from '../stats/stats-store.js';
 import {
@@ -62,6 +63,8 @@ export interface VerifierDeps {
   observer: VerifierObserver;
   /** SPF before the callout; absent or null when SPF is off. */
   spf?: SpfPolicy | null;
+  /** Who makes a callout when several nodes need it at once (fleet mode); default: this node. */
+  coordinator?: CalloutCoordinator;
   now?: () => number;
 }
 
@@ -77,6 +80,7 @@ export class Verifier {
   private readonly skip: SkipList;
   private readonly shutdown = new AbortController();
   private readonly now: () => number;
+  private readonly coordinator: CalloutCoordinator;
   private closing = false;
 
   constructor(
@@ -85,6 +89,7 @@ export class Verifier {
   ) {
     this.skip = new SkipList(options.skipDomains, options.skipAddresses);
     this.now = deps.now ?? Date.now;
+    this.coordinator = deps.coordinator ?? new LocalCoordinator();
   }
 
   get cache(): VerdictCache {
@@ -206,7 +211,7 @@ export class Verifier {
     const cached = await this.deps.cache.getAddress(address, startedAt);
     if (cached) {
       if (cached.refreshAt !== null && startedAt >= cached.refreshAt)
-        this.refreshInBackground(address, domain);
+        this.refreshInBackground(address, domain, cached.storedAt);
       const ageSeconds = Math.round((startedAt - cached.storedAt) / 1000);
       return {
         verdict: {
@@ -242,7 +247,9 @@ export class Verifier {
       };
     }
     const budgetMs = opts.budgetMs ?? this.options.inlineBudgetMs;
-    const { promise, joined } = this.callouts.run(address, () => this.callout(address, domain, budgetMs));
+    const { promise, joined } = this.callouts.run(address, () =>
+      this.coordinated(address, domain, budgetMs, null),
+    );
     const verdict = await raceBudget(promise, budgetMs);
     if (verdict === 'pending') {
       const message = `no answer within the inline budget of ${budgetMs} ms; the callout goes on and its result will be cached`;
@@ -261,6 +268,30 @@ export class Verifier {
       },
       joined,
     };
+  }
+
+  /**
+   * One callout for the whole fleet: the coordinator either runs ours, or hands
+   * us the verdict of another node that was already calling this address out.
+   * `knownStoredAt` is the entry being refreshed (null on a miss): only a newer one counts as a result.
+   */
+  private coordinated(
+    address: string,
+    domain: string,
+    budgetMs: number,
+    knownStoredAt: number | null,
+  ): Promise<CalloutVerdict> {
+    return this.coordinator.run({
+      key: address,
+      work: () => this.callout(address, domain, budgetMs),
+      peek: async () => {
+        const e = await this.deps.cache.getAddress(address, this.now());
+        if (!e || (knownStoredAt !== null && e.storedAt <= knownStoredAt)) return null;
+        const { cache: _cache, ...verdict } = e.verdict;
+        return { ...verdict, transcript: [] };
+      },
+      signal: this.shutdown.signal,
+    });
   }
 
   /** One callout: wait for a slot within the budget, call out, remember what it taught. */
@@ -308,10 +339,10 @@ export class Verifier {
   }
 
   /** Optimistic refresh: the caller already has the cached answer; this only updates it. */
-  private refreshInBackground(address: string, domain: string): void {
+  private refreshInBackground(address: string, domain: string, knownStoredAt: number): void {
     if (this.closing) return;
     const { promise } = this.callouts.run(address, () =>
-      this.callout(address, domain, this.options.inlineBudgetMs),
+      this.coordinated(address, domain, this.options.inlineBudgetMs, knownStoredAt),
     );
     promise.catch((error: unknown) => this.deps.observer.backgroundError(error));
   }

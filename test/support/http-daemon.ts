@@ -45,6 +45,8 @@ export async function startHttpDaemon(
     verify?: Record<string, unknown>;
     /** A reply of its own for some RCPTs (e.g. hostile text); null leaves the line to the default. */
     rcpt?: (line: string) => string | null;
+    /** Further config sections, replacing the defaults here section by section (e.g. fleet mode). */
+    config?: Record<string, Record<string, unknown>>;
   } = {},
 ): Promise<HttpDaemon> {
   const users = options.users ?? ['alice', 'carol'];
@@ -63,6 +65,7 @@ export async function startHttpDaemon(
       policy: { enabled: false, ...options.policy },
       http: { listen: ['127.0.0.1:0'], ...options.http },
       logging: { level: 'debug' },
+      ...options.config,
     },
     'test',
   );

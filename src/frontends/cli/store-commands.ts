@@ -14,6 +14,8 @@ import { EXIT } from './exit-codes.js';
 export interface StoreDeps {
   cache: VerdictCache;
   stats: StatsStore;
+  /** Fleet mode: every node's counters summed in Redis, and who counted (null on a single node). */
+  fleet?: { stats: StatsStore & { nodes(since: string, until: string): Promise<string[]> } } | null;
   out(text: string): void;
 }
 
@@ -22,14 +24,15 @@ export const CACHE_USAGE = `usage: cbv cache get ADDRESS [--json]     show the c
        cbv cache stats [--json]              entries and file size
   all accept --config FILE to find the cache`;
 
-export const STATS_USAGE = `usage: cbv stats [--since YYYY-MM-DD] [--until YYYY-MM-DD] [--json] [--config FILE]
-  default: today (UTC)`;
+export const STATS_USAGE = `usage: cbv stats [--since YYYY-MM-DD] [--until YYYY-MM-DD] [--fleet] [--json] [--config FILE]
+  default: today (UTC), this node's counters; --fleet: every node's, summed in Redis (cache.backend redis)`;
 
 const OPTIONS = {
   json: { type: 'boolean' },
   config: { type: 'string' },
   since: { type: 'string' },
   until: { type: 'string' },
+  fleet: { type: 'boolean' },
 } as const;
 
 function args(argv: string[], allowed: readonly (keyof typeof OPTIONS)[]) {
@@ -135,7 +138,7 @@ function describe(
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 
 export async function runStats(argv: string[], deps: StoreDeps): Promise<number> {
-  const { values, positionals } = args(argv, ['json', 'config', 'since', 'until']);
+  const { values, positionals } = args(argv, ['json', 'config', 'since', 'until', 'fleet']);
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0] ?? ''}'`);
   const today = new Date().toISOString().slice(0, 10);
   const since = values.since ?? today;
@@ -148,6 +151,18 @@ export async function runStats(argv: string[], deps: StoreDeps): Promise<number>
       throw new UsageError(`${flag}: expected a date as YYYY-MM-DD, got '${day}'`);
   }
   if (since > until) throw new UsageError(`--since ${since} is after --until ${until}`);
+  if (values.fleet) {
+    const fleet = deps.fleet;
+    if (!fleet) throw new UsageError('--fleet needs cache.backend redis (fleet mode) in the configuration');
+    const report = buildReport(await fleet.stats.sum(since, until), since, until);
+    const nodes = await fleet.stats.nodes(since, until);
+    deps.out(
+      values.json
+        ? JSON.stringify({ ...report, scope: 'fleet', nodes })
+        : `Fleet of ${nodes.length} node${nodes.length === 1 ? '' : 's'}: ${nodes.join(', ') || '(none counted)'}\n${formatReport(report)}`,
+    );
+    return EXIT.ok;
+  }
   const report = buildReport(await deps.stats.sum(since, until), since, until);
   deps.out(values.json ? safeJson(report) : formatReport(report));
   return EXIT.ok;

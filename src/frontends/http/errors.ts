@@ -101,6 +101,9 @@ export type MethodsOf = (path: string) => string[];
 export function installErrorHandlers(app: FastifyInstance, logger: Logger, methodsOf: MethodsOf): void {
   app.setErrorHandler((error: FastifyError | HttpProblem, request, reply) => {
     if (error instanceof HttpProblem) return reply.code(error.status).send(error.body());
+    // Fleet mode: an administrator's request (fleet statistics, a purge) while Redis is away.
+    if ((error as { code?: string }).code === 'CBV_ERR_REDIS_UNAVAILABLE')
+      return reply.code(503).send({ error: 'redis_unavailable', message: error.message });
     const status = error.statusCode ?? 500;
     if (status < 500) {
       // Fastify's own refusals: malformed JSON, wrong content type, body too large.

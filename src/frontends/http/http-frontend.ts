@@ -13,6 +13,7 @@ import type { PromMetrics } from '../../observability/metrics.js';
 import type { Decider } from '../../service/decider.js';
 import type { RecentActivity } from '../../service/recent-activity.js';
 import type { Verifier } from '../../service/verifier.js';
+import type { RedisStatsStore } from '../../stats/redis-stats.js';
 import type { Frontend } from '../frontend.js';
 import type { ReadinessNotes } from './services.js';
 import { buildApp } from './app.js';
@@ -29,6 +30,8 @@ export interface HttpFrontendOptions {
   recent: RecentActivity;
   metrics: PromMetrics | null;
   logger: Logger;
+  /** Fleet mode: the fleet's statistics (null on a single node). */
+  fleetStats?: RedisStatsStore | null;
   now?: () => number;
   /** Reported by /readyz and shown on the dashboard. */
   readiness?: ReadinessNotes;
@@ -69,6 +72,7 @@ export class HttpFrontend implements Frontend {
         metrics: this.options.metrics,
         // A batch is admitted whole, so one larger than the bucket could never be.
         batchMax: Math.min(http.batch_max, http.token_burst),
+        fleetStats: this.options.fleetStats ?? null,
         now: this.options.now ?? Date.now,
         ...(this.options.readiness ? { readiness: this.options.readiness } : {}),
       },

@@ -205,6 +205,12 @@ export const statsReportSchema = z
     until: z.string(),
     rows: z.array(statsRowSchema),
     reasons: z.array(statsRowSchema),
+    scope: z
+      .enum(['node', 'fleet'])
+      .optional()
+      .describe('Whose counters: this node, or every node of the fleet (summed in Redis).'),
+    fleet: z.boolean().optional().describe('Whether this node is in a fleet (scope=fleet is available).'),
+    nodes: z.array(z.string()).optional().describe('scope=fleet: the nodes that counted in the range.'),
   })
   .describe('The statistics table (as `cbv stats` prints it).') satisfies z.ZodType<StatsReport>;
 

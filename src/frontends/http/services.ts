@@ -3,6 +3,7 @@ import type { PromMetrics } from '../../observability/metrics.js';
 import type { Decider } from '../../service/decider.js';
 import type { RecentActivity } from '../../service/recent-activity.js';
 import type { Verifier } from '../../service/verifier.js';
+import type { RedisStatsStore } from '../../stats/redis-stats.js';
 
 /** Facts about the daemon's set-up that /readyz reports in `details` (and the dashboard shows). */
 export interface ReadinessNotes {
@@ -22,5 +23,7 @@ export interface HttpServices {
   batchMax: number;
   /** Reported by /readyz; absent in processes that have none to give. */
   readiness?: ReadinessNotes;
+  /** Fleet mode: every node's counters summed in Redis (null on a single node). */
+  fleetStats: RedisStatsStore | null;
   now(): number;
 }

@@ -44,7 +44,7 @@ describe('configuration', () => {
     ],
     [
       'verfy: {}\n',
-      'unknown.yaml: verfy: unknown key; allowed here: verify, dns, service, cache, limits, policy, spf, http, logging',
+      'unknown.yaml: verfy: unknown key; allowed here: verify, dns, service, cache, limits, policy, spf, http, logging, redis',
     ],
     ['verify:\n  port: "twenty-five"\n', 'unknown.yaml: verify.port: expected number, got "twenty-five"'],
     ['verify:\n  port: 70000\n', 'unknown.yaml: verify.port: got 70000, must be <=65535'],

@@ -7,11 +7,13 @@ import { api } from './api.js';
 import { byId, h, numberFormat } from './dom.js';
 
 /** @typedef {{key: string, label: string, depth: number, value: number, percent: number | null}} Row */
-/** @typedef {{since: string, until: string, rows: Row[], reasons: Row[]}} Report */
+/** @typedef {{since: string, until: string, rows: Row[], reasons: Row[], fleet?: boolean, nodes?: string[]}} Report */
 
 const PERIODS = ['today', 'month', 'range'];
 const since = /** @type {HTMLInputElement} */ (byId('range-since'));
 const until = /** @type {HTMLInputElement} */ (byId('range-until'));
+/** Fleet mode: the table shows every node's counters (summed in Redis) instead of this node's. */
+const fleet = /** @type {HTMLInputElement} */ (byId('stats-fleet'));
 
 /** @param {string} day @param {number} days */
 function addDays(day, days) {
@@ -77,21 +79,28 @@ function render(reports) {
 }
 
 export async function refreshStats() {
+  const scope = fleet.checked ? 'fleet' : 'node';
   /** @type {Report} */
-  const today = await api('/v1/stats');
+  const today = await api(`/v1/stats?scope=${scope}`);
+  // The toggle is offered only by a node that is in a fleet.
+  byId('stats-scope').hidden = !today.fleet;
   const day = today.until;
   if (!until.value) until.value = day;
   if (!since.value) since.value = addDays(day, -6);
   if (since.value > until.value) since.value = until.value;
-  const q = (/** @type {string} */ a, /** @type {string} */ b) => `/v1/stats?since=${a}&until=${b}`;
+  const q = (/** @type {string} */ a, /** @type {string} */ b) =>
+    `/v1/stats?since=${a}&until=${b}&scope=${scope}`;
   const [month, range] = await Promise.all([
     api(q(`${day.slice(0, 8)}01`, day)),
     api(q(since.value, until.value)),
   ]);
   render([today, month, range]);
+  const title = scope === 'fleet' ? `Statistics: fleet of ${today.nodes?.length ?? 0}` : 'Statistics';
+  byId('stats-title').textContent = title;
 }
 
 /** @param {(error: unknown) => void} report */
 export function initStats(report) {
-  for (const input of [since, until]) input.addEventListener('change', () => refreshStats().catch(report));
+  for (const input of [since, until, fleet])
+    input.addEventListener('change', () => refreshStats().catch(report));
 }

@@ -40,8 +40,19 @@ export function statsRoutes(s: HttpServices): ApiRoute[] {
   return [reportRoute(s), seriesRoute(s)];
 }
 
+const scope = z
+  .enum(['node', 'fleet'])
+  .default('node')
+  .describe("node: this node's counters; fleet: every node's, summed in Redis (fleet mode only).");
+
+/** The counters asked for: this node's, or the fleet's (400 on a single node). */
+function source(s: HttpServices, which: 'node' | 'fleet') {
+  if (which === 'node') return s.verifier.stats;
+  if (!s.fleetStats) throw invalid('scope', 'scope: fleet needs cache.backend redis (fleet mode)');
+  return s.fleetStats;
+}
+
 function reportRoute(s: HttpServices): ApiRoute {
-  const stats = s.verifier.stats;
   return route({
     method: 'GET',
     path: '/v1/stats',
@@ -49,20 +60,23 @@ function reportRoute(s: HttpServices): ApiRoute {
     summary: 'The statistics table',
     description: 'Counters summed over UTC days [since, until], with percentages; both default to today.',
     access: 'token',
-    querystring: z.strictObject({ since: dayText.optional(), until: dayText.optional() }),
+    querystring: z.strictObject({ since: dayText.optional(), until: dayText.optional(), scope }),
     responses: { 200: { description: 'The table.', schema: statsReportSchema } },
     handle: async ({ query }) => {
       const today = new Date(s.now()).toISOString().slice(0, 10);
       const since = checkDay('since', query.since ?? today);
       const until = checkDay('until', query.until ?? today);
       if (since > until) throw invalid('since', `since: ${since} is after until ${until}`);
-      return buildReport(await stats.sum(since, until), since, until);
+      const stats = source(s, query.scope);
+      const report = buildReport(await stats.sum(since, until), since, until);
+      const fleet = s.fleetStats !== null;
+      if (query.scope === 'node') return { ...report, scope: query.scope, fleet };
+      return { ...report, scope: query.scope, fleet, nodes: await s.fleetStats?.nodes(since, until) };
     },
   });
 }
 
 function seriesRoute(s: HttpServices): ApiRoute {
-  const stats = s.verifier.stats;
   return route({
     method: 'GET',
     path: '/v1/stats/series',
@@ -73,6 +87,7 @@ function seriesRoute(s: HttpServices): ApiRoute {
     querystring: z.strictObject({
       granularity: z.enum(['hour', 'day']).default('hour'),
       count: z.number().int().min(1).max(400).default(48).describe('How many hours or days.'),
+      scope,
     }),
     responses: {
       200: {
@@ -81,6 +96,7 @@ function seriesRoute(s: HttpServices): ApiRoute {
       },
     },
     handle: async ({ query }) => {
+      const stats = source(s, query.scope);
       const step = query.granularity === 'hour' ? HOUR_MS : DAY_MS;
       const width = query.granularity === 'hour' ? 13 : 10; // YYYY-MM-DDTHH or YYYY-MM-DD
       const now = s.now();
