@@ -74,10 +74,10 @@ function waitForPort(child: ChildProcess, timeoutMs: number): Promise<number> {
 
 async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
+  const exited = new Promise((r) => child.once('exit', r)).then(() => true);
   child.kill('SIGTERM');
-  await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
-  if (child.exitCode === null) child.kill('SIGKILL');
+  const done = await Promise.race([exited, new Promise<boolean>((r) => setTimeout(() => r(false), 15_000))]);
+  if (!done) child.kill('SIGKILL');
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'cbv-bench-fleet-'));
@@ -145,7 +145,9 @@ async function measure(backend: string, port: number, all: Buffer[]): Promise<Ro
       p99: median(p.map((x) => x.p99)),
       errors: runs.reduce((n, r) => n + r.errors, 0),
     });
-    console.error(`  ${backend} x${connections}: ${rows.at(-1)?.perSecond} req/s (${JSON.stringify(runs[0]?.actions)})`);
+    console.error(
+      `  ${backend} x${connections}: ${rows.at(-1)?.perSecond} req/s (${JSON.stringify(runs[0]?.actions)})`,
+    );
   }
   return rows;
 }
@@ -178,7 +180,9 @@ try {
     const { port, child } = await daemon(mx.port, [...cache]);
     await sendAll('127.0.0.1', port, all.slice(0, SENDERS), 16);
     await new Promise((r) => setTimeout(r, 2000));
-    console.error(`  ${backend} warm: ${JSON.stringify(await sendAll('127.0.0.1', port, all.slice(0, SENDERS), 16))}`);
+    console.error(
+      `  ${backend} warm: ${JSON.stringify(await sendAll('127.0.0.1', port, all.slice(0, SENDERS), 16))}`,
+    );
     rows.push(...(await measure(backend, port, all)));
     await stop(child);
   }
