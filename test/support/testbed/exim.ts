@@ -28,6 +28,8 @@ export interface EximOptions {
   domains?: readonly string[];
   /** Statements appended to the RCPT ACL after the recipient is verified (before its final accept). */
   rcptAcl?: string;
+  /** Statements of a MAIL FROM ACL (before its final accept); none: MAIL is not checked. */
+  mailAcl?: string;
   /** Macros defined at the top of the configuration: NAME -> value. */
   macros?: Record<string, string>;
 }
@@ -49,7 +51,7 @@ export function eximConfig(
   port: number,
   users: readonly string[],
   domains: readonly string[],
-  extra: Pick<EximOptions, 'rcptAcl' | 'macros'> = {},
+  extra: Pick<EximOptions, 'rcptAcl' | 'mailAcl' | 'macros'> = {},
 ): string {
   const macros = Object.entries(extra.macros ?? {}).map(([name, value]) => `${name} = ${value}\n`);
   return `# private test instance: written by test/support/testbed/exim.ts
@@ -69,9 +71,9 @@ rfc1413_query_timeout = 0s
 tls_advertise_hosts =
 smtp_banner = $primary_hostname ESMTP Exim $version_number (cbv-exim) $tod_full
 acl_smtp_rcpt = acl_check_rcpt
-
+${extra.mailAcl === undefined ? '' : 'acl_smtp_mail = acl_check_mail\n'}
 begin acl
-acl_check_rcpt:
+${extra.mailAcl === undefined ? '' : `acl_check_mail:\n${extra.mailAcl.trimEnd()}\n  accept\n\n`}acl_check_rcpt:
   deny    message = relay not permitted
           !domains = +local_domains
   require verify = recipient
