@@ -77,6 +77,8 @@ try {
   const hot = await time((i) => tiered.getAddress(pick(i % 50_000), now));
   const engine: CalloutEngine = {
     verify: () => Promise.reject(new Error('no callout expected in a cache benchmark')),
+    verifyBatch: () => Promise.reject(new Error('no callout expected in a cache benchmark')),
+    addressesPerSession: 1,
     idle: () => Promise.resolve(),
   };
   const verifier = new Verifier(

@@ -136,11 +136,22 @@ async function main(argv: string[]): Promise<number> {
 }
 
 const argv = process.argv.slice(2);
+let finished = false;
+// If the event loop empties while the command is still waiting (a wait on an unref'd timer
+// with nothing else alive), the process would exit 0 having printed nothing: never let that pass.
+process.on('beforeExit', () => {
+  if (finished) return;
+  finished = true;
+  process.stderr.write(`cbv: internal error: '${argv[0] ?? ''}' stopped before it finished its work\n`);
+  process.exitCode = EXIT.software;
+});
 main(argv).then(
   (code) => {
+    finished = true;
     process.exitCode = code;
   },
   async (error: unknown) => {
+    finished = true;
     // The error classes (and the logger, for the daemon's log) are loaded only on this path.
     const [
       { StartupError },

@@ -39,6 +39,7 @@ export function engineOptions(config: Config, fqdn: () => string = machineFqdn):
     maxMxHosts: v.max_mx_hosts,
     maxAddresses: v.max_addresses,
     maxSessions: v.max_sessions,
+    maxRcptPerSession: v.max_rcpt_per_session,
     addressFamilies: v.address_families,
     budgetMs: ms(v.budget),
     allowTargets: v.allow_targets,

@@ -92,6 +92,15 @@ export const verifySchema = z
     max_mx_hosts: count(5, 'Most MX hosts considered per domain.', 50),
     max_addresses: count(5, 'Most IP addresses tried per verification (Postfix smtp_mx_address_limit).', 50),
     max_sessions: count(2, 'Most SMTP sessions per verification (Postfix smtp_mx_session_limit).', 20),
+    max_rcpt_per_session: z
+      .number()
+      .int()
+      .min(2)
+      .max(100)
+      .default(8)
+      .describe(
+        "Most RCPT commands in one SMTP session, the catch-all probe included: addresses of one domain verified together share a session up to this. Keep it below the remote servers' error limits (Postfix smtpd_soft_error_limit is 10).",
+      ),
     address_families: z
       .array(z.enum(['ipv4', 'ipv6']))
       .min(1)

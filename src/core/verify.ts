@@ -1,40 +1,45 @@
 /**
- * The engine: one address in, one verdict out.
+ * The engine: addresses in, one verdict per address out.
  *
- *   parse address -> find mail hosts -> for each address of each host:
- *   check target safety -> probe -> stop at the first authoritative answer.
+ *   parse -> group by domain -> find mail hosts (one MX walk per domain)
+ *   -> callout: targets -> try one target at a time -> choose, per address.
  *
- * It imports only the core and node builtins; DNS, sockets and randomness
- * are injected. It never logs and never throws for anything a remote party
- * can cause: every such path ends in a Verdict.
+ * Several addresses of one domain share the MX walk and the SMTP sessions
+ * (one catch-all probe per session, then each address's RCPT), so a batch
+ * costs the remote host one connection where one verification each would
+ * cost many. It imports only the core and node builtins; DNS, sockets and
+ * randomness are injected. It never logs and never throws for anything a
+ * remote party can cause: every such path ends in a Verdict.
  */
 import { randomBytes } from 'node:crypto';
 import { parseMailbox, type Mailbox } from './address.js';
+import { newAddressState, type AddressState, type Attempt } from './callout/batch.js';
+import { chooseAnswer } from './callout/choose.js';
+import { targetsOf } from './callout/targets.js';
+import { tryTarget, type CalloutContext } from './callout/try-target.js';
 import { findMailHosts, type AddressFamily, type MailHost, type MailRoute } from './dns/mail-hosts.js';
 import type { DnsResolver } from './dns/resolver.js';
 import type { Connector } from './smtp/connector.js';
-import { Probe, type HostOutcome, type ProbeOptions } from './smtp/probe.js';
+import { Probe, type ProbeOptions } from './smtp/probe.js';
 import { TargetPolicy } from './target-safety.js';
-import {
-  REASON_MEANING,
-  type EngineReason,
-  type MxTarget,
-  type Stage,
-  type TranscriptLine,
-  type Verdict,
-} from './verdict.js';
+import { REASON_MEANING, type EngineReason, type TranscriptLine, type Verdict } from './verdict.js';
+
+export type { Attempt } from './callout/batch.js';
 
 export interface EngineOptions {
   probe: ProbeOptions;
   /** Deadline for all DNS work of one verification. */
   dnsTimeoutMs: number;
+  /** Most MX hosts with an address considered per domain (names that do not resolve are not counted). */
   maxMxHosts: number;
   /** Most addresses (across all MX hosts) a verification will try to connect to. */
   maxAddresses: number;
-  /** Most SMTP sessions (successful connections) per verification, as Postfix's smtp_mx_session_limit. */
+  /** Most SMTP sessions (successful connections) that may leave one address unanswered, as Postfix's smtp_mx_session_limit. */
   maxSessions: number;
+  /** Most RCPT commands in one SMTP session, the catch-all probe included (below Postfix's smtpd_soft_error_limit of 10). */
+  maxRcptPerSession: number;
   addressFamilies: readonly AddressFamily[];
-  /** Overall budget for one verification, DNS included. */
+  /** Overall budget for one verification (or one batch of one domain), DNS included. */
   budgetMs: number;
   /** CIDRs that may be connected to although special-purpose (loopback for tests, a lab network). */
   allowTargets: readonly string[];
@@ -63,19 +68,22 @@ export interface VerifyOptions {
   transcript?: boolean;
   /** Resolve only after RSET/QUIT completed (so the transcript includes them). */
   waitForClose?: boolean;
-}
-
-/** One attempt at one address of one MX, kept in the verdict so operators and statistics see every step. */
-export interface Attempt {
-  host: string;
-  ip: string;
-  reason: EngineReason;
-  rule: string;
-  stage: Stage | null;
+  /**
+   * Where the random (catch-all) probe goes. 'last' for a domain whose MX was
+   * seen to end the session after refusing it (EngineVerdict.probePunished):
+   * the addresses are then asked first, one command at a time.
+   */
+  randomProbe?: 'first' | 'last';
 }
 
 export interface EngineVerdict extends Verdict {
   attempts: Attempt[];
+  /**
+   * An MX of the domain ended the session after refusing the random probe
+   * (e.g. Postfix's smtpd_hard_error_limit): a fact about the domain worth
+   * remembering, so that its next callouts pass `randomProbe: 'last'`.
+   */
+  probePunished: boolean;
 }
 
 /** An unguessable local part for the catch-all probe: 80 random bits, lower-case letters and digits. */
@@ -83,35 +91,6 @@ export function defaultRandomLocalPart(): string {
   const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
   return Array.from(randomBytes(16), (b) => alphabet[b & 31]).join('');
 }
-
-/** When no host gave an authoritative answer, report the most informative failure. */
-function gateRefusal(target: MxTarget): HostOutcome {
-  return {
-    kind: 'next',
-    reason: 'rate_limited',
-    rule: 'local.rate-limited-mx',
-    message: `per-host callout limit reached for ${target.host} [${target.ip}]`,
-    reply: null,
-    catchAllProbe: null,
-    stage: 'connect',
-    closed: Promise.resolve(),
-    transcript: [],
-  };
-}
-
-/** Outcomes of a connection that never opened a session (smtp_mx_session_limit counts sessions). */
-const NO_SESSION_RULES = new Set(['local.connect-failed', 'local.timeout.connect', 'local.own-fault']);
-
-const FAILURE_RANK: Partial<Record<EngineReason, number>> = {
-  policy_rejected: 7,
-  greylisted: 7,
-  temporary_failure: 6,
-  rate_limited: 5,
-  protocol_error: 4,
-  timeout: 3,
-  connection_failed: 2,
-  unsafe_target: 1,
-};
 
 export class VerificationEngine {
   private readonly probe: Probe;
@@ -126,32 +105,79 @@ export class VerificationEngine {
     this.targets = new TargetPolicy(options.allowTargets);
   }
 
+  /** How many addresses one session carries (max_rcpt_per_session less the catch-all probe): size batches by it. */
+  get addressesPerSession(): number {
+    return Math.max(1, this.options.maxRcptPerSession - (this.options.probe.catchAllTest ? 1 : 0));
+  }
+
   /** Resolves when every background RSET/QUIT has finished. */
   async idle(): Promise<void> {
     while (this.closing.size > 0) await Promise.all([...this.closing]);
   }
 
+  /** One address: a batch of one. */
   async verify(input: string, opts: VerifyOptions = {}): Promise<EngineVerdict> {
+    const [verdict] = await this.verifyBatch([input], opts);
+    if (!verdict) throw new Error('verifyBatch returned no verdict');
+    return verdict;
+  }
+
+  /**
+   * Several addresses, one verdict each in the same order. Addresses of one
+   * domain (the intended use: at most addressesPerSession of them) share one
+   * MX walk and one SMTP session per attempt; a "452 4.5.3 too many
+   * recipients" or a lost session falls back to fewer per session for the
+   * addresses not yet answered. Addresses of other domains are verified as
+   * their own batches, side by side. Never rejects for anything a remote
+   * party can cause.
+   */
+  async verifyBatch(inputs: readonly string[], opts: VerifyOptions = {}): Promise<EngineVerdict[]> {
     const startedAt = Date.now();
-    const parsed = parseMailbox(input);
-    if (!parsed.ok) {
-      return this.verdict({
-        address: input,
-        domain: '',
-        startedAt,
-        reason: 'invalid_syntax',
-        rule: 'local.invalid-syntax',
-        message: parsed.error,
-      });
-    }
-    const mailbox = parsed.mailbox;
+    const verdicts: EngineVerdict[] = new Array<EngineVerdict>(inputs.length);
+    const byDomain = new Map<string, { index: number; mailbox: Mailbox }[]>();
+    inputs.forEach((input, index) => {
+      const parsed = parseMailbox(input);
+      if (!parsed.ok) {
+        verdicts[index] = this.verdict(input, '', startedAt, {
+          reason: 'invalid_syntax',
+          rule: 'local.invalid-syntax',
+          message: parsed.error,
+        });
+        return;
+      }
+      const group = byDomain.get(parsed.mailbox.domain) ?? [];
+      group.push({ index, mailbox: parsed.mailbox });
+      byDomain.set(parsed.mailbox.domain, group);
+    });
+    await Promise.all(
+      [...byDomain.values()].map(async (group) => {
+        const results = await this.verifyDomain(
+          group.map((g) => g.mailbox),
+          opts,
+          startedAt,
+        );
+        group.forEach((g, i) => {
+          const v = results[i];
+          if (v) verdicts[g.index] = v;
+        });
+      }),
+    );
+    return verdicts;
+  }
+
+  private async verifyDomain(
+    mailboxes: readonly Mailbox[],
+    opts: VerifyOptions,
+    startedAt: number,
+  ): Promise<EngineVerdict[]> {
     const budget = AbortSignal.timeout(this.options.budgetMs);
     const signal = opts.signal ? AbortSignal.any([budget, opts.signal]) : budget;
-    const base = { address: mailbox.address, domain: mailbox.domain, startedAt };
-    const route = await this.route(mailbox, signal, opts.signal);
+    const first = mailboxes[0];
+    if (!first) return [];
+    const route = await this.route(first, signal, opts.signal);
     if (route.kind === 'verdict')
-      return this.verdict({ ...base, reason: route.reason, rule: route.rule, message: route.message });
-    return this.callout(mailbox, route.hosts, signal, opts, startedAt);
+      return mailboxes.map((m) => this.verdict(m.address, m.domain, startedAt, route));
+    return this.callout(mailboxes, route.hosts, signal, opts, startedAt);
   }
 
   /** The mail hosts, or the verdict that ends here. `cancel` is the caller's own signal. */
@@ -166,10 +192,11 @@ export class VerificationEngine {
     }
     const ms = Math.min(this.options.dnsTimeoutMs, this.options.budgetMs);
     let timer: NodeJS.Timeout | undefined;
+    let expire = (): void => undefined;
     const deadline = new Promise<MailRoute>((resolve) => {
       // Cancelled by the caller (a shutdown) is about us, not the domain's DNS: local.aborted,
       // as the same cancellation is during the SMTP dialogue, so that nobody caches it.
-      const expire = (): void =>
+      expire = (): void =>
         resolve(
           cancel?.aborted
             ? {
@@ -199,111 +226,99 @@ export class VerificationEngine {
       return await Promise.race([lookup, deadline]);
     } finally {
       clearTimeout(timer);
+      signal.removeEventListener('abort', expire);
     }
   }
 
+  /** targets -> try one target at a time -> choose, per address. */
   private async callout(
-    mailbox: Mailbox,
+    mailboxes: readonly Mailbox[],
     hosts: MailHost[],
     signal: AbortSignal,
     opts: VerifyOptions,
     startedAt: number,
-  ): Promise<EngineVerdict> {
-    const targets: MxTarget[] = hosts
-      .flatMap((h) => h.addresses.map((ip) => ({ host: h.host, ip, preference: h.preference })))
-      .slice(0, this.options.maxAddresses);
-    const attempts: Attempt[] = [];
-    // Per-session transcripts by reference: RSET/QUIT lines still arrive after the decision.
-    const transcript: TranscriptLine[][] = [];
-    const failures: { outcome: HostOutcome; target: MxTarget }[] = [];
-    const randomLocalPart = (this.deps.randomLocalPart ?? defaultRandomLocalPart)();
-    const closes: Promise<void>[] = [];
-    let sessions = 0;
-    let decided: { outcome: HostOutcome; target: MxTarget } | null = null;
-
-    for (const target of targets) {
-      if (sessions >= this.options.maxSessions) break;
-      const safety = this.targets.check(target.ip);
-      if (!safety.safe) {
-        attempts.push({
+  ): Promise<EngineVerdict[]> {
+    const { targets, refused } = targetsOf(hosts, this.targets, this.options.maxAddresses);
+    const ctx = this.context(mailboxes, signal, opts, startedAt);
+    const states = mailboxes.map(newAddressState);
+    for (const { target, range } of refused) {
+      ctx.transcripts.push([
+        {
+          t: Date.now() - startedAt,
+          dir: '*',
+          line: `refused to connect to ${target.host} [${target.ip}]: ${range} address`,
+        },
+      ]);
+      for (const a of states)
+        a.attempts.push({
           host: target.host,
           ip: target.ip,
           reason: 'unsafe_target',
           rule: 'local.unsafe-target',
           stage: null,
         });
-        transcript.push([
-          {
-            t: Date.now() - startedAt,
-            dir: '*',
-            line: `refused to connect to ${target.host} [${target.ip}]: ${safety.range} address`,
-          },
-        ]);
-        continue;
-      }
-      const release = this.deps.gate ? await this.deps.gate.acquire(target.ip, signal) : () => undefined;
-      if (!release) {
-        attempts.push({
-          host: target.host,
-          ip: target.ip,
-          reason: 'rate_limited',
-          rule: 'local.rate-limited-mx',
-          stage: null,
-        });
-        transcript.push([
-          {
-            t: Date.now() - startedAt,
-            dir: '*',
-            line: `not connecting to ${target.host} [${target.ip}]: per-host limit reached`,
-          },
-        ]);
-        failures.push({ outcome: gateRefusal(target), target });
-        continue;
-      }
-      const request = {
-        target,
-        mailbox,
-        randomLocalPart,
-        signal,
-        startedAt,
-        budgetMs: this.options.budgetMs,
-      };
-      let outcome = await this.probe.probeHost(request);
-      if (outcome.kind === 'retry_plain') {
-        this.track(outcome.closed, closes);
-        transcript.push(outcome.transcript);
-        outcome = await this.probe.probeHost({ ...request, plainOnly: true });
-      }
-      void outcome.closed.then(release);
-      this.track(outcome.closed, closes);
-      transcript.push(outcome.transcript);
-      if (!NO_SESSION_RULES.has(outcome.rule)) sessions++;
-      attempts.push({
-        host: target.host,
-        ip: target.ip,
-        reason: outcome.reason,
-        rule: outcome.rule,
-        stage: outcome.stage,
-      });
-      if (outcome.kind === 'final') {
-        decided = { outcome, target };
-        break;
-      }
-      failures.push({ outcome, target });
     }
-    if (opts.waitForClose) await Promise.all(closes);
-    const chosen = decided ?? this.mostInformative(failures);
-    const extra = { attempts, ...(opts.transcript ? { transcript: transcript.flat() } : {}) };
+    for (const target of targets) {
+      if (states.every((a) => a.decided || a.sessionsUsed >= this.options.maxSessions)) break;
+      for (const a of states) a.skipHost = false;
+      if ((await tryTarget(ctx, target, states)) === 'stop') break;
+    }
+    if (opts.waitForClose) await Promise.all(ctx.closes);
+    const transcript = opts.transcript ? ctx.transcripts.flat() : undefined;
+    return states.map((a) => this.answer(a, ctx, targets.length, startedAt, transcript));
+  }
+
+  private context(
+    mailboxes: readonly Mailbox[],
+    signal: AbortSignal,
+    opts: VerifyOptions,
+    startedAt: number,
+  ): CalloutContext {
+    const closes: Promise<void>[] = [];
+    return {
+      probe: this.probe,
+      gate: this.deps.gate,
+      maxSessions: this.options.maxSessions,
+      maxRcptPerSession: this.options.maxRcptPerSession,
+      randomProbe: opts.randomProbe ?? 'first',
+      domain: mailboxes[0]?.domain ?? '',
+      randomLocalPart: (this.deps.randomLocalPart ?? defaultRandomLocalPart)(),
+      signal,
+      startedAt,
+      budgetMs: this.options.budgetMs,
+      transcripts: [],
+      closes,
+      track: (closed) => {
+        closes.push(closed);
+        this.closing.add(closed);
+        void closed.finally(() => this.closing.delete(closed));
+      },
+      probePunished: false,
+    };
+  }
+
+  /** The verdict for one address of a callout. */
+  private answer(
+    a: AddressState,
+    ctx: CalloutContext,
+    targetCount: number,
+    startedAt: number,
+    transcript: TranscriptLine[] | undefined,
+  ): EngineVerdict {
+    const extra = {
+      attempts: a.attempts,
+      probePunished: ctx.probePunished,
+      ...(transcript ? { transcript } : {}),
+    };
+    const { address, domain } = a.mailbox;
+    const chosen = chooseAnswer(a);
     if (!chosen) {
       const message =
-        targets.length === 0
+        targetCount === 0
           ? 'no address to try'
           : 'every mail host address is in a refused range (see attempts)';
       return {
-        ...this.verdict({
-          address: mailbox.address,
-          domain: mailbox.domain,
-          startedAt,
+        ...this.verdict(address, domain, startedAt, {
           reason: 'unsafe_target',
           rule: 'local.unsafe-target',
           message,
@@ -311,51 +326,30 @@ export class VerificationEngine {
         ...extra,
       };
     }
-    const { outcome, target } = chosen;
+    const { decision, target } = chosen;
+    const untested =
+      ctx.probePunished && decision.catchAllProbe === null && decision.reason === 'accepted'
+        ? ' (catch-all untested: the server ends the session after refusing a random local part)'
+        : '';
     return {
-      ...this.verdict({
-        address: mailbox.address,
-        domain: mailbox.domain,
-        startedAt,
-        reason: outcome.reason,
-        rule: outcome.rule,
-        message: outcome.message,
-      }),
+      ...this.verdict(address, domain, startedAt, { ...decision, message: decision.message + untested }),
       mx: target,
-      smtp: outcome.reply,
-      catchAllProbe: outcome.catchAllProbe,
+      smtp: decision.reply,
+      catchAllProbe: decision.catchAllProbe,
       ...extra,
     };
   }
 
-  private mostInformative(
-    failures: { outcome: HostOutcome; target: MxTarget }[],
-  ): { outcome: HostOutcome; target: MxTarget } | null {
-    let best: (typeof failures)[number] | null = null;
-    for (const f of failures) {
-      if (!best || (FAILURE_RANK[f.outcome.reason] ?? 0) > (FAILURE_RANK[best.outcome.reason] ?? 0)) best = f;
-    }
-    return best;
-  }
-
-  private track(closed: Promise<void>, closes: Promise<void>[]): void {
-    closes.push(closed);
-    this.closing.add(closed);
-    void closed.finally(() => this.closing.delete(closed));
-  }
-
-  private verdict(v: {
-    address: string;
-    domain: string;
-    startedAt: number;
-    reason: EngineReason;
-    rule: string;
-    message: string;
-  }): EngineVerdict {
+  private verdict(
+    address: string,
+    domain: string,
+    startedAt: number,
+    v: { reason: EngineReason; rule: string; message: string },
+  ): EngineVerdict {
     const meaning = REASON_MEANING[v.reason];
     return {
-      address: v.address,
-      domain: v.domain,
+      address,
+      domain,
       result: meaning.result,
       reason: v.reason,
       temporary: meaning.temporary,
@@ -364,8 +358,9 @@ export class VerificationEngine {
       mx: null,
       smtp: null,
       catchAllProbe: null,
-      durationMs: Date.now() - v.startedAt,
+      durationMs: Date.now() - startedAt,
       attempts: [],
+      probePunished: false,
     };
   }
 }

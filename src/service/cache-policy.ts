@@ -6,6 +6,7 @@
  */
 import type { AddressEntry, DomainFact, StoredVerdict } from '../cache/verdict-cache.js';
 import { NULL_SENDER_EVIDENCE, isAboutUs } from '../core/index.js';
+import { BoundedMap } from '../limits/bounded-map.js';
 import { SERVICE_REASON_MEANING, type DomainFactKind, type ServiceVerdict } from './verdict.js';
 
 export interface CacheTtls {
@@ -158,5 +159,30 @@ function factMessage(kind: DomainFactKind): string {
       return 'the domain refuses our callouts';
     case 'unreachable':
       return 'no mail host of the domain could be reached';
+  }
+}
+
+/**
+ * Domains whose MX was seen to end the session after refusing the random
+ * probe (EngineVerdict.probePunished, e.g. Postfix with smtpd_hard_error_limit
+ * = 1): their next callouts ask the addresses first and the probe last
+ * (`randomProbe: 'last'`), so the punishment costs no answer. A hint about how
+ * to ask, not an answer, so it lives beside the domain facts rather than among
+ * them (a domain fact answers for every address), in memory: losing it on a
+ * restart costs one extra session.
+ */
+export class ProbeHints {
+  private readonly until = new BoundedMap<string, number>(10_000);
+
+  /** @param ttlMs how long a punished probe is remembered. */
+  constructor(private readonly ttlMs: number = 86_400_000) {}
+
+  learn(verdict: { domain: string; probePunished?: boolean }, now: number): void {
+    if (verdict.probePunished) this.until.set(verdict.domain, now + this.ttlMs);
+  }
+
+  randomProbeFor(domain: string, now: number): 'first' | 'last' {
+    const until = this.until.get(domain);
+    return until !== undefined && until > now ? 'last' : 'first';
   }
 }

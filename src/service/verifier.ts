@@ -17,6 +17,7 @@ import { LocalCoordinator, type CalloutCoordinator } from '../limits/fleet-coale
 import { calloutCounters, requestCounters } from '../stats/counters.js';
 import type { StatsRecorder } from '../stats/stats-store.js';
 import {
+  ProbeHints,
   entryToStore,
   factFrom,
   factHolds,
@@ -35,6 +36,10 @@ export type CalloutVerdict = Omit<ServiceVerdict, 'cache'>;
 
 export interface CalloutEngine {
   verify(address: string, opts: VerifyOptions): Promise<EngineVerdict>;
+  /** Several addresses of one domain in one SMTP session per attempt (VerificationEngine.verifyBatch). */
+  verifyBatch(addresses: readonly string[], opts: VerifyOptions): Promise<EngineVerdict[]>;
+  /** How many addresses one session carries: the most a batch should hold. */
+  readonly addressesPerSession: number;
   idle(): Promise<void>;
 }
 
@@ -79,6 +84,7 @@ export class Verifier {
   private readonly callouts = new Coalescer<CalloutVerdict>();
   private readonly skip: SkipList;
   private readonly shutdown = new AbortController();
+  private readonly probeHints = new ProbeHints();
   private readonly now: () => number;
   private readonly coordinator: CalloutCoordinator;
   private closing = false;
@@ -310,7 +316,14 @@ export class Verifier {
     }
     let verdict: CalloutVerdict;
     try {
-      verdict = await this.deps.engine.verify(address, { signal: this.shutdown.signal, transcript: true });
+      const randomProbe = this.probeHints.randomProbeFor(domain, this.now());
+      const engineVerdict = await this.deps.engine.verify(address, {
+        signal: this.shutdown.signal,
+        transcript: true,
+        randomProbe,
+      });
+      this.probeHints.learn(engineVerdict, this.now());
+      verdict = engineVerdict;
     } finally {
       slot();
     }

@@ -35,6 +35,7 @@ export function testEngineOptions(
     maxMxHosts: 5,
     maxAddresses: 5,
     maxSessions: 2,
+    maxRcptPerSession: 8,
     addressFamilies: ['ipv4', 'ipv6'],
     budgetMs: 10_000,
     allowTargets: ['127.0.0.0/8', '::1/128'],

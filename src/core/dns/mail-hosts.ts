@@ -16,6 +16,7 @@ export interface MailHost {
 }
 
 export interface MailHostOptions {
+  /** Most MX hosts with an address to return; names without one are not counted. */
   maxMxHosts: number;
   /** Families to use, in order of preference. */
   addressFamilies: readonly AddressFamily[];
@@ -99,20 +100,13 @@ export async function findMailHosts(
     real.length < records.length
       ? [`ignored a Null MX published beside ${real.length} real MX record(s)`]
       : [];
-  const ordered = orderMx(real, options.random).slice(0, options.maxMxHosts);
-  const lookups = await Promise.all(
-    ordered.map((r) => resolveAddresses(resolver, r.exchange, options.addressFamilies)),
-  );
-  const hosts: MailHost[] = [];
-  ordered.forEach((r, i) => {
-    const found = lookups[i];
-    if (found && found.addresses.length > 0)
-      hosts.push({ host: r.exchange.toLowerCase(), preference: r.priority, addresses: found.addresses });
-    else if (found) notes.push(`MX ${r.exchange} has no usable address: ${found.detail}`);
-  });
+  const ordered = orderMx(real, options.random).slice(0, MAX_MX_NAMES_LOOKED_UP);
+  const { hosts, temporary } = await resolveHosts(resolver, ordered, options, notes);
   if (hosts.length > 0) return { kind: 'hosts', hosts, implicit: false, notes };
   const names = ordered.map((r) => r.exchange).join(', ');
-  if (lookups.some((l) => l.temporary)) {
+  // no_mail_host is a fact only when every name was answered and none has an
+  // address; a lookup that failed for now may hide the one that works.
+  if (temporary) {
     return {
       kind: 'verdict',
       reason: 'dns_error',
@@ -126,6 +120,45 @@ export async function findMailHosts(
     rule: 'dns.mx-target-unresolvable',
     message: `none of the MX hosts of ${domain} (${names}) has an address`,
   };
+}
+
+/**
+ * Most MX names looked up for one domain. The host limit (maxMxHosts) counts
+ * hosts that can be tried, so names that do not resolve are looked past; this
+ * bounds the lookups a domain publishing hundreds of dead names can cause.
+ */
+export const MAX_MX_NAMES_LOOKED_UP = 32;
+
+/**
+ * The first maxMxHosts names (in preference order) that have an address.
+ * Names are resolved a window of maxMxHosts at a time, in parallel, until
+ * enough hosts are found or the names run out.
+ */
+async function resolveHosts(
+  resolver: DnsResolver,
+  ordered: readonly MxRecord[],
+  options: MailHostOptions,
+  notes: string[],
+): Promise<{ hosts: MailHost[]; temporary: boolean }> {
+  const hosts: MailHost[] = [];
+  let temporary = false;
+  for (let start = 0; start < ordered.length && hosts.length < options.maxMxHosts;) {
+    const window = ordered.slice(start, start + options.maxMxHosts);
+    start += window.length;
+    const lookups = await Promise.all(
+      window.map((r) => resolveAddresses(resolver, r.exchange, options.addressFamilies)),
+    );
+    window.forEach((r, i) => {
+      const found = lookups[i];
+      if (!found) return;
+      if (found.temporary) temporary = true;
+      if (found.addresses.length > 0 && hosts.length < options.maxMxHosts)
+        hosts.push({ host: r.exchange.toLowerCase(), preference: r.priority, addresses: found.addresses });
+      else if (found.addresses.length === 0)
+        notes.push(`MX ${r.exchange} has no usable address: ${found.detail}`);
+    });
+  }
+  return { hosts, temporary };
 }
 
 async function implicitMx(

@@ -32,13 +32,21 @@ interface Waiter {
 
 export class SmtpConnection {
   private socket: Socket | TLSSocket;
+  /** Every socket of the session (the plain one and, after STARTTLS, the TLS one), all destroyed at the end. */
+  private readonly sockets: (Socket | TLSSocket)[] = [];
   private parser: ReplyParser;
   private readonly replies: SmtpReply[] = [];
   private waiter: Waiter | null = null;
   private failure: ProbeError | null = null;
   private received = 0;
-  /** Replies owed to us: the greeting, plus one per command sent. Anything beyond is unsolicited. */
-  private owed = 1;
+  /**
+   * Replies owed to us, in order: the greeting, plus one per command sent, each
+   * marked truncatable or not. A reply beyond them is unsolicited.
+   */
+  private readonly owed: boolean[] = [false];
+  private stray = false;
+  /** A 421 the server sent unasked before closing (RFC 5321 3.8), if it did. */
+  closingReply: SmtpReply | null = null;
   readonly transcript: TranscriptLine[] = [];
 
   constructor(
@@ -49,9 +57,14 @@ export class SmtpConnection {
     private readonly budgetMs: number,
   ) {
     this.socket = socket;
-    this.parser = new ReplyParser(limits);
+    this.sockets.push(socket);
+    this.parser = this.newParser();
     this.attach(socket);
     signal.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  private newParser(): ReplyParser {
+    return new ReplyParser(this.limits, () => this.owed[0] ?? false);
   }
 
   private readonly onAbort = (): void => {
@@ -97,16 +110,22 @@ export class SmtpConnection {
   };
 
   private deliver(reply: SmtpReply): void {
-    if (this.owed === 0) {
-      // A server that talks before being asked (or floods replies) cannot be kept in step with our commands.
+    if (this.owed.length === 0) {
+      this.noteReply(reply);
+      if (reply.code === 421) {
+        // RFC 5321 3.8: a server shutting down may say 421 unasked, then close. Not a stray.
+        this.closingReply = reply;
+        this.fail(new ConnectionClosedError(`server closed the session: 421 ${reply.lines[0] ?? ''}`));
+        return;
+      }
+      // A server that talks before being asked (or says two replies to one command)
+      // cannot be kept in step with our commands: nothing it said can be trusted.
+      this.stray = true;
       this.fail(new ProtocolError(`unsolicited reply ${reply.code} ${reply.lines[0]?.slice(0, 60) ?? ''}`));
       return;
     }
-    this.owed--;
-    reply.lines.forEach((text, i) => {
-      const sep = i < reply.lines.length - 1 ? '-' : ' ';
-      this.note('S', `${reply.code}${sep}${text}`);
-    });
+    this.owed.shift();
+    this.noteReply(reply);
     if (this.waiter) {
       const { resolve } = this.waiter;
       this.waiter = null;
@@ -116,11 +135,34 @@ export class SmtpConnection {
     }
   }
 
+  private noteReply(reply: SmtpReply): void {
+    reply.lines.forEach((text, i) => {
+      const sep = i < reply.lines.length - 1 ? '-' : ' ';
+      this.note('S', `${reply.code}${sep}${text}`);
+    });
+    if (reply.droppedLines) this.note('*', `${reply.droppedLines} more reply lines read and not kept`);
+  }
+
+  /**
+   * True once the server sent a reply nobody asked for: the stream of replies is
+   * out of step with our commands (an injected CR LF in a reply makes two), so
+   * no reply of this session proves anything.
+   */
+  get outOfStep(): boolean {
+    return this.stray;
+  }
+
+  /** True once the session is over (failed, closed by either side). */
+  get ended(): boolean {
+    return this.failure !== null;
+  }
+
   private fail(error: ProbeError): void {
     if (this.failure) return;
     this.failure = error;
     this.note('*', error.message);
-    this.socket.destroy();
+    this.signal.removeEventListener('abort', this.onAbort);
+    for (const socket of this.sockets) socket.destroy();
     if (this.waiter) {
       const { reject } = this.waiter;
       this.waiter = null;
@@ -132,8 +174,12 @@ export class SmtpConnection {
     this.transcript.push({ t: Date.now() - this.startedAt, dir, line });
   }
 
-  /** Write one or more commands in a single segment (several only when pipelining). */
-  send(commands: readonly string[]): void {
+  /**
+   * Write one or more commands in a single segment (several only when pipelining).
+   * `truncatable`: the reply to these commands may be cut to the reply limits
+   * rather than end the session (EHLO's list of extensions).
+   */
+  send(commands: readonly string[], truncatable = false): void {
     if (this.failure) throw this.failure;
     for (const command of commands) {
       // Defence in depth: the address parser already refuses controls, but nothing
@@ -142,7 +188,7 @@ export class SmtpConnection {
         throw new ProtocolError('refusing to send a command containing control characters');
       this.note('C', command);
     }
-    this.owed += commands.length;
+    for (let i = 0; i < commands.length; i++) this.owed.push(truncatable);
     this.socket.write(commands.map((c) => `${c}\r\n`).join(''));
   }
 
@@ -182,16 +228,40 @@ export class SmtpConnection {
   async startTls(servername: string | undefined, deadlineMs: number, verify: boolean): Promise<void> {
     if (this.failure) throw this.failure;
     if (this.replies.length > 0 || this.parser.midReply) {
-      throw new ProtocolError('server sent data after its STARTTLS reply, before the TLS handshake');
+      const error = new ProtocolError('server sent data after its STARTTLS reply, before the TLS handshake');
+      this.fail(error);
+      throw error;
     }
+    try {
+      await this.handshake(servername, deadlineMs, verify);
+    } catch (error) {
+      // The plain socket is gone with the failed handshake: the session is over,
+      // and every later send or read must fail at once rather than wait on a dead socket.
+      const failure = error instanceof ProbeError ? error : new TlsError(String(error));
+      if (failure.stage === null) failure.stage = 'starttls';
+      this.fail(failure);
+      throw failure;
+    }
+  }
+
+  private async handshake(
+    servername: string | undefined,
+    deadlineMs: number,
+    verify: boolean,
+  ): Promise<void> {
     const plain = this.socket;
     this.detach(plain);
+    // The plain socket now belongs to TLS; a late error on it must not become an uncaught exception.
+    plain.on('error', () => undefined);
     const secure = tlsConnect({
       socket: plain,
       servername,
       rejectUnauthorized: verify,
       ...(verify ? {} : { checkServerIdentity: () => undefined }),
     });
+    this.socket = secure;
+    this.sockets.push(secure);
+    secure.on('error', () => undefined);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         cleanup();
@@ -208,6 +278,7 @@ export class SmtpConnection {
         clearTimeout(timer);
         secure.off('secureConnect', onSecure);
         secure.off('error', onError);
+        secure.off('close', onClose);
         this.signal.removeEventListener('abort', onAbort);
       };
       const onSecure = (): void => {
@@ -221,17 +292,20 @@ export class SmtpConnection {
         failure.stage = 'starttls';
         reject(failure);
       };
+      // A server that says 220 and then hangs up may end the socket without an error event.
+      const onClose = (): void => onError(new Error('the server closed the connection'));
       secure.once('secureConnect', onSecure);
       secure.once('error', onError);
+      secure.once('close', onClose);
       this.signal.addEventListener('abort', onAbort, { once: true });
     });
-    this.socket = secure;
-    this.parser = new ReplyParser(this.limits);
+    this.parser = this.newParser();
     this.attach(secure);
     this.note(
       '*',
       `TLS established (${secure.getProtocol() ?? 'unknown protocol'}, ${secure.getCipher().name})`,
     );
+    if (secure.destroyed) this.onClose();
   }
 
   get encrypted(): boolean {
@@ -242,6 +316,11 @@ export class SmtpConnection {
   destroy(): void {
     this.signal.removeEventListener('abort', this.onAbort);
     if (!this.failure) this.failure = new ConnectionClosedError('connection closed by us');
-    this.socket.destroy();
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  /** True when the socket is gone and the abort listener released (for tests of every path's cleanup). */
+  get released(): boolean {
+    return this.failure !== null && this.sockets.every((s) => s.destroyed);
   }
 }

@@ -1,7 +1,7 @@
 /**
- * How a session with one host ends: a Decision (authoritative for the address,
- * or "try the next host"), built from a reply's classification or from the
- * error that ended the dialogue. Kept apart from the dialogue itself (probe.ts).
+ * How a session with one host ends for an address: a Decision (authoritative
+ * for the address, or "try the next host"), built from a reply's
+ * classification or from the error that ended the dialogue.
  */
 import type { Classification } from '../classify/classify.js';
 import {
@@ -15,12 +15,24 @@ import {
   TlsError,
 } from '../errors.js';
 import type { DecidingReply, EngineReason, Stage } from '../verdict.js';
-import type { HostOutcome } from './probe.js';
 import type { SmtpReply } from './reply-parser.js';
 
-export type Decision = Omit<HostOutcome, 'closed' | 'transcript' | 'stage'> & { stage?: Stage };
+/**
+ * final: authoritative for the address, stop. next: nothing learnt about the
+ * address here, try the next host. retry_plain: reconnect to the same host without TLS.
+ */
+export interface Decision {
+  kind: 'final' | 'next' | 'retry_plain';
+  reason: EngineReason;
+  rule: string;
+  message: string;
+  reply: DecidingReply | null;
+  catchAllProbe: boolean | null;
+  /** The stage the decision was made at, when no deciding reply says it. */
+  stage?: Stage;
+}
 
-/** Thrown inside the dialogue to end it with a decision; caught in probeHost. */
+/** Thrown inside the dialogue to end it with a decision; caught by the probe. */
 export class Decided extends Error {
   constructor(readonly decision: Decision) {
     super(`decided: ${decision.reason}`);
@@ -66,9 +78,21 @@ export function nextFromReply(stage: Stage, reply: SmtpReply, c: Classification)
   );
 }
 
-/** Errors -> decisions. A budget or cancellation stops everything; the rest moves on to the next host. */
+/**
+ * Errors -> decisions. A budget or cancellation stops everything; the rest
+ * moves on to the next host. A server that breaks the protocol told us nothing
+ * and is treated like an unreachable one: temporary. An error that is not a
+ * ProbeError is a fault in cbv itself: also temporary, never a verdict about
+ * the address (and the caller still releases the session).
+ */
 export function decisionForError(error: unknown, fallbackStage: Stage | null): Decision {
-  if (!(error instanceof ProbeError)) throw error;
+  if (!(error instanceof ProbeError)) {
+    const detail = error instanceof Error ? error.message : String(error);
+    return {
+      ...next('temporary_failure', 'local.internal-error', `internal error in the verifier: ${detail}`, null),
+      stage: fallbackStage ?? 'connect',
+    };
+  }
   const stage = error.stage ?? fallbackStage ?? 'connect';
   return { ...errorDecision(error, stage), stage };
 }
@@ -87,5 +111,18 @@ function errorDecision(error: ProbeError, stage: Stage): Decision {
     return next('connection_failed', 'local.connection-lost', `${error.message} during ${stage}`, null);
   if (error instanceof TlsError)
     return next('temporary_failure', 'local.tls-handshake-failed', error.message, null);
-  return next('protocol_error', 'local.protocol-error', `${error.message} during ${stage}`, null);
+  return next('temporary_failure', 'local.protocol-error', `${error.message} during ${stage}`, null);
+}
+
+/** The session's replies could not be proven in step with its commands (RFC 2920 pipelining). */
+export function outOfStep(detail: string): Decision {
+  return {
+    ...next(
+      'temporary_failure',
+      'local.out-of-step',
+      `the server's replies are out of step with our commands (${detail}): none of them is trusted`,
+      null,
+    ),
+    stage: 'rcpt',
+  };
 }

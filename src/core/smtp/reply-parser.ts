@@ -12,8 +12,10 @@ export interface SmtpReply {
   code: number;
   /** RFC 3463 enhanced status code from the first line (`5.1.1`), when present and consistent with the code. */
   enhancedCode: string | null;
-  /** Text of every line, without code and separator. */
+  /** Text of every line kept, without code and separator (reply-text.ts: invalid UTF-8 as \xHH). */
   lines: string[];
+  /** Lines read but not kept, when a truncatable reply (EHLO) was longer than the limits. */
+  droppedLines?: number;
 }
 
 export interface ReplyLimits {
@@ -35,12 +37,28 @@ export const DEFAULT_REPLY_LIMITS: ReplyLimits = {
 const LINE = /^([2-5][0-9][0-9])([ -])?$/;
 const ENHANCED = /^([245])\.(\d{1,3})\.(\d{1,3})(?=\s|$)/;
 
+/**
+ * Asked when a reply begins: may its lines beyond maxLines / maxReplyBytes be
+ * dropped (true: an EHLO reply, whose tail of extension keywords cbv can do
+ * without) rather than end the session? The caller still bounds the session's bytes.
+ */
+export type TruncationPolicy = () => boolean;
+
 export class ReplyParser {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
-  private current: { code: number; lines: string[]; bytes: number } | null = null;
+  private current: {
+    code: number;
+    lines: string[];
+    bytes: number;
+    dropped: number;
+    truncatable: boolean;
+  } | null = null;
 
-  constructor(private readonly limits: ReplyLimits = DEFAULT_REPLY_LIMITS) {}
+  constructor(
+    private readonly limits: ReplyLimits = DEFAULT_REPLY_LIMITS,
+    private readonly truncatable: TruncationPolicy = () => false,
+  ) {}
 
   /** Feed bytes; returns every reply completed by them. Throws ProtocolError on malformed or oversized input. */
   push(chunk: Buffer): SmtpReply[] {
@@ -93,24 +111,41 @@ export class ReplyParser {
     const code = Number(m[1]);
     const more = m[2] === '-';
     const body = replyTextFromBytes(bytes.subarray(4));
-    const current = this.current ?? { code, lines: [], bytes: 0 };
+    const current = this.current ?? {
+      code,
+      lines: [],
+      bytes: 0,
+      dropped: 0,
+      truncatable: this.truncatable(),
+    };
     if (current.code !== code) {
       throw new ProtocolError(`multiline reply changed code from ${current.code} to ${code}`);
     }
-    current.lines.push(body);
     current.bytes += raw.length + 1;
-    if (current.lines.length > this.limits.maxLines) {
-      throw new ProtocolError(`reply has more than ${this.limits.maxLines} lines`);
-    }
-    if (current.bytes > this.limits.maxReplyBytes) {
-      throw new ProtocolError(`reply is longer than ${this.limits.maxReplyBytes} octets`);
-    }
+    const overLines = current.lines.length + 1 > this.limits.maxLines;
+    const overBytes = current.bytes > this.limits.maxReplyBytes;
+    if (overLines || overBytes) {
+      if (!current.truncatable) {
+        throw new ProtocolError(
+          overLines
+            ? `reply has more than ${this.limits.maxLines} lines`
+            : `reply is longer than ${this.limits.maxReplyBytes} octets`,
+        );
+      }
+      current.dropped++;
+    } else current.lines.push(body);
     if (more) {
       this.current = current;
       return null;
     }
     this.current = null;
-    return { code, lines: current.lines, enhancedCode: enhancedCodeOf(code, current.lines[0] ?? '') };
+    const reply: SmtpReply = {
+      code,
+      lines: current.lines,
+      enhancedCode: enhancedCodeOf(code, current.lines[0] ?? ''),
+    };
+    if (current.dropped > 0) reply.droppedLines = current.dropped;
+    return reply;
   }
 }
 

@@ -32,7 +32,8 @@ export const VERIFY_USAGE = `usage: cbv verify [options] [--] ADDRESS...
   -h, --help                 this help
 
 exit status: 0 all deliverable, 1 some undeliverable, 2 some risky (catch-all, full),
-             3 some unknown (temporary or no information), 64 usage, 78 configuration`;
+             3 some unknown (temporary or no information), 64 usage, 70 internal error
+             (some address got no verdict), 78 configuration`;
 
 /** Flags that map onto config keys, so the config schema validates them too. */
 const FLAG_KEYS = {
@@ -129,9 +130,20 @@ export async function runVerify(argv: string[], deps: VerifyCommandDeps): Promis
   if (helo.warning) deps.warn?.(`cbv: warning: ${helo.warning}`);
   const engine = await deps.buildEngine(args.config);
   const verdicts: Verdict<string>[] = [];
+  let failures = 0;
   try {
     for (const address of args.addresses) {
-      const verdict = await engine.verify(address, { transcript: args.trace, waitForClose: args.trace });
+      let verdict: Verdict<string>;
+      try {
+        verdict = await engine.verify(address, { transcript: args.trace, waitForClose: args.trace });
+      } catch (error) {
+        // A fault in cbv itself: say so for this address and go on; the exit status says it too.
+        failures++;
+        deps.warn?.(
+          `cbv: internal error verifying ${address}: ${error instanceof Error ? error.message : String(error)}`,
+        );
+        continue;
+      }
       verdicts.push(verdict);
       if (args.json) deps.out(safeJson(verdict));
       else if (args.trace) deps.out(formatTranscript(verdict.address, verdict.transcript ?? []));
@@ -140,5 +152,7 @@ export async function runVerify(argv: string[], deps: VerifyCommandDeps): Promis
     await engine.close();
   }
   if (!args.json) deps.out(formatTable(verdicts));
+  // Every address must have its verdict printed; a run that could not do that never looks like success.
+  if (failures > 0 || verdicts.length !== args.addresses.length) return EXIT.software;
   return exitForResults(verdicts.map((v) => v.result));
 }

@@ -97,6 +97,10 @@ export const verdictSchema = z
       .nullable()
       .describe('The reply that decided, when one did.'),
     catchAllProbe: z.boolean().nullable(),
+    probePunished: z
+      .boolean()
+      .optional()
+      .describe('An MX of the domain ended the session after refusing the random (catch-all) probe.'),
     durationMs: z.number(),
     attempts: z.array(attemptSchema),
     cache: z.object({

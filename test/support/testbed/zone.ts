@@ -48,6 +48,12 @@ export const NAMES = {
   servfail: 'servfail.test',
   /** Every lookup at or below it: never answered (the client times out). */
   slow: 'slow.test',
+  /** Six MX: preferences 10, 10, 20, 20, 30 name hosts that do not exist; 40 names the rejecting Postfix. */
+  sixmx: 'sixmx.test',
+  /** MX 10 under servfail.test (SERVFAIL), MX 20 nonexistent, MX 30 the rejecting Postfix. */
+  mixmx: 'mixmx.test',
+  /** MX 10 under servfail.test (SERVFAIL), MX 20 nonexistent: nothing resolves, partly for now. */
+  halfmx: 'halfmx.test',
   /** Not defined: NXDOMAIN, like any other undefined name under .test. */
   nxdomain: 'nonexistent.test',
 } as const;
@@ -84,6 +90,18 @@ export function defaultZone(ips: TestbedIps = DEFAULT_IPS, extra: readonly DnsRe
     { name: NAMES.dangling, type: 'MX', value: `10 nowhere.${NAMES.dangling}` },
     { name: NAMES.private, type: 'MX', value: `10 mx.${NAMES.private}` },
     { name: `mx.${NAMES.private}`, type: 'A', value: PRIVATE_MX_ADDRESS },
+    ...['10 a', '10 b', '20 c', '20 d', '30 e', '40 mx'].map((v): DnsRecord => ({
+      name: NAMES.sixmx,
+      type: 'MX',
+      value: `${v}.${NAMES.sixmx}`,
+    })),
+    { name: `mx.${NAMES.sixmx}`, type: 'A', value: ips.rejecting },
+    { name: NAMES.mixmx, type: 'MX', value: `10 mx.${NAMES.servfail}` },
+    { name: NAMES.mixmx, type: 'MX', value: `20 gone.${NAMES.mixmx}` },
+    { name: NAMES.mixmx, type: 'MX', value: `30 mx.${NAMES.mixmx}` },
+    { name: `mx.${NAMES.mixmx}`, type: 'A', value: ips.rejecting },
+    { name: NAMES.halfmx, type: 'MX', value: `10 mx.${NAMES.servfail}` },
+    { name: NAMES.halfmx, type: 'MX', value: `20 gone.${NAMES.halfmx}` },
     ...extra,
   );
   return { records, servfail: [NAMES.servfail], timeout: [NAMES.slow] };

@@ -4,7 +4,14 @@ import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startScriptedServer, type ScriptedServer } from '../../support/scripted-smtp.js';
+import {
+  CLOSE,
+  RESET,
+  STALL,
+  startScriptedServer,
+  type ScriptOptions,
+  type ScriptedServer,
+} from '../../support/scripted-smtp.js';
 import { cbv } from '../../support/cli.js';
 
 let s: ScriptedServer;
@@ -159,4 +166,105 @@ describe('cbv config', () => {
     assert.equal(bad.code, 78);
     assert.equal(bad.stderr, `cbv: ${join(dir, 'bad.yaml')}: verify.port: got -1, must be >=1\n`);
   });
+});
+
+/**
+ * Every path through the dialogue settles, and the CLI prints a verdict for
+ * every address (issue 9, item 7). The reported bug: after a STARTTLS 220 and a
+ * hang-up, the plain-text retry answered, but `cbv verify --trace` printed
+ * nothing and exited 0.
+ */
+describe('cbv verify always prints a verdict, whatever the server does', () => {
+  const servers: ScriptedServer[] = [];
+  after(async () => {
+    await Promise.all(servers.map((x) => x.close()));
+  });
+  const TLS_EHLO = ['250-mx.test\r\n', '250-PIPELINING\r\n', '250 STARTTLS\r\n'];
+  const KNOWN: ScriptOptions['replies'] = {
+    RCPT: (line) => [line.includes('<alice@') ? '250 2.1.5 Ok\r\n' : '550 5.1.1 User unknown\r\n'],
+  };
+  async function run(script: ScriptOptions, extra: string[] = []) {
+    const server = await startScriptedServer(script);
+    servers.push(server);
+    const dir = mkdtempSync(join(tmpdir(), 'cbv-cli-'));
+    const config = join(dir, 'cbv.yaml');
+    // Short deadlines, so that stalls end quickly.
+    writeFileSync(
+      config,
+      'verify:\n  timeouts: { greeting: 2, ehlo: 2, starttls: 2, mail: 2, rcpt: 2, quit: 1 }\n',
+    );
+    return cbv([
+      'verify',
+      '--config',
+      config,
+      '--allow-target',
+      '127.0.0.0/8',
+      '--port',
+      String(server.port),
+      '--helo',
+      'cli.test',
+      ...extra,
+      'alice@[127.0.0.1]',
+    ]);
+  }
+
+  const tlsHangups: [string, ScriptOptions['replies']][] = [
+    [
+      '220 Ready to start TLS, then close (issue example)',
+      { STARTTLS: ['220 2.0.0 Ready to start TLS\r\n', CLOSE] },
+    ],
+    ['220 Ready to start TLS, then reset', { STARTTLS: ['220 2.0.0 Ready to start TLS\r\n', RESET] }],
+    ['220, then no handshake at all', { STARTTLS: ['220 2.0.0 Ready to start TLS\r\n', STALL] }],
+    [
+      '220, then bytes that are not TLS',
+      { STARTTLS: ['220 go ahead\r\n', { delay: 50 }, 'garbage\r\n', CLOSE] },
+    ],
+  ];
+  for (const [name, replies] of tlsHangups) {
+    it(`--trace: ${name}: the plain-text retry's verdict is printed, exit 0`, async () => {
+      const r = await run({ replies: { EHLO: TLS_EHLO, ...KNOWN, ...replies } }, ['--trace']);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /alice@\[127\.0\.0\.1\]\s+deliverable\s+accepted/);
+      assert.match(r.stdout, /C: STARTTLS/);
+      assert.match(r.stdout, /S: 250 2\.1\.5 Ok/);
+    });
+  }
+
+  it('--json: the same, as one JSON line', async () => {
+    const r = await run({ replies: { EHLO: TLS_EHLO, ...KNOWN, ...tlsHangups[0]?.[1] } }, ['--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as { reason: string }).reason, 'accepted');
+  });
+
+  const hangups: [string, ScriptOptions, number, RegExp][] = [
+    ['close instead of a greeting', { greeting: [CLOSE] }, 3, /unknown \(temp\)\s+connection_failed/],
+    ['reset after EHLO', { replies: { EHLO: [RESET] } }, 3, /unknown \(temp\)\s+connection_failed/],
+    ['close after MAIL', { replies: { MAIL: [CLOSE] } }, 3, /unknown \(temp\)\s+connection_failed/],
+    // Pipelined, RSET's or QUIT's reply proves the replies in step: without either, no answer.
+    [
+      'no answer to RSET or QUIT',
+      { replies: { ...KNOWN, RSET: [STALL], QUIT: [STALL] } },
+      3,
+      /unknown \(temp\)\s+timeout/,
+    ],
+    [
+      'no answer to RSET or QUIT, without PIPELINING',
+      { replies: { ...KNOWN, EHLO: ['250 mx.test\r\n'], RSET: [STALL], QUIT: [STALL] } },
+      0,
+      /deliverable\s+accepted/,
+    ],
+    [
+      'close instead of answering QUIT',
+      { replies: { ...KNOWN, QUIT: [CLOSE] } },
+      0,
+      /deliverable\s+accepted/,
+    ],
+  ];
+  for (const [name, script, code, row] of hangups) {
+    it(`--trace: ${name}: a verdict is printed, exit ${code}`, async () => {
+      const r = await run(script, ['--trace']);
+      assert.equal(r.code, code, r.stdout + r.stderr);
+      assert.match(r.stdout, row);
+    });
+  }
 });

@@ -1,7 +1,7 @@
 /** DNS edge cases through an in-memory resolver; the real resolver is exercised in test/interop. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { findMailHosts, orderMx } from '../../../src/core/dns/mail-hosts.js';
+import { MAX_MX_NAMES_LOOKED_UP, findMailHosts, orderMx } from '../../../src/core/dns/mail-hosts.js';
 import { StaticResolver } from '../../support/engine.js';
 
 const options = { maxMxHosts: 5, addressFamilies: ['ipv4', 'ipv6'] as const, random: Math.random };
@@ -112,5 +112,118 @@ describe('findMailHosts', () => {
     const route = await findMailHosts(r, 'x.test', { ...options, maxMxHosts: 3, addressFamilies: ['ipv4'] });
     assert.equal(route.kind === 'hosts' && route.hosts.length, 3);
     assert.ok(!r.queries.some((q) => q.startsWith('AAAA')));
+  });
+
+  it('stops looking once enough hosts resolve', async () => {
+    const zone: Record<string, object> = {
+      'x.test': { mx: Array.from({ length: 8 }, (_, i) => ({ exchange: `m${i}.x.test`, priority: i })) },
+    };
+    for (let i = 0; i < 8; i++) zone[`m${i}.x.test`] = { a: [`192.0.2.${i + 1}`] };
+    const r = new StaticResolver(zone);
+    await findMailHosts(r, 'x.test', { ...options, maxMxHosts: 3 });
+    assert.equal(
+      r.queries.filter((q) => q.startsWith('A ')).length,
+      3,
+      'resolvable hosts found: no more lookups',
+    );
+  });
+});
+
+describe('the MX walk looks past names that do not resolve (issue 9, item 9)', () => {
+  /** Names listed as [preference, name]; names in `live` resolve to 192.0.2.x. */
+  function zoneOf(mx: [number, string][], live: Record<string, string>, extra: Record<string, object> = {}) {
+    return new StaticResolver({
+      'x.test': { mx: mx.map(([priority, exchange]) => ({ exchange, priority })) },
+      ...Object.fromEntries(Object.entries(live).map(([name, ip]) => [name, { a: [ip] }])),
+      ...extra,
+    });
+  }
+  const hostsOf = (route: Awaited<ReturnType<typeof findMailHosts>>): string[] =>
+    route.kind === 'hosts' ? route.hosts.map((h) => h.host) : [`${route.reason} ${route.rule}`];
+
+  it('six MX: 10, 10, 20, 20, 30 do not exist, 40 works (issue example)', async () => {
+    const r = zoneOf(
+      [
+        [10, 'a.x.test'],
+        [10, 'b.x.test'],
+        [20, 'c.x.test'],
+        [20, 'd.x.test'],
+        [30, 'e.x.test'],
+        [40, 'mx.x.test'],
+      ],
+      { 'mx.x.test': '192.0.2.40' },
+    );
+    assert.deepEqual(hostsOf(await findMailHosts(r, 'x.test', options)), ['mx.x.test']);
+  });
+
+  it('counts hosts, not names: five working hosts found behind seven dead names', async () => {
+    const dead = Array.from({ length: 7 }, (_, i): [number, string] => [i, `dead${i}.x.test`]);
+    const live = Array.from({ length: 6 }, (_, i): [number, string] => [20 + i, `live${i}.x.test`]);
+    const r = zoneOf([...dead, ...live], Object.fromEntries(live.map(([, n], i) => [n, `192.0.2.${i + 1}`])));
+    assert.deepEqual(hostsOf(await findMailHosts(r, 'x.test', options)), [
+      'live0.x.test',
+      'live1.x.test',
+      'live2.x.test',
+      'live3.x.test',
+      'live4.x.test',
+    ]);
+  });
+
+  it('names that exist without an address (NODATA) are looked past too', async () => {
+    const r = zoneOf(
+      [
+        [1, 'txtonly.x.test'],
+        [2, 'mx.x.test'],
+      ],
+      { 'mx.x.test': '192.0.2.2' },
+      { 'txtonly.x.test': {} },
+    );
+    assert.deepEqual(hostsOf(await findMailHosts(r, 'x.test', options)), ['mx.x.test']);
+  });
+
+  it('a partial DNS failure among the names is at most temporary, never no_mail_host', async () => {
+    const r = zoneOf(
+      [
+        [10, 'gone.x.test'],
+        [20, 'flaky.x.test'],
+        [30, 'gone2.x.test'],
+      ],
+      {},
+      { 'flaky.x.test': { fail: 'temporary' } },
+    );
+    assert.deepEqual(hostsOf(await findMailHosts(r, 'x.test', options)), [
+      'dns_error dns.mx-target-lookup-failed',
+    ]);
+  });
+
+  it('a failing name beside one that works: the working one is tried', async () => {
+    const r = zoneOf(
+      [
+        [10, 'flaky.x.test'],
+        [20, 'mx.x.test'],
+      ],
+      { 'mx.x.test': '192.0.2.2' },
+      { 'flaky.x.test': { fail: 'temporary' } },
+    );
+    assert.deepEqual(hostsOf(await findMailHosts(r, 'x.test', options)), ['mx.x.test']);
+  });
+
+  it('no_mail_host only when no MX name of the domain resolves', async () => {
+    const r = zoneOf(
+      Array.from({ length: 9 }, (_, i): [number, string] => [i, `gone${i}.x.test`]),
+      {},
+    );
+    assert.deepEqual(hostsOf(await findMailHosts(r, 'x.test', options)), [
+      'no_mail_host dns.mx-target-unresolvable',
+    ]);
+  });
+
+  it('bounds the names looked up for a domain that publishes hundreds', async () => {
+    const r = zoneOf(
+      Array.from({ length: 300 }, (_, i): [number, string] => [i, `gone${i}.x.test`]),
+      {},
+    );
+    await findMailHosts(r, 'x.test', options);
+    assert.equal(r.queries.filter((q) => q.startsWith('A ')).length, MAX_MX_NAMES_LOOKED_UP);
   });
 });

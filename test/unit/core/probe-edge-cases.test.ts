@@ -48,7 +48,7 @@ async function verifyAt(
 }
 
 describe('probe dialogue', () => {
-  it('pipelines MAIL and both RCPTs in one write, then RSET and QUIT, never DATA', async () => {
+  it('pipelines MAIL, both RCPTs, RSET and QUIT in one write, never DATA', async () => {
     const s = await server({ replies: unknownRandom });
     const v = await verifyAt(s);
     assert.equal(v.reason, 'accepted');
@@ -66,7 +66,7 @@ describe('probe dialogue', () => {
     ]);
     assert.ok(
       s.chunks.includes(
-        'MAIL FROM:<>\r\nRCPT TO:<randomprobe123@[127.0.0.1]>\r\nRCPT TO:<alice@[127.0.0.1]>\r\n',
+        'MAIL FROM:<>\r\nRCPT TO:<randomprobe123@[127.0.0.1]>\r\nRCPT TO:<alice@[127.0.0.1]>\r\nRSET\r\nQUIT\r\n',
       ),
       'one segment',
     );
@@ -179,7 +179,8 @@ describe('STARTTLS', () => {
       replies: { ...withTls(), STARTTLS: ['220 go ahead\r\n250 injected\r\n', { do: 'starttls' }] },
     });
     const v = await verifyAt(s, 'alice', { probe: { starttls: 'required' } });
-    assert.equal(v.reason, 'protocol_error');
+    assert.equal(v.reason, 'temporary_failure');
+    assert.equal(v.rule, 'local.protocol-error');
     assert.match(v.message, /unsolicited reply 250 injected|after its STARTTLS reply/);
   });
 });
@@ -218,7 +219,7 @@ describe('deadlines name the phase', () => {
   });
 });
 
-describe('hostile servers are protocol errors, not crashes', () => {
+describe('a server that breaks the protocol gives no information, temporarily', () => {
   const cases: [string, ScriptOptions][] = [
     ['an endless multiline reply', { greeting: Array.from({ length: 500 }, () => '220-more and more\r\n') }],
     ['an oversized line', { greeting: [`220 ${'A'.repeat(5000)}\r\n`] }],
@@ -236,7 +237,8 @@ describe('hostile servers are protocol errors, not crashes', () => {
     it(name, async () => {
       const s = await server(script);
       const v = await verifyAt(s);
-      assert.equal(v.reason, 'protocol_error', v.message);
+      assert.equal(v.reason, 'temporary_failure', v.message);
+      assert.equal(v.temporary, true);
       assert.equal(v.rule, 'local.protocol-error');
     });
   }
@@ -330,7 +332,7 @@ describe('safety', () => {
 });
 
 describe('transaction details', () => {
-  it('retries the address alone when the server takes one recipient per bounce', async () => {
+  it('asks again in a new session when the server takes one recipient per bounce', async () => {
     let rcpts = 0;
     const s = await server({
       replies: {
@@ -345,10 +347,13 @@ describe('transaction details', () => {
     });
     const v = await verifyAt(s);
     assert.equal(v.reason, 'accepted');
-    assert.deepEqual(s.sessions[0]?.commands.slice(4, 7), [
-      'RSET',
+    assert.equal(v.catchAllProbe, false, 'the probe answered in the first session still counts');
+    assert.deepEqual(s.sessions[1]?.commands, [
+      'EHLO verifier.test',
       'MAIL FROM:<>',
       'RCPT TO:<alice@[127.0.0.1]>',
+      'RSET',
+      'QUIT',
     ]);
   });
 
@@ -372,7 +377,7 @@ describe('transaction details', () => {
     const v = await verifyAt(s, 'alice', {
       probe: { limits: { maxLineLength: 2048, maxLines: 100, maxReplyBytes: 32768, maxSessionBytes: 4000 } },
     });
-    assert.equal(v.reason, 'protocol_error');
+    assert.equal(v.reason, 'temporary_failure');
     assert.match(v.message, /more than 4000 octets in one session/);
   });
 
@@ -401,13 +406,38 @@ describe('transaction details', () => {
     const v = await verifyAt(s, 'alice', { probe: { useVrfy: true } });
     assert.equal(v.reason, 'user_unknown');
     assert.equal(v.rule, 'vrfy.unknown');
+    assert.ok(s.sessions[0]?.commands.includes('VRFY alice@[127.0.0.1]'), 'VRFY was sent');
     assert.ok(!s.sessions[0]?.commands.some((c) => c.startsWith('MAIL')));
   });
+
+  // The random VRFY is read as the random RCPT is: only an explicit denial says "not catch-all".
+  const randomVrfy: [string, string, string, boolean | null][] = [
+    ['an inconclusive 252', '252 2.0.0 Cannot VRFY user, but will accept message\r\n', 'accepted', null],
+    ['a 4xx', '450 4.7.1 try again later\r\n', 'accepted', null],
+    ['a refusal of VRFY itself', '502 5.5.1 VRFY command is disabled\r\n', 'accepted', null],
+    ['an explicit denial', '550 5.1.1 <randomprobe123@x>: no such user\r\n', 'accepted', false],
+    ['a confirmation', '250 2.1.5 <randomprobe123@x>\r\n', 'catch_all', true],
+  ];
+  for (const [name, reply, reason, catchAll] of randomVrfy) {
+    it(`reads ${name} to the random VRFY as ${String(catchAll)}`, async () => {
+      const s = await server({
+        replies: { VRFY: (line) => [line.includes('randomprobe123') ? reply : '250 2.1.5 <alice@x>\r\n'] },
+      });
+      const v = await verifyAt(s, 'alice', { probe: { useVrfy: true } });
+      assert.equal(v.reason, reason);
+      assert.equal(v.catchAllProbe, catchAll);
+      assert.deepEqual(
+        s.sessions[0]?.commands.filter((c) => c.startsWith('VRFY')),
+        ['VRFY alice@[127.0.0.1]', 'VRFY randomprobe123@[127.0.0.1]'],
+      );
+    });
+  }
 
   it('falls back to RCPT when VRFY is non-committal', async () => {
     const s = await server({ replies: unknownRandom });
     const v = await verifyAt(s, 'alice', { probe: { useVrfy: true } });
     assert.equal(v.reason, 'accepted');
+    assert.ok(s.sessions[0]?.commands.includes('VRFY alice@[127.0.0.1]'), 'VRFY was sent');
     assert.ok(s.sessions[0]?.commands.includes('MAIL FROM:<>'));
   });
 

@@ -92,12 +92,20 @@ describe('an ambiguous refusal of MAIL FROM:<> is re-checked after RSET in the s
     assert.equal(v.rule, 'recheck.null-sender-only');
     assert.equal(v.smtp?.code, 550, 'the deciding reply is the refusal of <>');
     assert.match(v.message, /MAIL FROM:<postmaster@verifier\.test> accepted in the same session/);
-    assert.equal(s.sessions.length, 1);
+    // The pipelined group ended with RSET and QUIT (they prove it in step), so the re-check
+    // goes in a second session, one command at a time.
+    assert.equal(s.sessions.length, 2);
     assert.deepEqual(s.sessions[0]?.commands, [
       'EHLO verifier.test',
       'MAIL FROM:<>',
       'RCPT TO:<randomprobe@[127.0.0.1]>',
       'RCPT TO:<alice@[127.0.0.1]>',
+      'RSET',
+      'QUIT',
+    ]);
+    assert.deepEqual(s.sessions[1]?.commands, [
+      'EHLO verifier.test',
+      'MAIL FROM:<>',
       'RSET',
       'MAIL FROM:<postmaster@verifier.test>',
       'RSET',

@@ -94,6 +94,7 @@ describe('ReplyParser', () => {
     ['a code out of range', '199 hello\r\n', /malformed/],
     ['a NUL inside the code', '25\u00000 ok\r\n', /malformed/],
     ['an escape sequence in place of the separator', '550\u001b[31m no\r\n', /malformed/],
+    ['binary garbage without a code', '\u0016\u0003\u0001\u0000\u00ff hello\r\n', /malformed/],
   ];
   for (const [name, input, pattern] of refusals) {
     it(`refuses ${name}`, () => {
@@ -147,6 +148,29 @@ describe('reply text that is not clean', () => {
       assert.ok(isPrintable(printable(r.lines.join(''))));
     });
   }
+});
+
+describe('truncatable replies (EHLO)', () => {
+  const limits = { maxLineLength: 100, maxLines: 5, maxReplyBytes: 400 };
+  it('keeps the first lines of a reply longer than the limits, reading it to its end', () => {
+    const parser = new ReplyParser(limits, () => true);
+    const lines = Array.from({ length: 3000 }, (_, i) => `250-EXT${i}\r\n`).join('') + '250 LAST\r\n';
+    const replies = parser.push(Buffer.from(lines + '250 2.1.0 next\r\n'));
+    assert.equal(replies.length, 2);
+    assert.deepEqual(replies[0]?.lines, ['EXT0', 'EXT1', 'EXT2', 'EXT3', 'EXT4']);
+    assert.equal(replies[0].droppedLines, 2996);
+    assert.equal(replies[1]?.lines[0], '2.1.0 next');
+  });
+
+  it('still refuses a reply over the limits when it is not truncatable', () => {
+    const parser = new ReplyParser(limits, () => false);
+    assert.throws(() => parser.push(Buffer.from('250-a\r\n'.repeat(6) + '250 b\r\n')), ProtocolError);
+  });
+
+  it('still refuses an over-long line in a truncatable reply', () => {
+    const parser = new ReplyParser(limits, () => true);
+    assert.throws(() => parser.push(Buffer.from(`250-${'x'.repeat(200)}\r\n`)), ProtocolError);
+  });
 });
 
 describe('enhancedCodeOf', () => {

@@ -239,3 +239,30 @@ describe('skip list and statistics', () => {
     assert.equal(c['reason.invalid_syntax'], 1);
   });
 });
+
+describe('a domain whose MX punishes the random probe (issue 9, item 3)', () => {
+  it('is remembered, so the next callout asks the address first, in one session', async () => {
+    const { server, resolver } = await mailDomain('punish.test', ['alice', 'bob'], {
+      replies: {
+        RCPT: (line) =>
+          /<(alice|bob)@/.test(line)
+            ? ['250 2.1.5 Ok\r\n']
+            : [
+                '550 5.1.1 <x@punish.test>: Recipient address rejected: User unknown in local recipient table\r\n',
+                '421 4.7.0 mx.punish.test Error: too many errors\r\n',
+                { do: 'close' },
+              ],
+      },
+    });
+    const { verifier } = testService(server.port, resolver);
+    const first = await verifier.verify('alice@punish.test');
+    assert.equal(first.reason, 'accepted');
+    assert.equal(server.sessions.length, 2, 'the punished session, then the address alone');
+    const second = await verifier.verify('bob@punish.test');
+    assert.equal(second.reason, 'accepted');
+    assert.equal(server.sessions.length, 3, 'one session for the next address');
+    const rcpts = server.sessions[2]?.commands.filter((c) => c.startsWith('RCPT')) ?? [];
+    assert.equal(rcpts[0], 'RCPT TO:<bob@punish.test>', 'the address first, the probe last');
+    assert.equal(second.catchAllProbe, false);
+  });
+});

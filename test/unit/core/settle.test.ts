@@ -1,0 +1,186 @@
+/**
+ * Every path through the dialogue settles the verification and releases its
+ * socket and its abort listener (issue 9 item 7, issue 10 "a fault inside the
+ * SMTP dialogue leaks the socket and its abort listener"): a failed TLS
+ * handshake after `220 Ready to start TLS`, a hang-up at any stage, a stall, a
+ * broken server, the caller cancelling, and a fault in cbv's own code.
+ */
+import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
+import type { Socket } from 'node:net';
+import { after, describe, it } from 'node:test';
+import {
+  CLOSE,
+  RESET,
+  STALL,
+  startScriptedServer,
+  type ScriptOptions,
+  type ScriptedServer,
+} from '../../support/scripted-smtp.js';
+import { testEngineOptions, StaticResolver } from '../../support/engine.js';
+import { TcpConnector, VerificationEngine, type Connector } from '../../../src/core/index.js';
+import { parseMailbox } from '../../../src/core/address.js';
+import { Probe } from '../../../src/core/smtp/probe.js';
+import type { ConnectRequest } from '../../../src/core/smtp/connector.js';
+
+const servers: ScriptedServer[] = [];
+async function server(options: ScriptOptions = {}): Promise<ScriptedServer> {
+  const s = await startScriptedServer(options);
+  servers.push(s);
+  return s;
+}
+after(async () => {
+  await Promise.all(servers.map((s) => s.close()));
+});
+
+/** A real TCP connector that remembers every socket it hands out (and can make writes fail). */
+class RecordingConnector implements Connector {
+  readonly sockets: Socket[] = [];
+  constructor(private readonly faultyWrites = false) {}
+  async connect(request: ConnectRequest): Promise<Socket> {
+    const socket = await new TcpConnector().connect(request);
+    this.sockets.push(socket);
+    if (this.faultyWrites) {
+      // The socket seam misbehaving: the dialogue meets an error that is no ProbeError.
+      socket.write = () => {
+        throw new TypeError('write exploded');
+      };
+    }
+    return socket;
+  }
+}
+
+const TLS_EHLO = ['250-mx.test\r\n', '250-PIPELINING\r\n', '250 STARTTLS\r\n'];
+const quick = { connect: 800, greeting: 800, ehlo: 800, starttls: 800, mail: 800, rcpt: 800, quit: 400 };
+const PATHS: [string, ScriptOptions][] = [
+  ['a clean session', {}],
+  [
+    '220 Ready to start TLS, then close',
+    { replies: { EHLO: TLS_EHLO, STARTTLS: ['220 2.0.0 Ready to start TLS\r\n', CLOSE] } },
+  ],
+  [
+    '220 Ready to start TLS, then reset',
+    { replies: { EHLO: TLS_EHLO, STARTTLS: ['220 2.0.0 Ready\r\n', RESET] } },
+  ],
+  [
+    '220 Ready to start TLS, then silence',
+    { replies: { EHLO: TLS_EHLO, STARTTLS: ['220 2.0.0 Ready\r\n', STALL] } },
+  ],
+  ['close instead of a greeting', { greeting: [CLOSE] }],
+  ['reset after EHLO', { replies: { EHLO: [RESET] } }],
+  ['close after MAIL', { replies: { MAIL: [CLOSE] } }],
+  ['reset at RCPT', { replies: { RCPT: [RESET] } }],
+  ['a stall at RCPT', { replies: { RCPT: [STALL] } }],
+  ['a stall at QUIT', { replies: { RSET: [STALL], QUIT: [STALL] } }],
+  ['binary garbage', { greeting: [Buffer.from([0xff, 0x00, 0x0a])] }],
+  ['an extra reply line', { replies: { RCPT: ['550 no\r\n250 ok\r\n'] } }],
+  ['421 at MAIL', { replies: { MAIL: ['421 4.3.2 shutting down\r\n', CLOSE] } }],
+];
+
+async function session(s: ScriptedServer, connector: Connector, signal: AbortSignal) {
+  const options = testEngineOptions(s.port).probe;
+  const probe = new Probe(connector, { ...options, timeouts: quick });
+  const parsed = parseMailbox(`alice@[${s.host}]`);
+  if (!parsed.ok) throw new Error(parsed.error);
+  const outcome = await probe.session({
+    target: { host: s.host, ip: s.host, preference: 0 },
+    domain: parsed.mailbox.domain,
+    mailboxes: [parsed.mailbox],
+    probe: true,
+    knownCatchAll: null,
+    lockstep: false,
+    perTransaction: null,
+    randomLocalPart: 'randomprobe123',
+    signal,
+    startedAt: Date.now(),
+    budgetMs: 10_000,
+    plainOnly: false,
+  });
+  await outcome.closed;
+  return outcome;
+}
+
+describe('every session releases its socket and abort listener', () => {
+  for (const [name, script] of PATHS) {
+    it(name, async () => {
+      const s = await server(script);
+      const connector = new RecordingConnector();
+      const controller = new AbortController();
+      await session(s, connector, controller.signal);
+      assert.equal(connector.sockets.length, 1);
+      assert.ok(
+        connector.sockets.every((socket) => socket.destroyed),
+        'socket destroyed',
+      );
+      assert.equal(getEventListeners(controller.signal, 'abort').length, 0, 'abort listener removed');
+    });
+  }
+
+  it('the caller cancelling mid-session', async () => {
+    const s = await server({ replies: { RCPT: [STALL] } });
+    const connector = new RecordingConnector();
+    const controller = new AbortController();
+    const pending = session(s, connector, controller.signal);
+    setTimeout(() => controller.abort(), 100);
+    const outcome = await pending;
+    assert.equal(outcome.failure?.rule, 'local.aborted');
+    assert.ok(connector.sockets.every((socket) => socket.destroyed));
+    assert.equal(getEventListeners(controller.signal, 'abort').length, 0);
+  });
+
+  it('a fault in the dialogue that is no ProbeError: a temporary verdict, the socket released', async () => {
+    const s = await server();
+    const connector = new RecordingConnector(true);
+    const controller = new AbortController();
+    const outcome = await session(s, connector, controller.signal);
+    assert.equal(outcome.failure?.reason, 'temporary_failure');
+    assert.equal(outcome.failure.rule, 'local.internal-error');
+    assert.ok(connector.sockets.every((socket) => socket.destroyed));
+    assert.equal(getEventListeners(controller.signal, 'abort').length, 0);
+  });
+});
+
+describe('every verification settles in a verdict', () => {
+  it('a fault in the dialogue: the engine answers temporary_failure, never throws, never 5xx', async () => {
+    const s = await server();
+    const engine = new VerificationEngine(testEngineOptions(s.port), {
+      resolver: new StaticResolver({}),
+      connector: new RecordingConnector(true),
+    });
+    const v = await engine.verify(`alice@[${s.host}]`);
+    assert.equal(v.reason, 'temporary_failure');
+    assert.equal(v.temporary, true);
+    assert.equal(v.rule, 'local.internal-error');
+  });
+
+  it('a connect gate that throws: a temporary verdict for every address', async () => {
+    const s = await server();
+    const engine = new VerificationEngine(testEngineOptions(s.port), {
+      resolver: new StaticResolver({}),
+      connector: new TcpConnector(),
+      gate: { acquire: () => Promise.reject(new Error('limits exploded')) },
+    });
+    const verdicts = await engine.verifyBatch([`alice@[${s.host}]`, `bob@[${s.host}]`]);
+    assert.deepEqual(
+      verdicts.map((v) => [v.reason, v.rule]),
+      [
+        ['temporary_failure', 'local.internal-error'],
+        ['temporary_failure', 'local.internal-error'],
+      ],
+    );
+    assert.equal(s.sessions.length, 0);
+  });
+
+  for (const [name, script] of PATHS) {
+    it(`${name}: waitForClose resolves`, async () => {
+      const s = await server(script);
+      const engine = new VerificationEngine(
+        { ...testEngineOptions(s.port), probe: { ...testEngineOptions(s.port).probe, timeouts: quick } },
+        { resolver: new StaticResolver({}), connector: new TcpConnector() },
+      );
+      const v = await engine.verify(`alice@[${s.host}]`, { waitForClose: true, transcript: true });
+      assert.ok(v.reason.length > 0);
+      await engine.idle();
+    });
+  }
+});
