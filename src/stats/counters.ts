@@ -4,6 +4,7 @@
  * connections failed, how many SMTP sessions and at which command the remote
  * server refused.
  */
+import { isAboutHelo } from '../core/index.js';
 import type { ServiceVerdict } from '../service/verdict.js';
 
 /** Counted once per request, however it was answered. */
@@ -41,7 +42,8 @@ export function calloutCounters(v: Pick<ServiceVerdict, 'reason' | 'attempts'>):
     else if (a.stage === 'connect') out.push('bad_connects');
     else {
       out.push('smtp_sessions');
-      const refused = refusedAt(a.stage, a.reason);
+      // A HELO refusal that Postfix reports at RCPT (smtpd_delay_reject) is still a refusal of our HELO.
+      const refused = isAboutHelo(a.rule) ? 'refused_helo' : refusedAt(a.stage, a.reason);
       if (refused) out.push(refused);
     }
   }

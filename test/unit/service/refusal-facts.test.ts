@@ -10,6 +10,7 @@ import { StaticResolver } from '../../support/engine.js';
 import { testService } from '../../support/service.js';
 import { MemoryCache } from '../../../src/cache/memory-cache.js';
 import type { EngineOptions } from '../../../src/core/verify.js';
+import { calloutCounters } from '../../../src/stats/counters.js';
 
 const servers: ScriptedServer[] = [];
 after(async () => {
@@ -170,5 +171,26 @@ describe('domain facts from refusals', () => {
     const v = await verifier.verify('alice@stale.test');
     assert.equal(v.reason, 'accepted');
     assert.equal(server.sessions.length, 1);
+  });
+
+  it('counts a HELO refusal reported at RCPT as refused_helo in the statistics', () => {
+    const attempt = {
+      host: 'mx.x.test',
+      ip: '192.0.2.1',
+      reason: 'policy_rejected' as const,
+      stage: 'rcpt' as const,
+    };
+    assert.ok(
+      calloutCounters({
+        reason: 'policy_rejected',
+        attempts: [{ ...attempt, rule: 'rcpt.helo-refused' }],
+      }).includes('refused_helo'),
+    );
+    assert.ok(
+      calloutCounters({
+        reason: 'policy_rejected',
+        attempts: [{ ...attempt, rule: 'rcpt.about-client' }],
+      }).includes('refused_rcpt_to'),
+    );
   });
 });
