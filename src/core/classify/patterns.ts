@@ -23,7 +23,7 @@ export const HELO_REFUSED =
  * and passes (RFC 5321 4.2.5 would have made it a 4xx).
  */
 export const THROTTLED =
-  /rate[- ]?limit|too many (?:connections|concurrent|sessions|messages|mails|emails|requests|errors|attempts|commands|(?:invalid |unknown |failed |bad |non-?existent )(?:recipients|users|addresses))|frequency|throttl|slow down|sending (?:rate|limit|quota)|(?:hourly|daily) (?:sending |message |recipient )?(?:limit|quota)|(?:connection|message|recipient) (?:rate|limit) (?:exceeded|reached)|exceeded (?:the )?(?:maximum )?(?:number of |allowed )?(?:connections|sessions|rate)|(?:maximum|max\.?) (?:number of )?(?:connections|sessions)/i;
+  /rate[- ]?limit|too many (?:connections|concurrent|sessions|messages|mails|emails|requests|errors|attempts|commands|(?:invalid |unknown |failed |bad |non-?existent )(?:recipients|users|addresses))|frequency|throttl|slow down|sending (?:rate|limit|quota)|\brate (?:exceeded|too high)|(?:hourly|daily) (?:sending |message |recipient )?(?:limit|quota)|(?:connection|message|recipient) (?:rate|limit) (?:exceeded|reached)|exceeded (?:the )?(?:maximum )?(?:number of |allowed )?(?:connections|sessions|rate)|(?:maximum|max\.?) (?:number of )?(?:connections|sessions)/i;
 
 /**
  * The refusal names the client: our IP, host, network or HELO domain is on a block list, has a
@@ -36,8 +36,8 @@ export const ABOUT_CLIENT = new RegExp(
     String.raw`block[- ]?list`,
     String.raw`black[- ]?list`,
     String.raw`deny[- ]?list`,
-    String.raw`\bdnsbl\b`,
-    String.raw`\brbl\b`,
+    String.raw`\bdnsbls?\b|\bdnsbl`,
+    String.raw`\brbls?\b`,
     String.raw`spamhaus|spamcop|barracuda|sorbs|uceprotect|abuseat|\bcbl\b|\bpbl\b|\bxbl\b|\bsbl\b|spamrats|senderscore|cloudmark|proofpoint|trend ?micro|mailspike|\bivm\b|s5h\.net`,
     String.raw`blocked (?:using|by|because|due)`,
     String.raw`\blisted (?:at|in|on|by)\b|\bis listed\b`,
@@ -64,7 +64,7 @@ export const TLS_OR_AUTH = /starttls|\btls\b|encryption|authenticat|\bauth\b/i;
  * later, busy, out of resources, local error.
  */
 export const TEMPORARY_CONDITION =
-  /try (?:again )?later|retry (?:again )?later|temporar(?:y|ily)|transient|(?:server|system|service) (?:is )?(?:busy|overloaded)|resources? (?:temporarily )?unavailable|insufficient system (?:storage|resources)|local error in processing|queue file write error|please (?:try|retry) again/i;
+  /try (?:again )?later|retry (?:again )?later|temporar(?:y|ily)|transient|(?:server|system|service) (?:is )?(?:busy|overloaded)|resources? (?:temporarily )?unavailable|insufficient system (?:storage|resources)|local error in processing|queue file write error|please (?:try|retry) again|unable to verify|could not be verified|cannot verify|unverified address/i;
 
 /**
  * The refusal is about the null reverse-path itself (RFC 5321 4.5.5 says it must be accepted):
@@ -85,12 +85,15 @@ export const RELAY_DENIED =
  * limit exceeded" / "Inode limit exceeded", "exceeded storage allocation".
  */
 export const MAILBOX_FULL =
-  /mail ?box (?:is )?full|(?:mail ?box|inbox|account|user|recipient|mail folder)(?:'s)? (?:is |has )?(?:over|exceed(?:s|ed)?) (?:the |its |their |his |her )?(?:quota|storage|size|disk)|over ?quota|quota (?:exceeded|full|reached|exhausted)|exceed(?:s|ed)? (?:the |his |her |their |its )?(?:mailbox |disk |storage )?quota|disk quota|(?:blocks|inodes?) limit|storage (?:allocation|limit|quota|space) (?:exceeded|reached)|exceeded (?:the )?storage|(?:not enough|insufficient) (?:storage|disk space|space) (?:for|in) (?:this|the) (?:user|mailbox|recipient|account)|mailbox size limit/i;
+  /(?:mail ?box|inbox|account|mail folder|storage|quota) (?:is )?(?:full|exhausted)|(?:mail ?box|inbox|account|user|recipient|mail folder)(?:'s)? (?:is |has )?(?:over|exceed(?:s|ed)?) (?:the |its |their |his |her )?(?:quota|storage|size|disk)|over ?quota|quota (?:exceeded|full|reached|exhausted)|exceed(?:s|ed)? (?:the |his |her |their |its )?(?:mailbox |disk |storage )?quota|disk quota|(?:blocks|inodes?) limit|storage (?:allocation|limit|quota|space) (?:exceeded|reached)|exceeded (?:the )?storage|(?:not enough|insufficient) (?:storage|disk space|space) (?:for|in) (?:this|the) (?:user|mailbox|recipient|account)|mailbox size limit/i;
 
 /** The mailbox does not exist (Exim "Unrouteable address", Sendmail "User unknown", Microsoft "mailbox unavailable"). */
 export const NO_SUCH_USER =
-  /no such (?:user|mailbox|recipient|address|account)|user unknown|unknown (?:user|recipient|mailbox|address|local part)|(?:does not|doesn't|not) exist|unroutea?ble|mailbox (?:unavailable|not found|does not)|no mailbox|invalid (?:recipient|mailbox|address|user)|(?:recipient|user|address|mailbox) not found|not a valid (?:mailbox|recipient|user)|undeliverable address|mailbox name not allowed|(?:doesn't|does not) have an? [\w.-]{0,40} ?account/i;
+  /no such (?:user|mailbox|recipient|address|account)|(?<!sender )(?:user|recipient|mailbox|address|addressee) (?:is )?unknown|unknown (?:user|recipient|mailbox|address|local part)|(?:does not|doesn't|not) exist|unroutea?ble|mailbox (?:unavailable|not found|does not)|no mailbox|invalid (?:recipient|mailbox|address|user)|(?:recipient|user|address|mailbox) not found|not a valid (?:mailbox|recipient|user)|undeliverable address|mailbox name not allowed|(?:doesn't|does not) have an? [\w.-]{0,40} ?account/i;
 
 /** A refusal in words of policy that does not say whose: not about the mailbox (Exim "Administrative prohibition"). */
 export const POLICY_REFUSAL =
   /administrative prohibition|access denied|prohibited|not (?:allowed|authori[sz]ed|permitted)|denied|\bpolic(?:y|ies)\b|forbidden|refused|banned|blocked/i;
+
+/** The refusal speaks of the sender (ours, or <>), not the recipient: "Sender domain does not exist". */
+export const ABOUT_SENDER = /\bsender\b|\bmail from\b|envelope from|return[- ]path|reverse[- ]path/i;

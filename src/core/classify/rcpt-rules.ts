@@ -13,6 +13,7 @@
 import {
   ABOUT_CLIENT,
   ABOUT_NULL_SENDER,
+  ABOUT_SENDER,
   GREYLIST,
   HELO_REFUSED,
   MAILBOX_FULL,
@@ -203,6 +204,19 @@ const MAILBOX_RULES: readonly ReplyRule[] = [
     examples: [
       '552 5.2.2 <a@x>: Mailbox full',
       '552-5.2.2 The email account that you tried to reach is over quota.\r\n552 5.2.2 Please direct the recipient to https://support.google.com/mail/?p=OverQuotaPerm',
+    ],
+  },
+  {
+    id: 'rcpt.sender-text',
+    stages: RCPT,
+    code: /^5/,
+    text: ABOUT_SENDER,
+    outcome: 'policy_rejected',
+    why: 'A refusal at RCPT that speaks of the sender, not the recipient (its domain, a failed sender verification): not about the mailbox.',
+    examples: [
+      { reply: '550 Sender domain does not exist', nullSender: false },
+      '550 Recipient rejected: sender verify failed',
+      { reply: '553-Mail from this\r\n553 sender is not accepted', nullSender: false },
     ],
   },
   {

@@ -112,6 +112,22 @@ describe('kind: a refusal about the verifier is policy_rejected, never null_send
     ['rcpt', '504 5.5.2 <vm>: Helo command rejected: need fully-qualified hostname', 'policy_rejected'],
     ['rcpt', '550 Bad HELO - Host impersonating example.org', 'policy_rejected'],
     ['mail', '550-Sorry, the HELO name you gave (vm) is not\r\n550 fully qualified', 'policy_rejected'],
+    [
+      'rcpt',
+      '554 resimta-ch2-01v.example 198.51.100.7 found on one or more DNSBLs, see http://postmaster.example/smtp-error-codes.php#BL000001',
+      'policy_rejected',
+    ],
+    [
+      'mail',
+      "550-5.7.1 [198.51.100.7] The IP you're using to send mail is not authorized to\r\n550 5.7.1 send email directly to our servers.",
+      'policy_rejected',
+    ],
+    [
+      'mail',
+      '553 5.3.0 flpd579 DNSBL:RBL 521< 198.51.100.7 >_is_blocked.For assistance forward this error to abuse_rbl@abuse.example',
+      'policy_rejected',
+    ],
+    ['mail', '554 5.7.0 Blocked - see https://ipcheck.proofpoint.com/?ip=198.51.100.7', 'policy_rejected'],
   ];
   check(aboutUs, (got) => assert.ok(got.about, `${got.rule} should know the refusal is about us`));
 
@@ -192,6 +208,8 @@ describe('kind: a plain 5xx is read by its text before it is read as "no such us
       ['rcpt_random', '550-Account is over\r\n550 quota, try another day', 'mailbox_full'],
       ['rcpt', '553 Disk quota exceeded', 'mailbox_full'],
       ['rcpt', '550 5.1.1 inbox is over its storage quota', 'mailbox_full'],
+      ['rcpt', '550 Account inbox full', 'mailbox_full'],
+      ['rcpt', '550 5.2.0 Message would exceed quota', 'mailbox_full'],
     ]);
   });
   describe('throttling: says nothing about the mailbox, and passes', () => {
@@ -204,6 +222,7 @@ describe('kind: a plain 5xx is read by its text before it is read as "no such us
       ['mail', '554-Connection rate limit\r\n554 exceeded', 'temporary_failure'],
       ['mail', '550 Maximum number of connections exceeded', 'temporary_failure'],
       ['rcpt', '550 5.4.5 Hourly sending limit exceeded', 'temporary_failure'],
+      ['rcpt', '550 5.7.1 user rate exceeded', 'temporary_failure'],
     ]);
   });
   describe('temporary conditions', () => {
@@ -212,6 +231,12 @@ describe('kind: a plain 5xx is read by its text before it is read as "no such us
       ['rcpt', '554 Service temporarily unavailable', 'temporary_failure'],
       ['mail', '550 System is busy', 'temporary_failure'],
       ['mail', '554 5.3.0 Insufficient system resources', 'temporary_failure'],
+      [
+        'rcpt',
+        '550 5.1.1 <a@x.example>: Recipient address rejected: unverified address: Connection timed out',
+        'temporary_failure',
+      ],
+      ['rcpt', '550 Unable to verify recipient at this time', 'temporary_failure'],
     ]);
   });
   describe('policy words are not "no such user"', () => {
@@ -226,6 +251,7 @@ describe('kind: a plain 5xx is read by its text before it is read as "no such us
       ['rcpt', '550 sorry', 'user_unknown'],
       ['rcpt', '550 Unrouteable address', 'user_unknown'],
       ['rcpt', '553 No', 'user_unknown'],
+      ['rcpt', '550 5.0.0 Address unknown', 'user_unknown'],
     ]);
   });
 });
