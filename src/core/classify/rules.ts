@@ -27,7 +27,7 @@ import { ANY_STAGE_RULES, GREETING_HELO_RULES, MAIL_RULES, VRFY_RULES } from './
 
 export type { ReplyRule, RuleExample, RuleOutcome, RuleSubject, SessionRule } from './rule-types.js';
 
-export const RULES_VERSION = '2026-12-01.1';
+export const RULES_VERSION = '2026-12-01.2';
 
 export const RULES: readonly ReplyRule[] = [
   ...ANY_STAGE_RULES,
