@@ -21,6 +21,7 @@ import { dnsOptions, engineOptions } from '../config/engine-options.js';
 import { heloIdentity } from '../config/helo-name.js';
 import type { Config } from '../config/schema.js';
 import { CalloutLimits } from '../limits/callout-limits.js';
+import { FleetLimits } from '../limits/fleet-limits.js';
 import { FleetCoordinator, LocalCoordinator, type CalloutCoordinator } from '../limits/fleet-coalescer.js';
 import { RedisLink, defaultNodeName, parseNodes, type RedisLinkOptions } from '../redis/link.js';
 import type { CacheTtls } from '../service/cache-policy.js';
@@ -173,9 +174,10 @@ export function cacheTtls(config: Readonly<Config>): CacheTtls {
   };
 }
 
-export function buildLimits(config: Readonly<Config>): CalloutLimits {
+/** The limits; in fleet mode (a Redis link given) counted across the fleet as well. */
+export function buildLimits(config: Readonly<Config>, link: RedisLink | null = null): CalloutLimits {
   const l = config.limits;
-  return new CalloutLimits({
+  const options = {
     globalConcurrency: l.global_concurrency,
     domainConcurrency: l.domain_concurrency,
     domainRate: l.domain_rate,
@@ -184,7 +186,15 @@ export function buildLimits(config: Readonly<Config>): CalloutLimits {
     mxRate: l.mx_rate,
     mxBurst: l.mx_burst,
     flood: { threshold: l.flood_threshold, windowMs: ms(l.flood_window), cooldownMs: ms(l.flood_cooldown) },
-  });
+  };
+  const fleet = link
+    ? new FleetLimits(link, {
+        ...options,
+        leaseMs: ms(config.redis.lock_ttl),
+        pollMs: ms(config.redis.lock_poll),
+      })
+    : null;
+  return new CalloutLimits(options, fleet);
 }
 
 /** Who makes a callout several nodes need at once: in fleet mode one node, through a Redis lock. */
@@ -211,7 +221,7 @@ export function buildService(
   observer: VerifierObserver,
   inlineBudgetMs?: number,
 ): Service {
-  const limits = buildLimits(config);
+  const limits = buildLimits(config, stores.fleet?.link ?? null);
   const engine = buildRoutedEngine(config, limits.gate);
   const stats = new StatsRecorder(stores.stats);
   stats.start();

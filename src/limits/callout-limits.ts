@@ -7,6 +7,7 @@
  */
 import type { ConnectGate } from '../core/index.js';
 import { FloodBreaker, type FloodOptions } from './flood-breaker.js';
+import type { FleetLimits } from './fleet-limits.js';
 import { KeyedSemaphore, type Release } from './semaphore.js';
 import { TokenBuckets } from './token-bucket.js';
 
@@ -58,7 +59,14 @@ export class CalloutLimits {
   /** Called with each refusal, for logs and metrics. */
   onRefusal: (what: LimitRefusal, key: string) => void = () => undefined;
 
-  constructor(options: LimitOptions) {
+  /**
+   * @param fleet Fleet mode: the same limits counted across every node in
+   *   Redis, consulted after this node's own (which alone apply while Redis is away).
+   */
+  constructor(
+    options: LimitOptions,
+    private readonly fleet: FleetLimits | null = null,
+  ) {
     this.global = new KeyedSemaphore(options.globalConcurrency);
     this.domains = new KeyedSemaphore(options.domainConcurrency);
     this.domainBuckets = new TokenBuckets({ rate: options.domainRate, burst: options.domainBurst });
@@ -75,15 +83,55 @@ export class CalloutLimits {
       domainSlot();
       return this.refuse('domain_rate', domain);
     }
+    const fleetSlot = await this.fleetSlot('domain', domain, signal);
+    if (typeof fleetSlot === 'string') {
+      domainSlot();
+      return this.refuse(fleetSlot, domain);
+    }
     const globalSlot = await this.global.acquire('*', signal);
     if (!globalSlot) {
+      fleetSlot();
       domainSlot();
       return this.refuse('global', domain);
     }
     return () => {
       globalSlot();
+      fleetSlot();
       domainSlot();
     };
+  }
+
+  /**
+   * Fleet mode: the fleet's concurrency slot and rate token for a domain or an
+   * MX address (a no-op release on a single node or while Redis is away).
+   */
+  private async fleetSlot(
+    scope: 'domain' | 'mx',
+    key: string,
+    signal: AbortSignal,
+  ): Promise<Release | 'domain_concurrency' | 'domain_rate' | 'mx'> {
+    const none = (): void => undefined;
+    if (!this.fleet) return none;
+    const slot = await this.fleet.slot(scope, key, signal);
+    if (slot === null) return scope === 'domain' ? 'domain_concurrency' : 'mx';
+    const release = slot === 'local' ? none : slot;
+    const token = await this.fleet.token(scope, key, signal);
+    if (token === false) {
+      release();
+      return scope === 'domain' ? 'domain_rate' : 'mx';
+    }
+    return release;
+  }
+
+  /**
+   * Count a never-seen address at a domain (the flood breaker): this node's
+   * breaker, and in fleet mode the fleet's, the stricter of the two deciding.
+   */
+  async recordNewAddress(domain: string, address: string): Promise<'ok' | 'tripped' | 'open'> {
+    const local = this.flood.recordNewAddress(domain);
+    const fleet = this.fleet ? await this.fleet.recordNewAddress(domain, address) : 'local';
+    if (local !== 'ok' || fleet === 'local') return local;
+    return fleet;
   }
 
   /** The engine's gate: per-MX-address concurrency and rate, waited for within the callout's signal. */
@@ -99,7 +147,16 @@ export class CalloutLimits {
         this.refuse('mx', ip);
         return null;
       }
-      return slot;
+      const fleetSlot = await this.fleetSlot('mx', ip, signal);
+      if (typeof fleetSlot === 'string') {
+        slot();
+        this.refuse('mx', ip);
+        return null;
+      }
+      return () => {
+        fleetSlot();
+        slot();
+      };
     },
   };
 

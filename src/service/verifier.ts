@@ -243,7 +243,7 @@ export class Verifier {
         joined: false,
       };
     }
-    const flood = this.deps.limits.flood.recordNewAddress(domain);
+    const flood = await this.deps.limits.recordNewAddress(domain, address);
     if (flood !== 'ok') {
       if (flood === 'tripped') this.deps.observer.floodTripped(domain);
       const message = `flood breaker: too many never-seen addresses at ${domain}; no callouts for a while`;

@@ -65,7 +65,7 @@ describe('a fleet of three cbv nodes sharing one Redis', { timeout: 240_000 }, (
         domain_concurrency: 2,
         domain_rate: 1000,
         domain_burst: 1000,
-        mx_concurrency: 2,
+        mx_concurrency: 50, // so that only the per-domain limit can hold sessions back
         mx_rate: 1000,
         mx_burst: 1000,
         flood_threshold: 50,
@@ -123,6 +123,48 @@ describe('a fleet of three cbv nodes sharing one Redis', { timeout: 240_000 }, (
       eventsOf(node, 'verify.result').find((e) => e.address === sender);
     await until('the verify.result line', () => Promise.resolve(logged() !== undefined));
     assert.equal(logged()?.cached, true);
+  });
+
+  it('per-domain concurrency holds across the three nodes', async () => {
+    smtp.reset();
+    smtp.setHoldMs(300); // each session holds its RCPT reply: they overlap unless limited
+    const senders = Array.from({ length: 12 }, (_, i) => `limit${i}@limits.test`);
+    const replies = await Promise.all(senders.map((s, i) => ask(nodes[i % 3] as FleetNode, s)));
+    smtp.setHoldMs(0);
+    assert.deepEqual(
+      replies.filter((r) => r !== 'action=DUNNO'),
+      [],
+      'every sender verified (within the inline budget)',
+    );
+    assert.equal(smtp.rcpts.length, 12);
+    // Each node alone allows 2; three nodes without a shared budget would reach 6.
+    assert.ok(smtp.peakActive() <= 2, `peak of ${smtp.peakActive()} sessions in a transaction at once`);
+    assert.equal(smtp.peakActive(), 2, 'the budget is used, not just undershot');
+  });
+
+  it('a forged flood spread over the three nodes trips the breaker fleet-wide', async () => {
+    smtp.reset();
+    // 20 never-seen addresses per node: below the threshold of 50 for any one node, 60 for the fleet.
+    const replies: string[] = [];
+    for (let round = 0; round < 20; round++) {
+      replies.push(
+        ...(await Promise.all(nodes.map((node, n) => ask(node, `forged${round}.${n}@flood.test`)))),
+      );
+    }
+    const held = replies.filter((r) => /flood|too many/i.test(r));
+    assert.ok(held.length >= 9, `${held.length} requests held back by the breaker`);
+    assert.ok(smtp.rcpts.length <= 51, `${smtp.rcpts.length} callouts reached the victim`);
+    // Now every node refuses to call this domain, for an address none of them has seen.
+    for (const [n, node] of nodes.entries()) {
+      const before = smtp.sessions();
+      const reply = await ask(node, `fresh${n}@flood.test`);
+      assert.match(reply, /^action=DEFER_IF_PERMIT /);
+      assert.equal(smtp.sessions(), before, `${node.name} made no callout`);
+    }
+    // Exactly one node saw the sighting that tripped it, and says so (log lines come in batches).
+    const tripped = (): number => nodes.flatMap((node) => eventsOf(node, 'flood.tripped')).length;
+    await until('a flood.tripped line', () => Promise.resolve(tripped() > 0));
+    assert.equal(tripped(), 1);
   });
 
   it('Redis killed mid-stream: every request answered, none rejected; restarted: the nodes share again', async () => {

@@ -16,6 +16,12 @@ export interface CountingServer {
   /** Sessions open now, and the most ever open at once. */
   open(): number;
   peakOpen(): number;
+  /**
+   * The most sessions at once between connect and the reply to the real RCPT:
+   * the part of a session a verifier's concurrency limit covers (RSET and QUIT
+   * follow after the verifier has its answer and released its slot).
+   */
+  peakActive(): number;
   /** Real (non-probe) RCPT TO addresses seen, in order. */
   rcpts: string[];
   reset(): void;
@@ -42,6 +48,8 @@ export async function startCountingServer(options: CountingOptions = {}): Promis
   let sessions = 0;
   let open = 0;
   let peak = 0;
+  let active = 0;
+  let peakActive = 0;
   const rcpts: string[] = [];
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
@@ -50,8 +58,16 @@ export async function startCountingServer(options: CountingOptions = {}): Promis
     peak = Math.max(peak, open);
     sockets.add(socket);
     socket.setNoDelay(true);
+    let inTransaction = true;
+    active++;
+    peakActive = Math.max(peakActive, active);
+    const done = (): void => {
+      if (inTransaction) active--;
+      inTransaction = false;
+    };
     socket.on('close', () => {
       open--;
+      done();
       sockets.delete(socket);
     });
     socket.on('error', () => undefined);
@@ -66,6 +82,7 @@ export async function startCountingServer(options: CountingOptions = {}): Promis
         const address = /<([^>]*)>/.exec(line)?.[1] ?? '';
         if (!/^[a-z0-9]{16}@/.test(address)) rcpts.push(address);
         if (holdMs > 0) await new Promise((r) => setTimeout(r, holdMs));
+        if (!/^[a-z0-9]{16}@/.test(address)) done();
         if (!socket.destroyed) socket.write(`${rcptReply(address)}\r\n`);
       } else if (verb === 'RSET' || verb === 'NOOP') socket.write('250 2.0.0 Ok\r\n');
       else if (verb === 'QUIT') socket.end('221 2.0.0 Bye\r\n');
@@ -91,10 +108,12 @@ export async function startCountingServer(options: CountingOptions = {}): Promis
     sessions: () => sessions,
     open: () => open,
     peakOpen: () => peak,
+    peakActive: () => peakActive,
     rcpts,
     reset() {
       sessions = 0;
       peak = open;
+      peakActive = active;
       rcpts.length = 0;
     },
     setHoldMs(ms: number) {

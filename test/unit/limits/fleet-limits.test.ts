@@ -1,0 +1,134 @@
+/**
+ * Politeness across the fleet against a real redis-server: concurrency slots
+ * with leases, rates, and the flood breaker counted over every node; a
+ * crashed node's slots free themselves; without Redis each node is on its own.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { CalloutLimits } from '../../../src/limits/callout-limits.js';
+import { FleetLimits, type FleetLimitOptions } from '../../../src/limits/fleet-limits.js';
+import type { RedisLink } from '../../../src/redis/link.js';
+import { openLink } from '../../support/redis-link.js';
+import { startRedis, type TestRedis } from '../../support/redis-server.js';
+
+const OPTIONS: FleetLimitOptions = {
+  domainConcurrency: 2,
+  domainRate: 1,
+  domainBurst: 3,
+  mxConcurrency: 1,
+  mxRate: 1000,
+  mxBurst: 1000,
+  flood: { threshold: 5, windowMs: 60_000, cooldownMs: 60_000 },
+  leaseMs: 400,
+  pollMs: 20,
+};
+
+const never = (): AbortSignal => new AbortController().signal;
+
+describe('fleet limits', { timeout: 60_000 }, () => {
+  let redis: TestRedis;
+  const links: RedisLink[] = [];
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    await Promise.all(links.map((l) => l.close()));
+    await redis.stop();
+  });
+
+  /** Two nodes sharing one key prefix. */
+  async function twoNodes(options = OPTIONS): Promise<[FleetLimits, FleetLimits, RedisLink]> {
+    const a = await openLink(redis);
+    const b = await openLink(redis, { prefix: a.prefix });
+    links.push(a, b);
+    return [new FleetLimits(a, options), new FleetLimits(b, options), a];
+  }
+
+  it('two nodes share one per-domain concurrency budget', async () => {
+    const [a, b] = await twoNodes();
+    const first = await a.slot('domain', 'example.org', never());
+    const second = await b.slot('domain', 'example.org', never());
+    assert.equal(typeof first, 'function');
+    assert.equal(typeof second, 'function');
+    // The third waits, and gives up when its signal does.
+    assert.equal(await b.slot('domain', 'example.org', AbortSignal.timeout(150)), null);
+    // Another domain has its own budget.
+    assert.equal(typeof (await b.slot('domain', 'example.net', never())), 'function');
+    const waiting = a.slot('domain', 'example.org', AbortSignal.timeout(5000));
+    (first as () => void)();
+    assert.equal(typeof (await waiting), 'function', 'a released slot goes to the one waiting');
+  });
+
+  it("a crashed node's slots free themselves when their leases lapse", async () => {
+    const [a, , link] = await twoNodes();
+    // What a node that died while calling out leaves behind: leases nobody renews.
+    const t = (await link.client.time()) as [string, string];
+    const now = Number(t[0]) * 1000 + Math.floor(Number(t[1]) / 1000);
+    await link.client.zadd(`${link.prefix}slots:mx:192.0.2.1`, now + 300, 'dead-node:1');
+    assert.equal(await a.slot('mx', '192.0.2.1', AbortSignal.timeout(100)), null, 'held by the dead node');
+    assert.equal(typeof (await a.slot('mx', '192.0.2.1', AbortSignal.timeout(5000))), 'function');
+  });
+
+  it('a held slot is renewed while its callout outlasts the lease', async () => {
+    const [a, b] = await twoNodes({ ...OPTIONS, leaseMs: 400 });
+    const held = await a.slot('mx', '192.0.2.9', never());
+    assert.equal(typeof held, 'function');
+    assert.equal(
+      await b.slot('mx', '192.0.2.9', AbortSignal.timeout(600)),
+      null,
+      'still held after 4 leases',
+    );
+    (held as () => void)();
+  });
+
+  it('two nodes share one rate: burst tokens in all, then a wait', async () => {
+    const [a, b] = await twoNodes();
+    assert.equal(await a.token('domain', 'rate.example', never()), true);
+    assert.equal(await b.token('domain', 'rate.example', never()), true);
+    assert.equal(await a.token('domain', 'rate.example', never()), true);
+    assert.equal(await b.token('domain', 'rate.example', AbortSignal.timeout(100)), false);
+  });
+
+  it('the flood breaker counts distinct never-seen addresses over every node, once each', async () => {
+    const [a, b] = await twoNodes();
+    // The same address asked again and again is one address, not a flood.
+    for (let i = 0; i < 20; i++)
+      assert.equal(await a.recordNewAddress('flood.example', 'same@flood.example'), 'ok');
+    const seen: string[] = [];
+    for (let i = 0; i < 4; i++)
+      seen.push(await (i % 2 ? a : b).recordNewAddress('flood.example', `u${i}@flood.example`));
+    assert.deepEqual(seen, ['ok', 'ok', 'ok', 'ok']); // 5 distinct addresses: at the threshold
+    assert.equal(await b.recordNewAddress('flood.example', 'u5@flood.example'), 'tripped');
+    assert.equal(await a.recordNewAddress('flood.example', 'u6@flood.example'), 'open');
+    assert.equal(await a.recordNewAddress('other.example', 'u6@other.example'), 'ok');
+  });
+
+  it('without Redis every call says local, and CalloutLimits keeps to its own limits', async () => {
+    const [a, , link] = await twoNodes();
+    const limits = new CalloutLimits(
+      {
+        globalConcurrency: 10,
+        domainConcurrency: 1,
+        domainRate: 1000,
+        domainBurst: 1000,
+        mxConcurrency: 1,
+        mxRate: 1000,
+        mxBurst: 1000,
+        flood: { threshold: 100, windowMs: 60_000, cooldownMs: 60_000 },
+      },
+      a,
+    );
+    await redis.kill();
+    try {
+      assert.equal(await a.slot('domain', 'down.example', never()), 'local');
+      assert.equal(await a.token('domain', 'down.example', never()), 'local');
+      assert.equal(await a.recordNewAddress('down.example', 'x@down.example'), 'local');
+      const slot = await limits.acquireDomain('down.example', never());
+      assert.equal(typeof slot, 'function', 'the local slot alone');
+      assert.equal(await limits.acquireDomain('down.example', AbortSignal.timeout(50)), 'domain_concurrency');
+      assert.equal(link.up, false);
+    } finally {
+      await redis.restart();
+    }
+  });
+});
