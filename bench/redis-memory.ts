@@ -120,7 +120,8 @@ try {
   const info = await link.client.info('memory');
   const used = Number(/used_memory:(\d+)/.exec(info)?.[1]);
   const sample: number[] = [];
-  for (let i = 0; i < N; i += Math.max(1, Math.floor(N / 1000))) {
+  // A stride prime to the 20-entry kind cycle, so the sample has every kind in its proportion.
+  for (let i = 0; i < N; i += Math.floor(N / 1000) + 7) {
     sample.push(
       Number(await link.client.call('MEMORY', 'USAGE', `cbv:a:${entryFor(i, now).address}`, 'SAMPLES', '0')),
     );

@@ -22,4 +22,7 @@ echo "== 4. memory per in-flight callout"
 bash bench/run.sh memory
 echo "== 5. cache scale: 10 million entries"
 node --import tsx bench/cache-bench.ts --entries 10000000 --lookups 200000 --json | tee bench/results/cache.json
+echo "== 6. fleet mode: hits per second with Redis, bytes per entry, callouts of a fleet"
+taskset -c 1 node --import tsx bench/fleet-bench.ts --runs 3 --seconds 3 --json bench/results/fleet.json
+node --import tsx bench/redis-memory.ts --entries 1000000 --json bench/results/redis-memory.json
 echo "== done $(date -u +%FT%TZ)"
