@@ -4,12 +4,15 @@
  * command the backends it needs (built in src/app), and is the only place
  * that sets the exit status.
  */
-import type { Config } from './config/schema.js';
-import { UsageError } from './frontends/cli/cli-errors.js';
-import { EXIT } from './frontends/cli/exit-codes.js';
-import type { VerifyEngine } from './frontends/cli/verify-command.js';
-import type { Stores } from './app/build.js';
+import { cachePath, daemonCacheExists, describeCache } from './app/cache-path.js';
+import { packageVersion } from './app/version.js';
 import { terminalSafe } from './core/printable.js';
+import { describeSource, loadLocatedConfig, locateConfig } from './config/locate.js';
+import type { Config } from './config/schema.js';
+import { UsageError, parseCommandArgs } from './frontends/cli/cli-errors.js';
+import { EXIT } from './frontends/cli/exit-codes.js';
+import type { StoreCommand } from './frontends/cli/store-commands.js';
+import type { VerifyCacheChoice, VerifyEngine } from './frontends/cli/verify-command.js';
 
 // Each command loads what it needs when it runs (dynamic import below): `cbv verify` never loads
 // the HTTP server, the metrics, the logger or the YAML parser, and starts in a fraction of the
@@ -22,8 +25,18 @@ commands:
   verify ADDRESS...              verify addresses now, by SMTP callout (cbv verify --help)
   cache get|purge|stats ...      inspect or edit the verdict cache (cbv cache --help)
   stats [--since D] [--until D]  WcSAP-style statistics, --fleet for every node's (cbv stats --help)
-  config check FILE              validate a configuration file
-  config defaults                print the default configuration, commented`;
+  config check [FILE]            validate a configuration file as serve would
+  config defaults                print the default configuration, commented
+
+  --version                      print the version
+  -h, --help                     this help
+
+Every command finds the daemon's configuration the same way: --config FILE, else the file
+named by CBV_CONFIG, else /etc/cbv/cbv.yaml if it exists, else the built-in defaults
+(listeners on loopback, cache in ./data/cbv.sqlite). It says on stderr which one it used.`;
+
+const SERVE_USAGE = `usage: cbv serve [--config FILE]
+  without --config: CBV_CONFIG, else /etc/cbv/cbv.yaml, else the built-in defaults`;
 
 const silent = {
   verdict: () => undefined,
@@ -32,15 +45,32 @@ const silent = {
   backgroundError: () => undefined,
 };
 
-/** `cbv verify` uses the bare engine, or the service with its cache when one is named. */
-async function verifyEngine(config: Readonly<Config>): Promise<VerifyEngine> {
-  if (config.cache.path === null) {
+/**
+ * `cbv verify` uses the bare engine, or the service with a cache: the file --cache names, or
+ * the daemon's own cache for the configuration when its database exists (never a new one).
+ */
+async function verifyEngine(config: Readonly<Config>, choice: VerifyCacheChoice): Promise<VerifyEngine> {
+  const skip = async (why: string): Promise<VerifyEngine> => {
     const { buildEngine } = await import('./app/engine.js');
     const engine = buildEngine(config);
-    return { verify: (address, opts) => engine.verify(address, opts), close: () => engine.idle() };
-  }
-  const { buildService, openStores } = await import('./app/build.js');
-  const stores = openStores({ ...config, cache: { ...config.cache, backend: 'sqlite' } });
+    return {
+      verify: (address, opts) => engine.verify(address, opts),
+      close: () => engine.idle(),
+      cacheDescription: `no cache (${why})`,
+    };
+  };
+  if (choice === 'none') return skip('--no-cache');
+  if (choice === 'daemon' && config.cache.backend !== 'sqlite')
+    return skip(`cache.backend is ${config.cache.backend}`);
+  if (choice === 'daemon' && !daemonCacheExists(config)) return skip(`${cachePath(config)} does not exist`);
+  const [{ buildService, openStores }, { openDaemonStores }] = await Promise.all([
+    import('./app/build.js'),
+    import('./app/command-stores.js'),
+  ]);
+  const stores =
+    choice === 'explicit'
+      ? openStores({ ...config, cache: { ...config.cache, backend: 'sqlite' } })
+      : openDaemonStores(config, 'write');
   // The CLI waits for the whole callout: an inline budget beyond the engine's own.
   const service = buildService(config, stores, silent, Math.round(config.verify.budget * 1000) + 1000);
   return {
@@ -49,17 +79,8 @@ async function verifyEngine(config: Readonly<Config>): Promise<VerifyEngine> {
       await service.verifier.close(0);
       await stores.close();
     },
+    cacheDescription: `cache ${cachePath({ ...config, cache: { ...config.cache, backend: 'sqlite' } })}`,
   };
-}
-
-async function configFromArgs(argv: string[]): Promise<Readonly<Config>> {
-  const { defaultConfig, loadConfigFile } = await import('./config/load.js');
-  const i = argv.findIndex((a) => a === '--config' || a.startsWith('--config='));
-  if (i < 0) return defaultConfig();
-  const arg = argv[i] ?? '';
-  const path = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : argv[i + 1];
-  if (!path) throw new UsageError('--config needs a FILE');
-  return loadConfigFile(path);
 }
 
 /** Everything the CLI prints goes through here (and warn()): no control or bidi character gets out raw. */
@@ -71,59 +92,78 @@ function warn(text: string): void {
   process.stderr.write(`${terminalSafe(text)}\n`);
 }
 
-async function withStores(
-  argv: string[],
-  usage: string,
-  run: (deps: Stores) => Promise<number>,
-): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
+/** The line that says which configuration and database a command used (stderr, so stdout stays data). */
+function note(text: string): void {
+  warn(`cbv: ${text}`);
+}
+
+/** `cbv cache ...` and `cbv stats`: checked, then run against the daemon's stores. */
+async function withStores(command: StoreCommand, usage: string): Promise<number> {
+  if (command.help) {
     out(usage);
     return EXIT.ok;
   }
-  const config = await configFromArgs(argv);
-  const { openStores } = await import('./app/build.js');
-  const stores = openStores(config);
+  const source = locateConfig(command.config);
+  const config = loadLocatedConfig(source);
+  const access = command.access === 'read' ? ' (read-only)' : '';
+  note(`${describeSource(source)}, ${describeCache(config)}${access}`);
+  const { openDaemonStores } = await import('./app/command-stores.js');
+  const stores = openDaemonStores(config, command.access);
   // Fleet mode: wait (bounded) for Redis, so a lookup is not a miss only because it was not connected yet.
   if (stores.fleet) await stores.fleet.link.ready();
   try {
-    return await run(stores);
+    return await command.run({ ...stores, out });
   } finally {
     await stores.close();
   }
 }
 
+async function serve(argv: string[]): Promise<number> {
+  const { values } = parseCommandArgs({
+    args: argv,
+    allowPositionals: false,
+    strict: true,
+    options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help) {
+    out(SERVE_USAGE);
+    return EXIT.ok;
+  }
+  const source = locateConfig(values.config);
+  const config = loadLocatedConfig(source);
+  note(`${describeSource(source)}, ${describeCache(config)}`);
+  const [{ runDaemon }, { createLogger }] = await Promise.all([
+    import('./app/daemon.js'),
+    import('./observability/logger.js'),
+  ]);
+  await runDaemon(config, createLogger(config.logging.level));
+  return EXIT.ok;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
-    case 'serve': {
-      if (rest.includes('--help') || rest.includes('-h')) {
-        out('usage: cbv serve [--config FILE]');
-        return EXIT.ok;
-      }
-      const config = await configFromArgs(rest);
-      const [{ runDaemon }, { createLogger }] = await Promise.all([
-        import('./app/daemon.js'),
-        import('./observability/logger.js'),
-      ]);
-      await runDaemon(config, createLogger(config.logging.level));
-      return EXIT.ok;
-    }
+    case 'serve':
+      return serve(rest);
     case 'verify': {
       const { runVerify } = await import('./frontends/cli/verify-command.js');
-      return runVerify(rest, { buildEngine: verifyEngine, out, warn });
+      return runVerify(rest, { buildEngine: verifyEngine, out, note, warn });
     }
     case 'cache': {
-      const { CACHE_USAGE, runCache } = await import('./frontends/cli/store-commands.js');
-      return withStores(rest, CACHE_USAGE, (stores) => runCache(rest, { ...stores, out }));
+      const { CACHE_USAGE, parseCacheCommand } = await import('./frontends/cli/store-commands.js');
+      return withStores(parseCacheCommand(rest), CACHE_USAGE);
     }
     case 'stats': {
-      const { STATS_USAGE, runStats } = await import('./frontends/cli/store-commands.js');
-      return withStores(rest, STATS_USAGE, (stores) => runStats(rest, { ...stores, out }));
+      const { STATS_USAGE, parseStatsCommand } = await import('./frontends/cli/store-commands.js');
+      return withStores(parseStatsCommand(rest), STATS_USAGE);
     }
     case 'config': {
       const { runConfig } = await import('./frontends/cli/config-command.js');
       return runConfig(rest, out);
     }
+    case '--version':
+      out(`cbv ${packageVersion()}`);
+      return EXIT.ok;
     case undefined:
     case '-h':
     case '--help':
@@ -131,8 +171,17 @@ async function main(argv: string[]): Promise<number> {
       out(USAGE);
       return command === undefined ? EXIT.usage : EXIT.ok;
     default:
-      throw new UsageError(`unknown command '${command}' (try 'cbv --help')`);
+      throw new UsageError(
+        command.startsWith('-') ? `unknown option '${command}'` : `unknown command '${command}'`,
+      );
   }
+}
+
+/** Where a usage error points the user: the command's own help, or the general one. */
+function helpHint(argv: readonly string[]): string {
+  const command = argv[0];
+  const known = ['serve', 'verify', 'cache', 'stats', 'config'];
+  return command !== undefined && known.includes(command) ? `cbv ${command} --help` : 'cbv --help';
 }
 
 const argv = process.argv.slice(2);
@@ -169,7 +218,6 @@ main(argv).then(
       import('./redis/link.js'),
     ]);
     const known: [new (...a: never[]) => Error, number][] = [
-      [UsageError, EXIT.usage],
       [ConfigError, EXIT.config],
       [CacheOpenError, EXIT.unavailable],
       [RedisUnavailableError, EXIT.unavailable],
@@ -179,9 +227,14 @@ main(argv).then(
       process.exitCode = error.exitCode;
       return;
     }
+    if (error instanceof UsageError) {
+      warn(`cbv: ${error.message} (try '${helpHint(argv)}')`);
+      process.exitCode = EXIT.usage;
+      return;
+    }
     const match = known.find(([cls]) => error instanceof cls);
     if (match && error instanceof Error) {
-      if (argv[0] === 'serve' && !(error instanceof UsageError)) {
+      if (argv[0] === 'serve') {
         // The daemon's log gets the event too, for whoever watches logs rather than the terminal.
         const event = error instanceof ConfigError ? EVENTS.configInvalid : EVENTS.cacheOpenFailed;
         logEvent(createLogger('error'), 'error', event, { problem: error.message });

@@ -3,7 +3,7 @@
  * place (with main.ts) that chooses implementations. Front-ends receive what
  * is built here and never build backends themselves.
  */
-import { isAbsolute, join, dirname } from 'node:path';
+import { dirname } from 'node:path';
 import {
   FixedMxResolver,
   NodeDnsResolver,
@@ -14,9 +14,9 @@ import {
 import { MemoryCache } from '../cache/memory-cache.js';
 import { makePrivateDir } from '../cache/private-files.js';
 import { RedisCache } from '../cache/redis-cache.js';
-import { SqliteCache, openDatabase } from '../cache/sqlite-cache.js';
+import { SqliteCache, openDatabase, type DatabaseAccess } from '../cache/sqlite-cache.js';
 import { TieredCache } from '../cache/tiered-cache.js';
-import type { VerdictCache } from '../cache/verdict-cache.js';
+import { CacheOpenError, type VerdictCache } from '../cache/verdict-cache.js';
 import { dnsOptions, engineOptions } from '../config/engine-options.js';
 import { heloIdentity } from '../config/helo-name.js';
 import type { Config } from '../config/schema.js';
@@ -33,10 +33,12 @@ import { RoutedEngine } from '../service/routed-engine.js';
 import { Verifier, type CalloutEngine, type VerifierObserver } from '../service/verifier.js';
 import { buildEngine } from './engine.js';
 import { FleetMirrorStats, RedisStatsStore } from '../stats/redis-stats.js';
+import { cachePath } from './cache-path.js';
 import { SqliteStatsStore } from '../stats/sqlite-stats.js';
 import { MemoryStatsStore, StatsRecorder, type StatsStore } from '../stats/stats-store.js';
 
 export { buildEngine } from './engine.js';
+export { cachePath } from './cache-path.js';
 
 const ms = (s: number): number => Math.round(s * 1000);
 
@@ -67,12 +69,14 @@ export function buildRoutedEngine(config: Readonly<Config>, gate?: ConnectGate):
   return new RoutedEngine(fallback, engines);
 }
 
-export function cachePath(config: Readonly<Config>): string {
-  if (config.cache.path) return config.cache.path;
-  const dir = isAbsolute(config.service.data_dir)
-    ? config.service.data_dir
-    : join(process.cwd(), config.service.data_dir);
-  return join(dir, 'cbv.sqlite');
+/** The cache's directory, created 0700 if missing; a failure names it (exit 69, not an internal error). */
+function makeDataDir(dir: string): void {
+  try {
+    makePrivateDir(dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new CacheOpenError(`cache directory ${dir}: cannot create it (${code})`, { cause: error });
+  }
 }
 
 /** Fleet mode: what a node shares with the others through Redis. */
@@ -114,11 +118,11 @@ export function redisLinkOptions(config: Readonly<Config>): RedisLinkOptions {
  * Fleet mode: the memory tier in front of Redis for verdicts; the node's own
  * counters in its SQLite file (data_dir) and, mirrored, in Redis for the fleet.
  */
-function openFleetStores(config: Readonly<Config>): Stores {
-  const link = new RedisLink(redisLinkOptions(config));
+function openFleetStores(config: Readonly<Config>, access: DatabaseAccess): Stores {
   const path = cachePath(config);
-  makePrivateDir(dirname(path));
-  const db = openDatabase(path);
+  if (access === 'create') makeDataDir(dirname(path));
+  const db = openDatabase(path, access);
+  const link = new RedisLink(redisLinkOptions(config));
   const fleetStats = new RedisStatsStore(link);
   const cache = new TieredCache(new MemoryCache(config.cache.memory_entries), new RedisCache(link));
   return {
@@ -134,16 +138,20 @@ function openFleetStores(config: Readonly<Config>): Stores {
   };
 }
 
-/** Open the cache and statistics store named by the config (throws CacheOpenError naming the file). */
-export function openStores(config: Readonly<Config>): Stores {
+/**
+ * Open the cache and statistics store named by the config (throws CacheOpenError naming the file).
+ * `access`: the daemon creates its SQLite database; commands open an existing one, or read only
+ * (see openDaemonStores in command-stores.ts).
+ */
+export function openStores(config: Readonly<Config>, access: DatabaseAccess = 'create'): Stores {
   if (config.cache.backend === 'memory') {
     const cache = new MemoryCache(config.cache.memory_entries);
     return { cache, stats: new MemoryStatsStore(), sqlite: null, fleet: null, close: () => cache.close() };
   }
-  if (config.cache.backend === 'redis') return openFleetStores(config);
+  if (config.cache.backend === 'redis') return openFleetStores(config, access);
   const path = cachePath(config);
-  makePrivateDir(dirname(path));
-  const sqlite = SqliteCache.open(path);
+  if (access === 'create') makeDataDir(dirname(path));
+  const sqlite = SqliteCache.open(path, access);
   const cache = new TieredCache(new MemoryCache(config.cache.memory_entries), sqlite);
   return {
     cache,

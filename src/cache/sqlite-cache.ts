@@ -4,6 +4,7 @@
  * losing power can cost the last transactions, with synchronous=NORMAL).
  * Statistics counters live in the same file (sqlite-stats.ts).
  */
+import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { makePrivateFile, tighten } from './private-files.js';
 import {
@@ -84,25 +85,47 @@ interface FactRow {
   expires_at: number;
 }
 
-/** Open (creating if needed) the database, with a clear error naming the file when it cannot be used. */
-export function openDatabase(path: string): Database.Database {
+/**
+ * How a process opens the database: the daemon and `cbv verify --cache PATH` create it; commands
+ * that act on the daemon's database (`cbv cache purge`, `cbv verify` with the config's cache) need
+ * it to exist; reading commands (`cbv stats`, `cbv cache get|stats`) only read.
+ */
+export type DatabaseAccess = 'create' | 'existing' | 'readonly';
+
+/**
+ * Open the database, with a clear error naming the file when it cannot be used. Only `create`
+ * makes a new file; the others fail when there is none (reading an empty new database would
+ * report zeros as if they were the daemon's).
+ */
+export function openDatabase(path: string, access: DatabaseAccess = 'create'): Database.Database {
+  if (access !== 'create' && !existsSync(path))
+    throw new CacheOpenError(
+      `cache database ${path}: no such file (nothing was cached there yet, or the daemon uses another configuration)`,
+    );
   let db: Database.Database | undefined;
   try {
     const file = path !== ':memory:' && path !== '';
-    if (file) makePrivateFile(path);
-    db = new Database(path);
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
+    if (file && access === 'create') makePrivateFile(path);
+    db = new Database(path, { readonly: access === 'readonly', fileMustExist: access !== 'create' });
     db.pragma('busy_timeout = 5000');
-    db.exec(SCHEMA);
-    // Created with the database's mode; left by an older cbv, they may be open to others.
-    if (file) for (const suffix of ['-wal', '-shm']) tighten(path + suffix);
+    if (access !== 'readonly') {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.exec(SCHEMA);
+      // Created with the database's mode; left by an older cbv, they may be open to others.
+      if (file) for (const suffix of ['-wal', '-shm']) tighten(path + suffix);
+    }
+    const hasMeta = db
+      .prepare<[], number>("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'")
+      .pluck()
+      .get();
+    if (!hasMeta) throw new Error('not a cbv cache database (no meta table)');
     const version = db
       .prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema_version'")
       .get();
-    if (!version)
+    if (!version && access !== 'readonly')
       db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?)").run(String(SCHEMA_VERSION));
-    else if (Number(version.value) > SCHEMA_VERSION) {
+    else if (version && Number(version.value) > SCHEMA_VERSION) {
       throw new Error(
         `schema version ${version.value} is newer than this cbv understands (${SCHEMA_VERSION})`,
       );
@@ -174,8 +197,8 @@ export class SqliteCache implements VerdictCache {
     return changed;
   }
 
-  static open(path: string): SqliteCache {
-    return new SqliteCache(openDatabase(path), path);
+  static open(path: string, access: DatabaseAccess = 'create'): SqliteCache {
+    return new SqliteCache(openDatabase(path, access), path);
   }
 
   getAddress(address: string, now: number): Promise<AddressEntry | null> {
@@ -293,7 +316,7 @@ export class SqliteCache implements VerdictCache {
 
   close(): Promise<void> {
     if (this.db.open) {
-      this.db.pragma('wal_checkpoint(TRUNCATE)');
+      if (!this.db.readonly) this.db.pragma('wal_checkpoint(TRUNCATE)');
       this.db.close();
     }
     return Promise.resolve();

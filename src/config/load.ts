@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type * as YamlModule from 'yaml';
+import { dirname, resolve } from 'node:path';
 import type { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
 
@@ -84,8 +85,14 @@ function problemOf(issue: z.core.$ZodIssue): string {
   }
 }
 
-/** Validate an already-parsed object (from YAML, or {} for the defaults). */
-export function parseConfig(raw: unknown, source: string): Readonly<Config> {
+/**
+ * Validate an already-parsed object (from YAML, or {} for the defaults). `baseDir`, the directory
+ * of the file it came from, anchors the file's relative paths (data_dir, cache.path, unix_socket),
+ * so that every command reading that file finds the same database as the daemon, whatever its
+ * working directory; without one (the built-in defaults) they stay relative to the working
+ * directory, as the quick start expects.
+ */
+export function parseConfig(raw: unknown, source: string, baseDir?: string): Readonly<Config> {
   const result = configSchema.safeParse(raw ?? {}, { reportInput: true });
   if (!result.success) {
     const first = result.error.issues[0];
@@ -94,21 +101,44 @@ export function parseConfig(raw: unknown, source: string): Readonly<Config> {
       result.error.issues.length > 1 ? ` (and ${result.error.issues.length - 1} more problem(s))` : '';
     throw new ConfigError(`${source}: ${describeIssue(first)}${more}`, keyOf(first), problemOf(first));
   }
-  return deepFreeze(result.data);
+  return deepFreeze(baseDir === undefined ? result.data : anchorPaths(result.data, baseDir));
 }
 
-export function loadConfigFile(path: string): Readonly<Config> {
-  return parseConfig(readRawConfig(path), path);
+/** The config with its relative file paths resolved against `baseDir`. */
+function anchorPaths(config: Config, baseDir: string): Config {
+  const at = (path: string): string => resolve(baseDir, path);
+  return {
+    ...config,
+    service: { ...config.service, data_dir: at(config.service.data_dir) },
+    cache: { ...config.cache, path: config.cache.path === null ? null : at(config.cache.path) },
+    policy: {
+      ...config.policy,
+      unix_socket: config.policy.unix_socket === null ? null : at(config.policy.unix_socket),
+    },
+  };
 }
 
-/** The file's YAML as a plain object, not yet validated (so callers can lay overrides on it). */
-export function readRawConfig(path: string): Record<string, unknown> {
+/** The directory that anchors a config file's relative paths. */
+export function configDir(path: string): string {
+  return dirname(resolve(path));
+}
+
+/** Read and validate a file; `label` names it in messages (default: the path). */
+export function loadConfigFile(path: string, label: string = path): Readonly<Config> {
+  return parseConfig(readRawConfig(path, label), label, configDir(path));
+}
+
+/**
+ * The file's YAML as a plain object, not yet validated (so callers can lay overrides on it).
+ * `label` names the file in messages (default: the path).
+ */
+export function readRawConfig(path: string, label: string = path): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
     throw new ConfigError(
-      `${path}: cannot read the file (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+      `${label}: cannot read the file (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
     );
   }
   let raw: unknown;
@@ -119,11 +149,11 @@ export function readRawConfig(path: string): Record<string, unknown> {
       error instanceof yaml().YAMLParseError
         ? `line ${error.linePos?.[0].line ?? '?'}: ${(error.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:$/, '')}`
         : String(error);
-    throw new ConfigError(`${path}: not valid YAML, ${detail}`);
+    throw new ConfigError(`${label}: not valid YAML, ${detail}`);
   }
   if (raw !== null && (typeof raw !== 'object' || Array.isArray(raw))) {
     throw new ConfigError(
-      `${path}: the top level must be a mapping of sections (verify:, dns:, ...), got ${Array.isArray(raw) ? 'a list' : typeof raw}`,
+      `${label}: the top level must be a mapping of sections (verify:, dns:, ...), got ${Array.isArray(raw) ? 'a list' : typeof raw}`,
     );
   }
   return (raw ?? {}) as Record<string, unknown>;

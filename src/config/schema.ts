@@ -167,7 +167,9 @@ export const serviceSchema = z
       .string()
       .min(1)
       .default('data')
-      .describe('Directory for the cache database (relative to the working directory unless absolute).'),
+      .describe(
+        "Directory for the cache database. A relative path is relative to the config file's directory (to the working directory for the built-in defaults).",
+      ),
     inline_budget: seconds(
       20,
       'How long a request waits for a callout before getting `pending`; the callout finishes in the background',
@@ -203,7 +205,11 @@ export const cacheSchema = z
       .describe(
         'sqlite persists across restarts (embedded default); memory is lost on exit; redis is shared by a fleet of nodes (see the redis section and docs/fleet.md).',
       ),
-    path: z.string().nullable().default(null).describe('SQLite file; null means <data_dir>/cbv.sqlite.'),
+    path: z
+      .string()
+      .nullable()
+      .default(null)
+      .describe("SQLite file; null means <data_dir>/cbv.sqlite. Relative to the config file's directory."),
     memory_entries: count(100_000, 'Hot entries kept in memory in front of SQLite or Redis.', 100_000_000),
     ttl: z
       .strictObject({
@@ -291,7 +297,9 @@ export const policySchema = z
       .string()
       .nullable()
       .default(null)
-      .describe('Also listen on this unix socket path (e.g. inside the Postfix chroot).'),
+      .describe(
+        "Also listen on this unix socket path (e.g. inside the Postfix chroot); relative to the config file's directory.",
+      ),
     unix_socket_mode: z
       .string()
       .regex(/^0?[0-7]{3}$/, 'an octal file mode such as 0660')

@@ -1,26 +1,36 @@
-/** `cbv config check FILE` and `cbv config defaults`. */
-import { loadConfigFile } from '../../config/load.js';
+/** `cbv config check [FILE]` and `cbv config defaults`. */
 import { defaultsYaml } from '../../config/defaults-yaml.js';
-import { UsageError } from './cli-errors.js';
+import { loadLocatedConfig, locateConfig, sourceLabel } from '../../config/locate.js';
+import { UsageError, parseCommandArgs } from './cli-errors.js';
 import { EXIT } from './exit-codes.js';
 
-export const CONFIG_USAGE = `usage: cbv config check FILE     validate a configuration file
+export const CONFIG_USAGE = `usage: cbv config check [FILE]    validate a configuration file with the rules cbv serve applies
+                                  (default: CBV_CONFIG, else /etc/cbv/cbv.yaml, as serve finds it)
        cbv config defaults       print every key with its default, commented`;
 
 export function runConfig(argv: string[], out: (text: string) => void): number {
-  const [sub, ...rest] = argv;
+  const { values, positionals } = parseCommandArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: { help: { type: 'boolean', short: 'h' } },
+  });
+  const [sub, ...rest] = positionals;
+  if (values.help) {
+    out(CONFIG_USAGE);
+    return EXIT.ok;
+  }
   if (sub === 'defaults' && rest.length === 0) {
     out(defaultsYaml());
     return EXIT.ok;
   }
-  if (sub === 'check' && rest.length === 1 && rest[0]) {
-    loadConfigFile(rest[0]);
-    out(`${rest[0]}: ok`);
+  if (sub === 'check' && rest.length <= 1) {
+    const source = locateConfig(rest[0]);
+    if (source.path === null)
+      throw new UsageError('no file to check: give FILE, or set CBV_CONFIG, or install /etc/cbv/cbv.yaml');
+    loadLocatedConfig(source);
+    out(`${sourceLabel(source)}: ok`);
     return EXIT.ok;
   }
-  if (sub === '--help' || sub === '-h') {
-    out(CONFIG_USAGE);
-    return EXIT.ok;
-  }
-  throw new UsageError(`expected 'config check FILE' or 'config defaults'`);
+  throw new UsageError(`expected 'config check [FILE]' or 'config defaults'`);
 }

@@ -6,13 +6,16 @@ function replySummary(v: Verdict<string>): string {
   return v.message.slice(0, 70);
 }
 
-export function formatTable(verdicts: readonly Verdict<string>[]): string {
+/** A verdict as printed: the service's carry where the answer came from. */
+type Printed = Verdict<string> & { cache?: { hit: boolean } };
+
+export function formatTable(verdicts: readonly Printed[]): string {
   const header = ['ADDRESS', 'RESULT', 'REASON', 'RULE', 'MX', 'REPLY / DETAIL', 'MS'];
   // Every cell through printable(): addresses, MX names and replies come from outside.
   const rows = verdicts.map((v) =>
     [
       v.address,
-      v.result + (v.temporary ? ' (temp)' : ''),
+      v.result + (v.temporary ? ' (temp)' : '') + (v.cache?.hit ? ' (cached)' : ''),
       v.reason,
       v.rule,
       v.mx ? `${v.mx.host} [${v.mx.ip}]` : '-',

@@ -3,12 +3,20 @@
  * A thin front-end: flags become config keys, the config is validated like
  * the daemon's, and the verdicts are printed as a table or JSON lines.
  */
-import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
 import { safeJson, type Verdict } from '../../core/index.js';
-import { ConfigError, parseConfig, readRawConfig, setRawKey } from '../../config/load.js';
+import { ConfigError, parseConfig, setRawKey } from '../../config/load.js';
+import {
+  baseDirOf,
+  describeSource,
+  locateConfig,
+  readLocatedRaw,
+  sourceLabel,
+  type ConfigSource,
+} from '../../config/locate.js';
 import { heloIdentity } from '../../config/helo-name.js';
 import type { Config } from '../../config/schema.js';
-import { UsageError, parseArgsProblem } from './cli-errors.js';
+import { UsageError, parseCommandArgs } from './cli-errors.js';
 import { exitForResults, EXIT } from './exit-codes.js';
 import { formatTable, formatTranscript } from './format.js';
 
@@ -16,9 +24,11 @@ export const VERIFY_USAGE = `usage: cbv verify [options] [--] ADDRESS...
 
   --json                     one JSON verdict per line
   --trace                    print the SMTP transcript of each callout
-  --config FILE              read settings from a cbv.yaml (flags override it)
-  --cache PATH               read and write this SQLite cache (default: no cache,
-                             unless the config names one with cache.path)
+  --config FILE              read settings from a cbv.yaml (flags override it); default:
+                             CBV_CONFIG, else /etc/cbv/cbv.yaml, else built-in defaults
+  --cache PATH               read and write this SQLite cache (created if missing)
+  --no-cache                 call out afresh, touching no cache (default: the cache the
+                             daemon keeps for the config, when its database exists)
   --dns HOST[:PORT]          resolver to use (repeatable; default /etc/resolv.conf)
   --allow-target CIDR        allow connecting to this special-purpose range (repeatable)
   --port N                   remote SMTP port (default 25)
@@ -50,73 +60,97 @@ const FLAG_KEYS = {
 export interface VerifyEngine {
   verify(address: string, opts: { transcript: boolean; waitForClose: boolean }): Promise<Verdict<string>>;
   close(): Promise<void>;
+  /** Which cache it reads and writes, for the stderr line ("cache /var/lib/cbv/cbv.sqlite", "no cache (...)"). */
+  cacheDescription: string;
+}
+
+/**
+ * Which cache `cbv verify` uses: none (`--no-cache`), the file `--cache` names (created if
+ * missing), or the daemon's cache for the configuration when its database exists.
+ */
+export type VerifyCacheChoice = 'none' | 'explicit' | 'daemon';
+
+export interface VerifyArgs {
+  config: Readonly<Config>;
+  source: ConfigSource;
+  cache: VerifyCacheChoice;
+  addresses: string[];
+  json: boolean;
+  trace: boolean;
 }
 
 export interface VerifyCommandDeps {
-  /** Builds the engine (or the cached service) for the config; may load its modules first. */
-  buildEngine(config: Readonly<Config>): VerifyEngine | Promise<VerifyEngine>;
+  /** Builds the engine (or the service with a cache) for the config; may load its modules first. */
+  buildEngine(config: Readonly<Config>, cache: VerifyCacheChoice): VerifyEngine | Promise<VerifyEngine>;
   out(text: string): void;
   /** Writes one line to stderr (warnings that are not part of the output). */
   warn?(text: string): void;
+  /** Where the line naming the configuration and cache goes (stderr). */
+  note(text: string): void;
 }
 
 function numeric(value: string): number | string {
   return /^\s*-?\d+(\.\d+)?\s*$/.test(value) ? Number(value) : value;
 }
 
-export function verifyConfigFromArgs(
-  argv: string[],
-): { config: Readonly<Config>; addresses: string[]; json: boolean; trace: boolean } | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        json: { type: 'boolean' },
-        trace: { type: 'boolean' },
-        config: { type: 'string' },
-        cache: { type: 'string' },
-        dns: { type: 'string', multiple: true },
-        'allow-target': { type: 'string', multiple: true },
-        port: { type: 'string' },
-        helo: { type: 'string' },
-        sender: { type: 'string' },
-        timeout: { type: 'string' },
-        starttls: { type: 'string' },
-        'no-catch-all-test': { type: 'boolean' },
-        vrfy: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (error) {
-    throw parseArgsProblem(error) ?? error;
-  }
-  const { values, positionals } = parsed;
+export function verifyConfigFromArgs(argv: string[]): VerifyArgs | 'help' {
+  const { values, positionals } = parseCommandArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      json: { type: 'boolean' },
+      trace: { type: 'boolean' },
+      config: { type: 'string' },
+      cache: { type: 'string' },
+      'no-cache': { type: 'boolean' },
+      dns: { type: 'string', multiple: true },
+      'allow-target': { type: 'string', multiple: true },
+      port: { type: 'string' },
+      helo: { type: 'string' },
+      sender: { type: 'string' },
+      timeout: { type: 'string' },
+      starttls: { type: 'string' },
+      'no-catch-all-test': { type: 'boolean' },
+      vrfy: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
   if (values.help) return 'help';
-  if (positionals.length === 0)
-    throw new UsageError('no address given (usage: cbv verify [options] [--] ADDRESS...)');
-  const raw = values.config ? readRawConfig(values.config) : {};
+  if (positionals.length === 0) throw new UsageError('no address given');
+  if (values.cache !== undefined && values['no-cache'])
+    throw new UsageError('--cache and --no-cache exclude each other');
+  const source = locateConfig(values.config);
+  const raw = readLocatedRaw(source);
   const flagForKey = new Map<string, string>();
   for (const [flag, key] of Object.entries(FLAG_KEYS)) {
     const value = values[flag as keyof typeof FLAG_KEYS];
     if (value === undefined) continue;
     flagForKey.set(key, `--${flag}`);
-    setRawKey(raw, key, flag === 'port' || flag === 'timeout' ? numeric(value as string) : value);
+    // --cache is a command-line path: relative to the working directory, not to the config file.
+    const given = flag === 'cache' ? resolve(value as string) : value;
+    setRawKey(raw, key, flag === 'port' || flag === 'timeout' ? numeric(value as string) : given);
   }
   if (values['no-catch-all-test']) setRawKey(raw, 'verify.catch_all_test', false);
   if (values.vrfy) setRawKey(raw, 'verify.vrfy', true);
   let config: Readonly<Config>;
   try {
-    config = parseConfig(raw, values.config ?? 'options');
+    config = parseConfig(raw, sourceLabel(source), baseDirOf(source));
   } catch (error) {
     const flag =
       error instanceof ConfigError && error.key ? flagForKey.get(error.key.replace(/\.\d+$/, '')) : undefined;
     if (flag && error instanceof ConfigError) throw new UsageError(`${flag}: ${error.problem}`);
     throw error;
   }
-  return { config, addresses: positionals, json: values.json ?? false, trace: values.trace ?? false };
+  const cache = values['no-cache'] ? 'none' : values.cache !== undefined ? 'explicit' : 'daemon';
+  return {
+    config,
+    source,
+    cache,
+    addresses: positionals,
+    json: values.json ?? false,
+    trace: values.trace ?? false,
+  };
 }
 
 export async function runVerify(argv: string[], deps: VerifyCommandDeps): Promise<number> {
@@ -128,7 +162,8 @@ export async function runVerify(argv: string[], deps: VerifyCommandDeps): Promis
   // Once per run, not per address: the name is the same for every callout.
   const helo = heloIdentity(args.config);
   if (helo.warning) deps.warn?.(`cbv: warning: ${helo.warning}`);
-  const engine = await deps.buildEngine(args.config);
+  const engine = await deps.buildEngine(args.config, args.cache);
+  deps.note(`${describeSource(args.source)}, ${engine.cacheDescription}`);
   const verdicts: Verdict<string>[] = [];
   let failures = 0;
   try {

@@ -47,7 +47,7 @@ describe('cbv serve start-up errors', () => {
     assert.equal(r.code, 69);
     assert.match(
       r.stderr,
-      /^cbv: cache database .*broken\.sqlite: file is not a database \(SQLITE_NOTADB\)\n$/,
+      /^cbv: config .*cbv\.yaml \(--config\), cache .*broken\.sqlite\ncbv: cache database .*broken\.sqlite: file is not a database \(SQLITE_NOTADB\)\n$/,
     );
   });
 });
@@ -162,6 +162,9 @@ describe('the persistent cache, shared by the commands', () => {
   it('rejects bad dates in one line', async () => {
     const r = await cbv(['stats', '--since', '2026-13-45']);
     assert.equal(r.code, 64);
-    assert.equal(r.stderr, "cbv: --since: expected a date as YYYY-MM-DD, got '2026-13-45'\n");
+    assert.equal(
+      r.stderr,
+      "cbv: --since: expected a date as YYYY-MM-DD, got '2026-13-45' (try 'cbv stats --help')\n",
+    );
   });
 });

@@ -111,12 +111,17 @@ describe('cbv verify', () => {
     assert.equal((JSON.parse(r.stdout) as { catchAllProbe: unknown }).catchAllProbe, null);
   });
 
+  const help = " \\(try 'cbv verify --help'\\)\\n$";
   const usage: [string[], RegExp, number][] = [
-    [['verify'], /^cbv: no address given/, 64],
-    [['verify', '--port', 'abc', 'a@b.example'], /^cbv: --port: expected number, got "abc"\n$/, 64],
+    [['verify'], new RegExp(`^cbv: no address given${help}`), 64],
+    [
+      ['verify', '--port', 'abc', 'a@b.example'],
+      new RegExp(`^cbv: --port: expected number, got "abc"${help}`),
+      64,
+    ],
     [
       ['verify', '--starttls', 'maybe', 'a@b.example'],
-      /^cbv: --starttls: got "maybe", allowed: "off" \| "opportunistic" \| "required"\n$/,
+      new RegExp(`^cbv: --starttls: got "maybe", allowed: "off" \\| "opportunistic" \\| "required"${help}`),
       64,
     ],
     [
@@ -129,8 +134,8 @@ describe('cbv verify', () => {
       /^cbv: --dns: got "my resolver", expected an IP address/,
       64,
     ],
-    [['verify', '--timeout=-3', 'a@b.example'], /^cbv: --timeout: got -3, must be >0\n$/, 64],
-    [['verify', '--frobnicate', 'a@b.example'], /^cbv: Unknown option '--frobnicate'\.\n$/, 64],
+    [['verify', '--timeout=-3', 'a@b.example'], new RegExp(`^cbv: --timeout: got -3, must be >0${help}`), 64],
+    [['verify', '--frobnicate', 'a@b.example'], new RegExp(`^cbv: unknown option '--frobnicate'${help}`), 64],
     [
       ['verify', '--config', '/nonexistent/cbv.yaml', 'a@b.example'],
       /^cbv: \/nonexistent\/cbv\.yaml: cannot read the file \(ENOENT\)\n$/,
@@ -138,10 +143,17 @@ describe('cbv verify', () => {
     ],
     [
       ['verify', '--timeout', '-3', 'a@b.example'],
-      /^cbv: Option '--timeout' argument is ambiguous\. .*use '--timeout=-XYZ'\.\n$/,
+      new RegExp(
+        `^cbv: option '--timeout' needs a value; for one starting with '-', write --timeout=-VALUE${help}`,
+      ),
       64,
     ],
-    [['frobnicate'], /^cbv: unknown command 'frobnicate'/, 64],
+    [
+      ['verify', '--cache', 'x.sqlite', '--no-cache', 'a@b.example'],
+      /^cbv: --cache and --no-cache exclude each other/,
+      64,
+    ],
+    [['frobnicate'], /^cbv: unknown command 'frobnicate' \(try 'cbv --help'\)\n$/, 64],
   ];
   for (const [args, pattern, code] of usage) {
     it(`explains ${args.join(' ')} in one line (exit ${code})`, async () => {
@@ -165,6 +177,12 @@ describe('cbv config', () => {
     const bad = await cbv(['config', 'check', join(dir, 'bad.yaml')]);
     assert.equal(bad.code, 78);
     assert.equal(bad.stderr, `cbv: ${join(dir, 'bad.yaml')}: verify.port: got -1, must be >=1\n`);
+    const viaEnv = await cbv(['config', 'check'], { CBV_CONFIG: join(dir, 'bad.yaml') });
+    assert.equal(viaEnv.code, 78);
+    assert.equal(
+      viaEnv.stderr,
+      `cbv: ${join(dir, 'bad.yaml')} (from CBV_CONFIG): verify.port: got -1, must be >=1\n`,
+    );
   });
 });
 

@@ -88,6 +88,21 @@ describe('configuration', () => {
       () => loadConfigFile(join(dir, 'missing.yaml')),
       `${join(dir, 'missing.yaml')}: cannot read the file (ENOENT)`,
     ));
-  it('accepts an empty file as all defaults', () =>
-    assert.deepEqual(loadConfigFile(file('empty.yaml', '')), defaultConfig()));
+  it('accepts an empty file as all defaults, its relative data_dir anchored at the file', () => {
+    const loaded = loadConfigFile(file('empty.yaml', ''));
+    assert.deepEqual({ ...loaded, service: { ...loaded.service, data_dir: 'data' } }, defaultConfig());
+    assert.equal(loaded.service.data_dir, join(dir, 'data'));
+  });
+
+  it('anchors relative paths at the file, and leaves absolute ones', () => {
+    const c = loadConfigFile(
+      file(
+        'paths.yaml',
+        'service:\n  data_dir: /var/lib/cbv\ncache:\n  path: db/c.sqlite\npolicy:\n  unix_socket: ../s\n',
+      ),
+    );
+    assert.equal(c.service.data_dir, '/var/lib/cbv');
+    assert.equal(c.cache.path, join(dir, 'db/c.sqlite'));
+    assert.equal(c.policy.unix_socket, join(dir, '../s'));
+  });
 });

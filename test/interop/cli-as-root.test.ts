@@ -1,0 +1,59 @@
+/**
+ * An administrator runs `sudo cbv stats` on the mail server while the daemon's database belongs to
+ * the daemon's own user (deploy/cbv.service runs it as `cbv`). SQLite creates `-wal` and `-shm`
+ * beside the database even for a read-only connection; owned by root, they would lock the daemon
+ * out of its own database (SQLite gives them the database file's owner; this keeps it so for
+ * everything the commands create). Needs root, as the interop suite does.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { cbv } from '../support/cli.js';
+
+const NOBODY = { uid: 65534, gid: 65534 };
+
+/** `cbv ARGS` as the unprivileged user `nobody`, as the daemon's user would run. */
+function cbvAsNobody(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', import.meta.resolve('tsx'), join(import.meta.dirname, '../../src/main.ts'), ...args],
+      { env: { ...process.env, ...env }, ...NOBODY, cwd: tmpdir(), timeout: 30_000 },
+      (error, _stdout, stderr) =>
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stderr }),
+    );
+  });
+}
+
+describe('commands run as root next to a database owned by the daemon user', () => {
+  it('leave the -wal and -shm files to the database owner, so the daemon can still write', async () => {
+    assert.equal(process.getuid?.(), 0, 'the interop suite runs as root');
+    const dir = mkdtempSync(join(tmpdir(), 'cbv-root-'));
+    chownSync(dir, NOBODY.uid, NOBODY.gid);
+    const data = join(dir, 'data');
+    mkdirSync(data);
+    const config = join(dir, 'cbv.yaml');
+    writeFileSync(config, `service:\n  data_dir: ${data}\n`);
+    const db = join(data, 'cbv.sqlite');
+    // The daemon's user creates its database (as `cbv serve` under systemd would).
+    chownSync(data, NOBODY.uid, NOBODY.gid);
+    const created = await cbvAsNobody(['verify', '--cache', db, 'x@[127.0.0.1]'], { CBV_CONFIG: config });
+    assert.equal(created.code, 3, created.stderr); // unsafe_target: the cache file exists now
+    assert.equal(statSync(db).uid, NOBODY.uid);
+    assert.equal(existsSync(`${db}-shm`), false, 'a clean close removes the side files');
+
+    for (const args of [['stats'], ['cache', 'stats'], ['cache', 'purge', 'x@[127.0.0.1]']]) {
+      const r = await cbv(args, { CBV_CONFIG: config });
+      assert.equal(r.code, 0, r.stderr);
+      for (const sidecar of [`${db}-wal`, `${db}-shm`]) {
+        if (existsSync(sidecar))
+          assert.equal(statSync(sidecar).uid, NOBODY.uid, `${args.join(' ')}: ${sidecar}`);
+      }
+      const daemonUser = await cbvAsNobody(['cache', 'purge', 'example.org'], { CBV_CONFIG: config });
+      assert.equal(daemonUser.code, 0, `after root's ${args.join(' ')}: ${daemonUser.stderr}`);
+    }
+  });
+});

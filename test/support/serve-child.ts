@@ -1,0 +1,65 @@
+/**
+ * `cbv serve` as a child process, the way an administrator or systemd runs it: the test reads
+ * the addresses it listens on from its log and stops it by PID.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+
+export interface ServeChild {
+  child: ChildProcess;
+  /** Addresses by front-end, from the `service.ready` log line. */
+  listening: Record<string, string[]>;
+  /** Everything the daemon wrote so far. */
+  stdout(): string;
+  stderr(): string;
+  /** SIGTERM, then the exit status. */
+  stop(): Promise<number | null>;
+}
+
+/** Starts `cbv serve ARGS` (src/main.ts under tsx) and resolves once it is ready, or rejects with its output. */
+export function startServeChild(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): Promise<ServeChild> {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      import.meta.resolve('tsx'),
+      join(import.meta.dirname, '../../src/main.ts'),
+      'serve',
+      ...args,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env, cwd: options.cwd },
+  );
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      const ready = /"event":"service\.ready".*?"frontends":(\{[^}]*\})/.exec(out);
+      if (ready?.[1])
+        resolve({
+          child,
+          listening: JSON.parse(ready[1]) as Record<string, string[]>,
+          stdout: () => out,
+          stderr: () => err,
+          stop: () => {
+            child.kill('SIGTERM');
+            return exited;
+          },
+        });
+    });
+    void exited.then((code) =>
+      reject(new Error(`cbv serve exited (${code}) before it was ready: ${err}${out}`)),
+    );
+  });
+}
+
+/** host and port of an address as the daemon logs it ("127.0.0.1:10040", "[::1]:10040"). */
+export function hostPort(address: string): { host: string; port: number } {
+  const colon = address.lastIndexOf(':');
+  return { host: address.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(address.slice(colon + 1)) };
+}

@@ -1,0 +1,80 @@
+/**
+ * Every subcommand words its usage errors alike (one line, lower case, a pointer to its help,
+ * exit 64), answers --help on stdout, and `cbv --version` prints the package's version.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { cbv } from '../../support/cli.js';
+
+/** Each subcommand as a user would type it correctly, and the help it points to. */
+const COMMANDS: { args: string[]; help: string }[] = [
+  { args: ['serve'], help: 'cbv serve --help' },
+  { args: ['verify', 'alice@example.org'], help: 'cbv verify --help' },
+  { args: ['cache', 'get', 'alice@example.org'], help: 'cbv cache --help' },
+  { args: ['cache', 'purge', 'example.org'], help: 'cbv cache --help' },
+  { args: ['cache', 'stats'], help: 'cbv cache --help' },
+  { args: ['stats'], help: 'cbv stats --help' },
+  { args: ['config', 'check', 'cbv.yaml'], help: 'cbv config --help' },
+  { args: ['config', 'defaults'], help: 'cbv config --help' },
+  { args: [], help: 'cbv --help' },
+];
+
+function expectUsage(r: { code: number; stdout: string; stderr: string }, line: string): void {
+  assert.equal(r.stderr, `cbv: ${line}\n`);
+  assert.equal(r.code, 64);
+  assert.equal(r.stdout, '');
+}
+
+describe('usage errors read alike in every subcommand', () => {
+  for (const { args, help } of COMMANDS) {
+    it(`cbv ${[...args, '--frobnicate'].join(' ')}`, async () => {
+      expectUsage(await cbv([...args, '--frobnicate']), `unknown option '--frobnicate' (try '${help}')`);
+    });
+  }
+
+  for (const args of [['serve'], ['stats'], ['cache', 'stats'], ['verify', 'a@example.org']]) {
+    it(`cbv ${args.join(' ')} --config (no value)`, async () => {
+      const help = `cbv ${args[0] ?? ''} --help`;
+      const argv = args[0] === 'verify' ? ['verify', 'a@example.org', '--config'] : [...args, '--config'];
+      expectUsage(await cbv(argv), `option '--config' needs a value (try '${help}')`);
+    });
+  }
+
+  it('a value given to a flag that takes none', async () =>
+    expectUsage(
+      await cbv(['stats', '--json=yes']),
+      `option '--json' takes no value (try 'cbv stats --help')`,
+    ));
+
+  it('an argument a command does not take', async () =>
+    expectUsage(await cbv(['serve', 'now']), `unexpected argument 'now' (try 'cbv serve --help')`));
+
+  it('an unknown command', async () =>
+    expectUsage(await cbv(['frobnicate']), `unknown command 'frobnicate' (try 'cbv --help')`));
+});
+
+describe('help and version', () => {
+  for (const args of [
+    ['--help'],
+    ['serve', '--help'],
+    ['verify', '--help'],
+    ['cache', '--help'],
+    ['stats', '-h'],
+    ['config', '--help'],
+  ]) {
+    it(`cbv ${args.join(' ')} prints its usage on stdout, exit 0`, async () => {
+      const r = await cbv(args);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^usage: cbv /);
+      assert.equal(r.stderr, '');
+    });
+  }
+
+  it('cbv --version prints the package version', async () => {
+    const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
+    const r = await cbv(['--version']);
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout, `cbv ${version}\n`);
+  });
+});
