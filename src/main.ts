@@ -107,6 +107,7 @@ async function withStores(command: StoreCommand, usage: string): Promise<number>
   const config = loadLocatedConfig(source);
   const access = command.access === 'read' ? ' (read-only)' : '';
   note(`${describeSource(source)}, ${describeCache(config)}${access}`);
+  command.check?.(config);
   const { openDaemonStores } = await import('./app/command-stores.js');
   const stores = openDaemonStores(config, command.access);
   // Fleet mode: wait (bounded) for Redis, so a lookup is not a miss only because it was not connected yet.

@@ -121,21 +121,40 @@ export function redisLinkOptions(config: Readonly<Config>): RedisLinkOptions {
 function openFleetStores(config: Readonly<Config>, access: DatabaseAccess): Stores {
   const path = cachePath(config);
   if (access === 'create') makeDataDir(dirname(path));
-  const db = openDatabase(path, access);
+  const node = openNodeCounters(path, access);
   const link = new RedisLink(redisLinkOptions(config));
   const fleetStats = new RedisStatsStore(link);
   const cache = new TieredCache(new MemoryCache(config.cache.memory_entries), new RedisCache(link));
   return {
     cache,
-    stats: new FleetMirrorStats(new SqliteStatsStore(db), fleetStats),
+    stats: new FleetMirrorStats(node.stats, fleetStats),
     sqlite: null,
     fleet: { link, stats: fleetStats },
     close: async () => {
       await cache.close();
       await link.close();
-      db.close();
+      node.close();
     },
   };
+}
+
+/**
+ * The node's own counters (fleet mode). A command on a node whose daemon never counted anything
+ * still reaches the fleet's cache and statistics in Redis; only reading this node's counters
+ * fails, with the error that names the missing file.
+ */
+function openNodeCounters(path: string, access: DatabaseAccess): { stats: StatsStore; close(): void } {
+  try {
+    const db = openDatabase(path, access);
+    return { stats: new SqliteStatsStore(db), close: () => db.close() };
+  } catch (error) {
+    if (access === 'create' || !(error instanceof CacheOpenError)) throw error;
+    const fail = (): Promise<never> => Promise.reject(error);
+    return {
+      stats: { add: fail, sum: fail, perDay: fail, addHourly: fail, perHour: fail },
+      close: () => undefined,
+    };
+  }
 }
 
 /**

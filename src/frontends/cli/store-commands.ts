@@ -5,6 +5,7 @@
  */
 import { parseMailbox, printable, safeJson, type Mailbox } from '../../core/index.js';
 import type { VerdictCache } from '../../cache/verdict-cache.js';
+import type { Config } from '../../config/schema.js';
 import { buildReport, formatReport } from '../../stats/report.js';
 import type { StatsStore } from '../../stats/stats-store.js';
 import { UsageError, parseCommandArgs } from './cli-errors.js';
@@ -54,6 +55,8 @@ export interface StoreCommand {
   /** --config FILE, when given. */
   config: string | undefined;
   access: 'read' | 'write';
+  /** What the command needs of the configuration, checked before the stores are opened. */
+  check?(config: Readonly<Config>): void;
   run(deps: StoreDeps): Promise<number>;
 }
 
@@ -181,6 +184,10 @@ export function parseStatsCommand(argv: string[]): StoreCommand {
   if (since > until) throw new UsageError(`--since ${since} is after --until ${until}`);
   return {
     ...base,
+    check: (config) => {
+      if (values.fleet && config.cache.backend !== 'redis')
+        throw new UsageError('--fleet needs cache.backend redis (fleet mode) in the configuration');
+    },
     run: async (deps) => {
       if (values.fleet) {
         const fleet = deps.fleet;
