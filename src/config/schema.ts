@@ -408,7 +408,25 @@ export const policySchema = z
       330,
       "Close a connection idle this long (longer than Postfix's 300 s smtpd_policy_service_max_idle)",
     ),
-    max_connections: count(1000, 'Most policy connections open at once.', 100_000),
+    request_timeout: seconds(
+      10,
+      'A request must arrive whole this long after its first byte (Postfix sends one in a single write); a client trickling bytes is closed',
+    ),
+    max_pipelined: count(
+      16,
+      'Requests read ahead of their answers on one connection; beyond it cbv stops reading, so a client that never reads its answers blocks in TCP instead of filling memory.',
+      10_000,
+    ),
+    max_connections: count(
+      1000,
+      'Most policy connections open at once. When full, a new connection is let in and the least useful one closed (one trickling a request, then one that never sent a request, then the longest idle): Postfix sends its requests whole and reconnects by itself.',
+      100_000,
+    ),
+    max_connections_per_client: count(
+      300,
+      "Most connections from one client address (all local clients share 127.0.0.1; the unix socket counts as one client). Postfix opens one per smtpd process: keep it above the sum of smtpd process limits in master.cf. Beyond it, that client's least useful connection is closed.",
+      100_000,
+    ),
   })
   .superRefine((policy, ctx) => {
     if (policy.allow_network) return;

@@ -22,6 +22,8 @@ export const EVENTS = {
   policyRequest: 'policy.request',
   policyMalformed: 'policy.malformed',
   policyLimitExceeded: 'policy.limit_exceeded',
+  policyConnectionEvicted: 'policy.connection_evicted',
+  policyBackpressure: 'policy.backpressure',
   policyFailSafe: 'policy.fail_safe',
   httpRequest: 'http.request',
   httpAuthFailed: 'http.auth_failed',

@@ -25,6 +25,11 @@ export class PolicyClient {
     socket.on('error', () => undefined);
   }
 
+  /** A client over a socket already connected (e.g. from a chosen local address). */
+  static from(socket: Socket): PolicyClient {
+    return new PolicyClient(socket);
+  }
+
   static open(target: { host: string; port: number } | { path: string }): Promise<PolicyClient> {
     return new Promise((resolve, reject) => {
       const socket = 'path' in target ? connect(target.path) : connect(target.port, target.host);

@@ -31,9 +31,19 @@ export class PolicyRequestReader {
   constructor(private readonly limits: ReaderLimits) {}
 
   push(chunk: Buffer): ReadResult[] {
+    return this.read(chunk).results;
+  }
+
+  /**
+   * Read requests from a chunk, at most `limit` of them: the bytes after the
+   * last request read are not consumed (`consumed` says how many were), so the
+   * caller can hand them back to the socket and read them when it has room.
+   */
+  read(chunk: Buffer, limit = Infinity): { results: ReadResult[]; consumed: number } {
     const results: ReadResult[] = [];
     let start = 0;
     for (let nl = chunk.indexOf(0x0a, start); nl >= 0; nl = chunk.indexOf(0x0a, start)) {
+      if (results.length >= limit) return { results, consumed: start };
       const piece = chunk.subarray(start, nl);
       const line = this.partialBytes > 0 ? Buffer.concat([...this.partial, piece]) : piece;
       this.partial = [];
@@ -43,6 +53,7 @@ export class PolicyRequestReader {
       const result = this.line(line);
       if (result) results.push(result);
     }
+    if (results.length >= limit && start < chunk.length) return { results, consumed: start };
     if (start < chunk.length) {
       const rest = chunk.subarray(start);
       this.partialBytes += rest.length;
@@ -51,7 +62,7 @@ export class PolicyRequestReader {
       }
       this.partial.push(Buffer.from(rest));
     }
-    return results;
+    return { results, consumed: chunk.length };
   }
 
   private account(bytes: number): void {

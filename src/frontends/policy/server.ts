@@ -16,7 +16,9 @@ import { logEvent, type Logger } from '../../observability/logger.js';
 import type { Telemetry } from '../../observability/telemetry.js';
 import type { Frontend } from '../frontend.js';
 import type { PolicyDecider } from './decide.js';
-import { PolicyLimitError, PolicyRequestReader, type ReadResult } from './request-reader.js';
+import { clientOf, leastUseful } from './admission.js';
+import { PolicyConnection, type ConnectionLimits } from './connection.js';
+import type { ReadResult } from './request-reader.js';
 import { applySocketAccess, SOCKET_UMASK } from './socket-file.js';
 
 type PolicyConfig = Config['policy'];
@@ -27,7 +29,9 @@ const HARD_DEADLINE_MARGIN_MS = 5000;
 export class PolicyServer implements Frontend {
   readonly name = 'policy';
   private readonly servers: Server[] = [];
-  private readonly connections = new Map<Socket, { busy: boolean }>();
+  private readonly connections = new Set<PolicyConnection>();
+  private readonly byClient = new Map<string, Set<PolicyConnection>>();
+  private readonly limits: ConnectionLimits;
 
   constructor(
     private readonly config: PolicyConfig,
@@ -37,7 +41,15 @@ export class PolicyServer implements Frontend {
     private readonly inlineBudgetMs: number,
     /** Beyond the inline budget, how long before a request gets the fail-safe anyway. */
     private readonly deadlineMarginMs = HARD_DEADLINE_MARGIN_MS,
-  ) {}
+  ) {
+    this.limits = {
+      maxLineLength: config.max_line_length,
+      maxRequestBytes: config.max_request_bytes,
+      maxPipelined: config.max_pipelined,
+      requestTimeoutMs: Math.round(config.request_timeout * 1000),
+      idleTimeoutMs: Math.round(config.idle_timeout * 1000),
+    };
+  }
 
   async start(): Promise<string[]> {
     try {
@@ -84,8 +96,9 @@ export class PolicyServer implements Frontend {
 
   private listen(bind: (s: Server) => void): Promise<Server> {
     // allowHalfOpen: a client's FIN must not end our side before its answers are written.
+    // No server.maxConnections: Node would drop the newest connection, and the newest may be Postfix's;
+    // accept() makes room by closing the least useful one instead.
     const server = createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
-    server.maxConnections = this.config.max_connections;
     this.servers.push(server);
     return new Promise((resolve, reject) => {
       server.once('error', reject);
@@ -101,46 +114,61 @@ export class PolicyServer implements Frontend {
   }
 
   private accept(socket: Socket): void {
-    const state = { busy: false };
-    this.connections.set(socket, state);
-    const reader = new PolicyRequestReader({
-      maxLineLength: this.config.max_line_length,
-      maxRequestBytes: this.config.max_request_bytes,
+    const client = clientOf(socket);
+    if (!this.makeRoom(client)) {
+      this.limitExceeded(client, 'connection refused: every connection is busy answering a request');
+      socket.destroy();
+      return;
+    }
+    const connection: PolicyConnection = new PolicyConnection(socket, client, this.limits, {
+      answer: (result) => this.answer(result),
+      limitExceeded: (problem) => this.limitExceeded(client, problem),
+      backpressure: (waiting) =>
+        logEvent(this.logger, 'info', EVENTS.policyBackpressure, { remote: client, waiting }),
+      closed: () => this.forget(connection),
     });
-    let queue = Promise.resolve();
-    let ended = false;
-    socket.setNoDelay(true);
-    socket.setTimeout(Math.round(this.config.idle_timeout * 1000), () => socket.destroy());
-    socket.on('error', () => socket.destroy());
-    socket.on('close', () => this.connections.delete(socket));
-    // A client that half-closes after its request (Exim's readsocket) gets its answers, then EOF.
-    socket.on('end', () => {
-      ended = true;
-      void queue.then(() => socket.end());
-    });
-    socket.on('data', (chunk: Buffer) => {
-      let results: ReadResult[];
-      try {
-        results = reader.push(chunk);
-      } catch (error) {
-        if (!(error instanceof PolicyLimitError)) throw error;
-        logEvent(this.logger, 'warn', EVENTS.policyLimitExceeded, {
-          remote: socket.remoteAddress ?? 'unix',
-          problem: error.message,
-        });
-        socket.destroy();
-        return;
-      }
-      for (const result of results) {
-        queue = queue.then(async () => {
-          state.busy = true;
-          const action = await this.answer(result);
-          if (!socket.destroyed) socket.write(`action=${action}\n\n`);
-          state.busy = false;
-          if (ended) socket.end();
-        });
-      }
-    });
+    this.connections.add(connection);
+    const mine = this.byClient.get(client) ?? new Set<PolicyConnection>();
+    mine.add(connection);
+    this.byClient.set(client, mine);
+  }
+
+  /**
+   * Room for one more connection of `client`: within its own share
+   * (max_connections_per_client) and within max_connections, closing the
+   * least useful connection when either is full (admission.ts says which).
+   * False when every candidate is busy answering a request.
+   */
+  private makeRoom(client: string): boolean {
+    const mine = this.byClient.get(client);
+    if (mine && mine.size >= this.config.max_connections_per_client) {
+      const victim = leastUseful(mine);
+      if (!victim) return false;
+      this.evict(victim, 'its client is at policy.max_connections_per_client');
+    }
+    if (this.connections.size >= this.config.max_connections) {
+      const victim = leastUseful(this.connections);
+      if (!victim) return false;
+      this.evict(victim, 'policy.max_connections reached');
+    }
+    return true;
+  }
+
+  private evict(connection: PolicyConnection, why: string): void {
+    logEvent(this.logger, 'debug', EVENTS.policyConnectionEvicted, { remote: connection.client, why });
+    this.forget(connection);
+    connection.destroy();
+  }
+
+  private forget(connection: PolicyConnection): void {
+    this.connections.delete(connection);
+    const mine = this.byClient.get(connection.client);
+    mine?.delete(connection);
+    if (mine?.size === 0) this.byClient.delete(connection.client);
+  }
+
+  private limitExceeded(client: string, problem: string): void {
+    logEvent(this.logger, 'warn', EVENTS.policyLimitExceeded, { remote: client, problem });
   }
 
   /** One request, one action: malformed -> DUNNO, fault or overrun -> fail-safe. */
@@ -183,12 +211,12 @@ export class PolicyServer implements Frontend {
     const closed = Promise.all(
       this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))),
     );
-    for (const [socket, state] of this.connections) if (!state.busy) socket.end();
+    for (const connection of this.connections) connection.end();
     const deadline = Date.now() + graceMs;
-    while ([...this.connections.values()].some((s) => s.busy) && Date.now() < deadline) {
+    while ([...this.connections].some((c) => c.busy) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
     }
-    for (const socket of this.connections.keys()) socket.destroy();
+    for (const connection of this.connections) connection.destroy();
     await closed;
     if (this.config.unix_socket) removeStaleSocket(this.config.unix_socket);
   }
