@@ -20,7 +20,7 @@ import { CacheOpenError, type VerdictCache } from '../cache/verdict-cache.js';
 import { dnsOptions, engineOptions } from '../config/engine-options.js';
 import { heloIdentity } from '../config/helo-name.js';
 import type { Config } from '../config/schema.js';
-import { CalloutLimits } from '../limits/callout-limits.js';
+import { CalloutLimits, type LimitOptions } from '../limits/callout-limits.js';
 import { FleetLimits } from '../limits/fleet-limits.js';
 import { FleetCoordinator, LocalCoordinator, type CalloutCoordinator } from '../limits/fleet-coalescer.js';
 import { RedisLink, defaultNodeName, parseNodes, type RedisLinkOptions } from '../redis/link.js';
@@ -203,8 +203,21 @@ export function cacheTtls(config: Readonly<Config>): CacheTtls {
 
 /** The limits; in fleet mode (a Redis link given) counted across the fleet as well. */
 export function buildLimits(config: Readonly<Config>, link: RedisLink | null = null): CalloutLimits {
+  const options = limitOptions(config);
+  const fleet = link
+    ? new FleetLimits(link, {
+        ...options,
+        leaseMs: ms(config.redis.lock_ttl),
+        pollMs: ms(config.redis.lock_poll),
+      })
+    : null;
+  return new CalloutLimits(options, fleet);
+}
+
+/** The limits section as CalloutLimits takes it (durations in milliseconds). */
+export function limitOptions(config: Readonly<Config>): LimitOptions {
   const l = config.limits;
-  const options = {
+  return {
     globalConcurrency: l.global_concurrency,
     domainConcurrency: l.domain_concurrency,
     domainRate: l.domain_rate,
@@ -214,14 +227,6 @@ export function buildLimits(config: Readonly<Config>, link: RedisLink | null = n
     mxBurst: l.mx_burst,
     flood: { threshold: l.flood_threshold, windowMs: ms(l.flood_window), cooldownMs: ms(l.flood_cooldown) },
   };
-  const fleet = link
-    ? new FleetLimits(link, {
-        ...options,
-        leaseMs: ms(config.redis.lock_ttl),
-        pollMs: ms(config.redis.lock_poll),
-      })
-    : null;
-  return new CalloutLimits(options, fleet);
 }
 
 /** Who makes a callout several nodes need at once: in fleet mode one node, through a Redis lock. */

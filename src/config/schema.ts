@@ -246,8 +246,16 @@ export const cacheSchema = z
 
 export const limitsSchema = z
   .strictObject({
-    global_concurrency: count(100, 'Most callouts in flight at once, all destinations together.', 100_000),
-    domain_concurrency: count(2, 'Most callouts in flight to one sender domain.', 1000),
+    global_concurrency: count(
+      100,
+      'Most SMTP sessions in flight at once, all destinations together (the global pool). A session takes its slot only when its domain and MX address let it connect, so callouts queued behind a slow destination hold none.',
+      100_000,
+    ),
+    domain_concurrency: count(
+      2,
+      "Most callouts in flight to one sender domain: the domain's share of the global pool (at most half of it).",
+      1000,
+    ),
     domain_rate: z
       .number()
       .positive()
@@ -259,7 +267,11 @@ export const limitsSchema = z
       'Callouts to one domain allowed at once after a quiet spell (bucket size).',
       100_000,
     ),
-    mx_concurrency: count(2, 'Most sessions in flight to one MX address.', 1000),
+    mx_concurrency: count(
+      2,
+      "Most sessions in flight to one MX address: the address's share of the global pool (at most half of it).",
+      1000,
+    ),
     mx_rate: z.number().positive().max(100_000).default(2).describe('Sessions per second to one MX address.'),
     mx_burst: count(10, 'Sessions to one MX address allowed at once after a quiet spell.', 100_000),
     flood_threshold: count(
@@ -269,6 +281,19 @@ export const limitsSchema = z
     ),
     flood_window: seconds(60, 'Window for counting never-seen addresses'),
     flood_cooldown: seconds(300, 'How long a tripped domain gets no callouts'),
+  })
+  .superRefine((limits, ctx) => {
+    // A share is a part: one slow domain or MX address must always leave room for the others.
+    for (const key of ['domain_concurrency', 'mx_concurrency'] as const) {
+      const share = Math.max(1, Math.floor(limits.global_concurrency / 2));
+      if (limits[key] <= share) continue;
+      ctx.addIssue({
+        code: 'custom',
+        path: [key],
+        input: limits[key],
+        message: `at most half of limits.global_concurrency (${share}), so that one destination can never take the whole pool`,
+      });
+    }
   })
   .prefault({});
 

@@ -1,11 +1,21 @@
 /**
  * Politeness and protection, in one place the service consults before every
- * callout: a global cap on concurrent callouts, per-domain and per-MX-address
- * concurrency and token-bucket rates, and the flood breaker. Every wait is
+ * callout: per-domain and per-MX-address concurrency and token-bucket rates,
+ * a global pool of SMTP sessions, and the flood breaker. Every wait is
  * bounded by the caller's signal; running out means `rate_limited`, never a
  * rejection.
+ *
+ * Capacity is shared fairly: a callout waits for its own domain (acquireDomain),
+ * then, before each connection, for the MX address it is about to call, and
+ * only then for a slot of the global pool (gate). So a destination's own limits
+ * are the share of the pool it may use, and nobody holds a global slot while
+ * queued behind a slow destination: 110 senders at domains whose MX is one
+ * tarpit hold that tarpit's 2 sessions, not all 100 slots, and a sender at a
+ * healthy domain still gets through. The pool itself hands a freed slot to the
+ * waiting MX address that holds the fewest (fair-pool.ts).
  */
 import type { ConnectGate } from '../core/index.js';
+import { FairPool } from './fair-pool.js';
 import { FloodBreaker, type FloodOptions } from './flood-breaker.js';
 import type { FleetLimits } from './fleet-limits.js';
 import { KeyedSemaphore, type Release } from './semaphore.js';
@@ -25,6 +35,7 @@ export interface LimitOptions {
 export type LimitRefusal = 'global' | 'domain_concurrency' | 'domain_rate' | 'mx';
 
 export interface LimitSnapshot {
+  /** SMTP sessions holding a slot of the global pool now. */
   inFlight: number;
   trippedDomains: string[];
 }
@@ -50,7 +61,7 @@ async function takeToken(buckets: TokenBuckets, key: string, signal: AbortSignal
 }
 
 export class CalloutLimits {
-  private readonly global: KeyedSemaphore;
+  private readonly global: FairPool;
   private readonly domains: KeyedSemaphore;
   private readonly domainBuckets: TokenBuckets;
   private readonly mx: KeyedSemaphore;
@@ -67,7 +78,7 @@ export class CalloutLimits {
     options: LimitOptions,
     private readonly fleet: FleetLimits | null = null,
   ) {
-    this.global = new KeyedSemaphore(options.globalConcurrency);
+    this.global = new FairPool(options.globalConcurrency);
     this.domains = new KeyedSemaphore(options.domainConcurrency);
     this.domainBuckets = new TokenBuckets({ rate: options.domainRate, burst: options.domainBurst });
     this.mx = new KeyedSemaphore(options.mxConcurrency);
@@ -75,7 +86,11 @@ export class CalloutLimits {
     this.flood = new FloodBreaker(options.flood);
   }
 
-  /** A slot for one callout to `domain`: per-domain slot and token, then a global slot. */
+  /**
+   * A slot for one callout to `domain`: a per-domain slot and token (and the
+   * fleet's). The global pool is not taken here: each session takes its slot
+   * at the gate, once its MX address lets it connect.
+   */
   async acquireDomain(domain: string, signal: AbortSignal): Promise<Release | LimitRefusal> {
     const domainSlot = await this.domains.acquire(domain, signal);
     if (!domainSlot) return this.refuse('domain_concurrency', domain);
@@ -88,14 +103,7 @@ export class CalloutLimits {
       domainSlot();
       return this.refuse(fleetSlot, domain);
     }
-    const globalSlot = await this.global.acquire('*', signal);
-    if (!globalSlot) {
-      fleetSlot();
-      domainSlot();
-      return this.refuse('global', domain);
-    }
     return () => {
-      globalSlot();
       fleetSlot();
       domainSlot();
     };
@@ -134,7 +142,12 @@ export class CalloutLimits {
     return fleet;
   }
 
-  /** The engine's gate: per-MX-address concurrency and rate, waited for within the callout's signal. */
+  /**
+   * The engine's gate, before each connection: the MX address's concurrency
+   * and rate first (this node's, then the fleet's), then a slot of the global
+   * pool, all within the callout's signal. The release frees them all when
+   * the session has closed.
+   */
   readonly gate: ConnectGate = {
     acquire: async (ip, signal) => {
       const slot = await this.mx.acquire(ip, signal);
@@ -153,7 +166,15 @@ export class CalloutLimits {
         this.refuse('mx', ip);
         return null;
       }
+      const globalSlot = await this.global.acquire(ip, signal);
+      if (!globalSlot) {
+        fleetSlot();
+        slot();
+        this.refuse('global', ip);
+        return null;
+      }
       return () => {
+        globalSlot();
         fleetSlot();
         slot();
       };
@@ -166,6 +187,6 @@ export class CalloutLimits {
   }
 
   snapshot(): LimitSnapshot {
-    return { inFlight: this.global.totalInUse, trippedDomains: this.flood.tripped() };
+    return { inFlight: this.global.total, trippedDomains: this.flood.tripped() };
   }
 }
