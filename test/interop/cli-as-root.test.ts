@@ -7,10 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { dirname, join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
 import { cbv } from '../support/cli.js';
 
 const NOBODY = { uid: 65534, gid: 65534 };
@@ -27,6 +27,26 @@ function cbvAsNobody(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: nu
     );
   });
 }
+
+/**
+ * `nobody` runs cbv from this checkout, so it must be able to reach it: a checkout below a 0700
+ * directory (mktemp -d, a CI runner's work folder) would make every such run fail with "cannot
+ * find module". The test lets others traverse (o+x, not read) the folders above the checkout for
+ * its duration, and restores their modes afterwards.
+ */
+const widened: { path: string; mode: number }[] = [];
+before(() => {
+  for (let dir = resolve(import.meta.dirname, '../..'); dir !== dirname(dir); dir = dirname(dir)) {
+    const mode = statSync(dir).mode & 0o7777;
+    if ((mode & 0o001) === 0) {
+      widened.push({ path: dir, mode });
+      chmodSync(dir, mode | 0o001);
+    }
+  }
+});
+after(() => {
+  for (const { path, mode } of widened) chmodSync(path, mode);
+});
 
 describe('commands run as root next to a database owned by the daemon user', () => {
   it('leave the -wal and -shm files to the database owner, so the daemon can still write', async () => {
