@@ -48,7 +48,10 @@ async function series(
   return { name, runs: RUNS, median_ms: Math.round(median(samples) * 10) / 10, p99_ms: p.p99, max_ms: p.max };
 }
 
-const mx = await startScriptedServer();
+// A server that knows alice only, so the catch-all probe is refused and the answer is `accepted`.
+const mx = await startScriptedServer({
+  replies: { RCPT: (line) => [/<alice@/i.test(line) ? '250 2.1.5 Ok\r\n' : '550 5.1.1 unknown\r\n'] },
+});
 try {
   const verify = [
     'dist/main.js',
