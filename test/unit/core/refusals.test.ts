@@ -144,6 +144,27 @@ describe('an ambiguous refusal of MAIL FROM:<> is re-checked after RSET in the s
     });
   }
 
+  it('re-checks once for a batch of addresses, and answers each of them', async () => {
+    const s = await server({ replies: { MAIL: mailReplies('550 Go away\r\n'), RCPT: unknownRandom } });
+    const engine = testEngine(s.port, { randomLocalPart: () => 'randomprobe' });
+    const verdicts = await engine.verifyBatch(
+      ['alice', 'bob', 'carol'].map((l) => `${l}@[${s.host}]`),
+      { waitForClose: true },
+    );
+    await engine.idle();
+    assert.deepEqual(
+      verdicts.map((v) => [v.reason, v.rule]),
+      Array(3).fill(['null_sender_rejected', 'recheck.null-sender-only']),
+    );
+    // One re-check for the whole batch (in a lockstep session of its own when the pipelined group
+    // already ended in QUIT).
+    const rechecks = s.sessions
+      .flatMap((x) => x.commands)
+      .filter((c) => c === 'MAIL FROM:<postmaster@verifier.test>');
+    assert.equal(rechecks.length, 1);
+    assert.ok(s.sessions.length <= 2);
+  });
+
   it('learns nothing from a 4xx to the re-check, and says so temporarily', async () => {
     const s = await server({ replies: { MAIL: mailReplies('550 Go away\r\n', '451 4.3.0 Try later\r\n') } });
     const v = await verifyAt(s);
