@@ -82,7 +82,7 @@ try {
     idle: () => Promise.resolve(),
   };
   const verifier = new Verifier(
-    { inlineBudgetMs: 1000, ttl: TEST_TTLS, skipDomains: [], skipAddresses: [] },
+    { trickleIntervalMs: 30_000, inlineBudgetMs: 1000, ttl: TEST_TTLS, skipDomains: [], skipAddresses: [] },
     {
       engine,
       cache: tiered,

@@ -260,6 +260,7 @@ export function buildService(
   const verifier = new Verifier(
     {
       inlineBudgetMs: inlineBudgetMs ?? ms(config.service.inline_budget),
+      trickleIntervalMs: ms(config.limits.flood_trickle_interval),
       ttl: cacheTtls(config),
       skipDomains: config.service.skip_domains,
       skipAddresses: config.service.skip_addresses,

@@ -275,12 +275,19 @@ export const limitsSchema = z
     mx_rate: z.number().positive().max(100_000).default(2).describe('Sessions per second to one MX address.'),
     mx_burst: count(10, 'Sessions to one MX address allowed at once after a quiet spell.', 100_000),
     flood_threshold: count(
-      50,
-      'Never-seen addresses at one domain within flood_window that trip the flood breaker.',
+      5,
+      "Distinct never-seen local parts at one domain that its MX answers user_unknown within flood_window (and that outnumber those it confirms) that trip the flood breaker: a forged-sender flood's signature. A domain whose new senders exist never trips.",
       1_000_000,
     ),
-    flood_window: seconds(60, 'Window for counting never-seen addresses'),
-    flood_cooldown: seconds(300, 'How long a tripped domain gets no callouts'),
+    flood_window: seconds(60, 'Window for counting never-seen local parts answered user_unknown'),
+    flood_cooldown: seconds(
+      300,
+      'How long a tripped domain stays tripped after the last evidence: new senders are deferred (rate_limited), known ones answered from the cache',
+    ),
+    flood_trickle_interval: seconds(
+      30,
+      "While a domain is tripped, one callout session this often carries its deferred senders (up to verify.max_rcpt_per_session), so that real new senders are still verified during a long flood: the victim's cost is bounded by this",
+    ),
   })
   .superRefine((limits, ctx) => {
     // A share is a part: one slow domain or MX address must always leave room for the others.

@@ -16,7 +16,7 @@
  */
 import type { ConnectGate } from '../core/index.js';
 import { FairPool } from './fair-pool.js';
-import { FloodBreaker, type FloodOptions } from './flood-breaker.js';
+import { FloodBreaker, type FloodEvidence, type FloodOptions } from './flood-breaker.js';
 import type { FleetLimits } from './fleet-limits.js';
 import { KeyedSemaphore, type Release } from './semaphore.js';
 import { TokenBuckets } from './token-bucket.js';
@@ -132,14 +132,22 @@ export class CalloutLimits {
   }
 
   /**
-   * Count a never-seen address at a domain (the flood breaker): this node's
-   * breaker, and in fleet mode the fleet's, the stricter of the two deciding.
+   * What the MX answered for a never-seen address (the flood breaker's evidence): this node's
+   * breaker weighs it, and in fleet mode an unknown one is counted fleet-wide too. 'tripped'
+   * when this answer trips the domain here or across the fleet (once: not again while tripped).
    */
-  async recordNewAddress(domain: string, address: string): Promise<'ok' | 'tripped' | 'open'> {
-    const local = this.flood.recordNewAddress(domain);
-    const fleet = this.fleet ? await this.fleet.recordNewAddress(domain, address) : 'local';
-    if (local !== 'ok' || fleet === 'local') return local;
-    return fleet;
+  async floodEvidence(domain: string, address: string, evidence: FloodEvidence): Promise<'tripped' | 'ok'> {
+    const wasTripped = this.flood.isTripped(domain);
+    const local = this.flood.settle(domain, address.slice(0, address.lastIndexOf('@')), evidence);
+    if (evidence !== 'unknown' || !this.fleet) return local;
+    const fleet = await this.fleet.recordNewAddress(domain, address);
+    return !wasTripped && (local === 'tripped' || fleet === 'tripped') ? 'tripped' : 'ok';
+  }
+
+  /** Whether the flood breaker holds `domain` tripped, on this node or (fleet mode) fleet-wide. */
+  async floodTripped(domain: string): Promise<boolean> {
+    if (this.flood.isTripped(domain)) return true;
+    return this.fleet ? this.fleet.isFloodTripped(domain) : false;
   }
 
   /**
@@ -187,6 +195,6 @@ export class CalloutLimits {
   }
 
   snapshot(): LimitSnapshot {
-    return { inFlight: this.global.total, trippedDomains: this.flood.tripped() };
+    return { inFlight: this.global.total, trippedDomains: this.flood.tripped().map((t) => t.domain) };
   }
 }

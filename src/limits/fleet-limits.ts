@@ -191,7 +191,9 @@ export class FleetLimits {
   /**
    * Count a never-seen address at `domain` fleet-wide (each address once per
    * window): 'tripped' for the sighting that trips the breaker, 'open' while
-   * it is tripped, 'ok', or 'local' without Redis.
+   * it is tripped, 'ok', or 'local' without Redis. The service counts only
+   * addresses the MX answered user_unknown (CalloutLimits.floodEvidence): the
+   * forged-flood signature, never mere volume.
    */
   async recordNewAddress(domain: string, address: string): Promise<FleetFlood> {
     const f = this.options.flood;
@@ -213,5 +215,11 @@ export class FleetLimits {
       -1,
     );
     return r === -1 ? 'local' : r === 0 ? 'ok' : r === 1 ? 'tripped' : 'open';
+  }
+
+  /** Whether the breaker holds `domain` tripped fleet-wide (false without Redis). */
+  async isFloodTripped(domain: string): Promise<boolean> {
+    const key = `${this.link.prefix}flood:{${domain}}:tripped`;
+    return (await this.link.call('limits.flood', (c) => c.exists(key), 0)) === 1;
   }
 }

@@ -1,5 +1,6 @@
 /** The telemetry member that writes log lines: one per verification, one per callout, one per policy reply. */
 import type { LimitRefusal } from '../limits/callout-limits.js';
+import type { TrickleReport } from '../service/flood-trickle.js';
 import type { CalloutVerdict } from '../service/verifier.js';
 import type { ServiceVerdict } from '../service/verdict.js';
 import { EVENTS } from './events.js';
@@ -38,7 +39,26 @@ export class LogTelemetry extends NullTelemetry {
   }
 
   override floodTripped(domain: string): void {
-    logEvent(this.logger, 'warn', EVENTS.floodTripped, { domain }, `flood breaker tripped for ${domain}`);
+    logEvent(
+      this.logger,
+      'warn',
+      EVENTS.floodTripped,
+      { domain },
+      `flood breaker tripped for ${domain}: its mail server does not know many never-seen senders; new senders are deferred and verified as a trickle`,
+    );
+  }
+
+  override floodDeferred(domain: string): void {
+    logEvent(this.logger, 'debug', EVENTS.floodDeferred, { domain });
+  }
+
+  override floodTrickle(report: TrickleReport): void {
+    if (report.sent === 0 && report.deferred === 0) return;
+    logEvent(this.logger, 'info', EVENTS.floodTrickle, { ...report });
+  }
+
+  override floodEnded(domain: string): void {
+    logEvent(this.logger, 'info', EVENTS.floodEnded, { domain }, `flood breaker reset for ${domain}`);
   }
 
   override backgroundError(error: unknown): void {

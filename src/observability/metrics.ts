@@ -9,6 +9,8 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { LimitRefusal } from '../limits/callout-limits.js';
+import type { CalloutJob } from '../service/callout-scheduler.js';
+import type { TrickleReport } from '../service/flood-trickle.js';
 import type { CalloutVerdict } from '../service/verifier.js';
 import type { ServiceVerdict } from '../service/verdict.js';
 import { NullTelemetry, type PolicyOutcome } from './telemetry.js';
@@ -30,6 +32,11 @@ export const METRIC_NAMES = {
   limitRefusals: 'cbv_limit_refusals_total',
   floodTrips: 'cbv_flood_trips_total',
   floodTrippedDomains: 'cbv_flood_tripped_domains',
+  floodDeferred: 'cbv_flood_deferred_total',
+  floodTrickleSessions: 'cbv_flood_trickle_sessions_total',
+  floodTrickleAddresses: 'cbv_flood_trickle_addresses_total',
+  calloutSessions: 'cbv_callout_sessions_total',
+  calloutSessionAddresses: 'cbv_callout_session_addresses',
   policyDecisions: 'cbv_policy_decisions_total',
   backgroundErrors: 'cbv_background_errors_total',
   httpRequests: 'cbv_http_requests_total',
@@ -95,6 +102,33 @@ export class PromMetrics extends NullTelemetry {
     'Times the flood breaker tripped for a domain.',
     [],
   );
+  private readonly floodDeferrals = this.counter(
+    METRIC_NAMES.floodDeferred,
+    'Senders deferred (rate_limited) because the flood breaker holds their domain tripped.',
+    [],
+  );
+  private readonly floodTrickleSessions = this.counter(
+    METRIC_NAMES.floodTrickleSessions,
+    'Trickle sessions to tripped domains (at most one per domain per limits.flood_trickle_interval).',
+    [],
+  );
+  private readonly floodTrickleAddresses = this.counter(
+    METRIC_NAMES.floodTrickleAddresses,
+    'Deferred senders of tripped domains verified by the trickle.',
+    [],
+  );
+  private readonly calloutSessions = this.counter(
+    METRIC_NAMES.calloutSessions,
+    'Callout sessions started (one MX walk for a batch of addresses of one domain), by why.',
+    ['kind'],
+  );
+  private readonly sessionAddresses = new Histogram({
+    name: METRIC_NAMES.calloutSessionAddresses,
+    help: 'Addresses carried by one callout session (batching of one domain).',
+    labelNames: [],
+    buckets: [1, 2, 3, 4, 6, 8, 12, 16],
+    registers: [this.registry],
+  });
   private readonly policyDecisions = this.counter(
     METRIC_NAMES.policyDecisions,
     'Policy server replies, by action verb and why.',
@@ -206,6 +240,21 @@ export class PromMetrics extends NullTelemetry {
 
   override floodTripped(): void {
     this.floodTrips.inc();
+  }
+
+  override floodDeferred(): void {
+    this.floodDeferrals.inc();
+  }
+
+  override floodTrickle(report: TrickleReport): void {
+    if (report.sent === 0) return;
+    this.floodTrickleSessions.inc();
+    this.floodTrickleAddresses.inc(report.sent);
+  }
+
+  override calloutSession(kind: CalloutJob['kind'], addresses: number): void {
+    this.calloutSessions.inc({ kind });
+    this.sessionAddresses.observe(addresses);
   }
 
   override backgroundError(): void {

@@ -4,6 +4,8 @@
  * the parts they care about and the daemon fans calls out to all of them.
  */
 import type { LimitRefusal } from '../limits/callout-limits.js';
+import type { CalloutJob } from '../service/callout-scheduler.js';
+import type { TrickleReport } from '../service/flood-trickle.js';
 import type { CalloutVerdict, VerifierObserver } from '../service/verifier.js';
 import type { ServiceVerdict } from '../service/verdict.js';
 
@@ -21,6 +23,10 @@ export class NullTelemetry implements Telemetry {
   verdict(_v: ServiceVerdict, _context: { joined: boolean }): void {}
   callout(_v: CalloutVerdict): void {}
   floodTripped(_domain: string): void {}
+  floodDeferred(_domain: string): void {}
+  floodTrickle(_report: TrickleReport): void {}
+  floodEnded(_domain: string): void {}
+  calloutSession(_kind: CalloutJob['kind'], _addresses: number): void {}
   backgroundError(_error: unknown): void {}
   limitRefused(_what: LimitRefusal, _key: string): void {}
   policyDecision(_action: string, _outcome: PolicyOutcome, _verdict: ServiceVerdict | null): void {}
@@ -36,6 +42,18 @@ export class TelemetrySet implements Telemetry {
   }
   floodTripped(domain: string): void {
     for (const m of this.members) m.floodTripped(domain);
+  }
+  floodDeferred(domain: string): void {
+    for (const m of this.members) m.floodDeferred?.(domain);
+  }
+  floodTrickle(report: TrickleReport): void {
+    for (const m of this.members) m.floodTrickle?.(report);
+  }
+  floodEnded(domain: string): void {
+    for (const m of this.members) m.floodEnded?.(domain);
+  }
+  calloutSession(kind: CalloutJob['kind'], addresses: number): void {
+    for (const m of this.members) m.calloutSession?.(kind, addresses);
   }
   backgroundError(error: unknown): void {
     for (const m of this.members) m.backgroundError(error);

@@ -2,7 +2,8 @@
  * The Verifier: the one API every front-end calls. It wraps the engine with
  *
  *   syntax -> skip list -> address cache (with background refresh)
- *   -> domain facts -> flood breaker -> coalescing -> limits -> callout
+ *   -> domain facts -> flood breaker -> coalescing (in this node, then the fleet)
+ *   -> the callout scheduler (batches per domain, limits, flood evidence) -> callout
  *   -> cache write, domain facts, statistics
  *
  * and an inline budget: a request that is not answered in time gets `pending`
@@ -15,6 +16,8 @@ import type { CalloutLimits } from '../limits/callout-limits.js';
 import { Coalescer } from '../limits/coalescer.js';
 import { LocalCoordinator, type CalloutCoordinator } from '../limits/fleet-coalescer.js';
 import { calloutCounters, requestCounters } from '../stats/counters.js';
+import { CalloutScheduler, type CalloutJob } from './callout-scheduler.js';
+import { FloodTrickle, type TrickleReport } from './flood-trickle.js';
 import type { StatsRecorder } from '../stats/stats-store.js';
 import {
   ProbeHints,
@@ -49,12 +52,23 @@ export interface VerifierObserver {
   verdict(v: ServiceVerdict, context: { joined: boolean }): void;
   /** One call per callout actually made (coalesced requests share one). */
   callout(v: CalloutVerdict): void;
+  /** The flood breaker tripped for a domain: new senders get rate_limited, callouts only as a trickle. */
   floodTripped(domain: string): void;
+  /** One sender deferred because its domain is tripped. */
+  floodDeferred?(domain: string): void;
+  /** One tick of a tripped domain's trickle (a session sent, or nothing to send). */
+  floodTrickle?(report: TrickleReport): void;
+  /** A trip ended: the domain is called out normally again. */
+  floodEnded?(domain: string): void;
+  /** One callout session (one MX walk) started for `addresses` addresses of a domain. */
+  calloutSession?(kind: CalloutJob['kind'], addresses: number): void;
   backgroundError(error: unknown): void;
 }
 
 export interface VerifierOptions {
   inlineBudgetMs: number;
+  /** While a domain is tripped, one trickle session this often (ms). */
+  trickleIntervalMs: number;
   ttl: CacheTtls;
   skipDomains: readonly string[];
   skipAddresses: readonly string[];
@@ -80,11 +94,16 @@ export interface RequestOptions {
   transcript?: boolean;
 }
 
+/** Deferred addresses a tripped domain's trickle remembers. */
+const TRICKLE_QUEUE_MAX = 2048;
+
 export class Verifier {
   private readonly callouts = new Coalescer<CalloutVerdict>();
   private readonly skip: SkipList;
   private readonly shutdown = new AbortController();
   private readonly probeHints = new ProbeHints();
+  private readonly scheduler: CalloutScheduler;
+  private readonly trickle: FloodTrickle;
   private readonly now: () => number;
   private readonly coordinator: CalloutCoordinator;
   private closing = false;
@@ -96,6 +115,29 @@ export class Verifier {
     this.skip = new SkipList(options.skipDomains, options.skipAddresses);
     this.now = deps.now ?? Date.now;
     this.coordinator = deps.coordinator ?? new LocalCoordinator();
+    const perSession = deps.engine.addressesPerSession;
+    const observer = deps.observer;
+    this.scheduler = new CalloutScheduler(
+      { perSession },
+      {
+        engine: { verifyBatch: (addresses, opts) => this.engineBatch(addresses, opts) },
+        limits: deps.limits,
+        shutdown: this.shutdown.signal,
+        settle: (verdict) => this.settle(verdict),
+        floodTripped: (domain) => observer.floodTripped(domain),
+        divert: (_domain, jobs) => jobs.forEach((job) => this.trickle.defer(job)),
+        session: (_domain, jobs) => observer.calloutSession?.(jobs[0]?.kind ?? 'request', jobs.length),
+      },
+    );
+    this.trickle = new FloodTrickle(
+      { intervalMs: options.trickleIntervalMs, perSession, maxQueued: TRICKLE_QUEUE_MAX },
+      {
+        scheduler: this.scheduler,
+        isTripped: (domain) => deps.limits.floodTripped(domain),
+        tick: (report) => observer.floodTrickle?.(report),
+        ended: (domain) => observer.floodEnded?.(domain),
+      },
+    );
   }
 
   get cache(): VerdictCache {
@@ -113,6 +155,12 @@ export class Verifier {
   /** Callouts in flight now. */
   get inFlight(): number {
     return this.callouts.size;
+  }
+
+  /** Domains the flood breaker holds tripped, with what waits for their trickle. */
+  floodSnapshot(): { domain: string; untilMs: number; suspects: number; queued: number }[] {
+    const queued = new Map(this.trickle.snapshot().map((t) => [t.domain, t.queued]));
+    return this.deps.limits.flood.tripped().map((t) => ({ ...t, queued: queued.get(t.domain) ?? 0 }));
   }
 
   /**
@@ -146,6 +194,7 @@ export class Verifier {
   ): Promise<ServiceVerdict> {
     const { verdict, joined } = await this.answer(toRequest(input), opts);
     for (const counter of requestCounters(verdict)) this.deps.stats.count(counter);
+    if (verdict.rule === FLOOD_RULE) this.deps.observer.floodDeferred?.(verdict.domain);
     this.deps.observer.verdict(verdict, { joined });
     return verdict;
   }
@@ -243,19 +292,17 @@ export class Verifier {
         joined: false,
       };
     }
-    const flood = await this.deps.limits.recordNewAddress(domain, address);
-    if (flood !== 'ok') {
-      if (flood === 'tripped') this.deps.observer.floodTripped(domain);
-      const message = `flood breaker: too many never-seen addresses at ${domain}; no callouts for a while`;
+    const job: CalloutJob = { address, domain, localPart: localPartOf(address), kind: 'request' };
+    if (await this.deps.limits.floodTripped(domain)) {
+      // Known senders were answered above, from the cache, with no delay; a new one waits for the trickle.
+      this.trickle.defer(job);
       return {
-        verdict: localVerdict(address, domain, 'rate_limited', 'service.flood-breaker', message, startedAt),
+        verdict: localVerdict(address, domain, 'rate_limited', FLOOD_RULE, FLOOD_MESSAGE, startedAt),
         joined: false,
       };
     }
     const budgetMs = opts.budgetMs ?? this.options.inlineBudgetMs;
-    const { promise, joined } = this.callouts.run(address, () =>
-      this.coordinated(address, domain, budgetMs, null),
-    );
+    const { promise, joined } = this.callouts.run(address, () => this.coordinated(job, budgetMs, null));
     const verdict = await raceBudget(promise, budgetMs);
     if (verdict === 'pending') {
       const message = `no answer within the inline budget of ${budgetMs} ms; the callout goes on and its result will be cached`;
@@ -282,14 +329,14 @@ export class Verifier {
    * `knownStoredAt` is the entry being refreshed (null on a miss): only a newer one counts as a result.
    */
   private coordinated(
-    address: string,
-    domain: string,
+    job: CalloutJob,
     budgetMs: number,
     knownStoredAt: number | null,
   ): Promise<CalloutVerdict> {
+    const { address } = job;
     return this.coordinator.run({
       key: address,
-      work: () => this.callout(address, domain, budgetMs),
+      work: () => this.scheduler.submit(job, budgetMs),
       peek: async () => {
         const e = await this.deps.cache.getAddress(address, this.now());
         if (!e || (knownStoredAt !== null && e.storedAt <= knownStoredAt)) return null;
@@ -300,39 +347,23 @@ export class Verifier {
     });
   }
 
-  /** One callout: wait for a slot within the budget, call out, remember what it taught. */
-  private async callout(address: string, domain: string, budgetMs: number): Promise<CalloutVerdict> {
-    const startedAt = this.now();
-    const slot = await this.deps.limits.acquireDomain(
-      domain,
-      AbortSignal.any([AbortSignal.timeout(budgetMs), this.shutdown.signal]),
-    );
-    if (typeof slot === 'string') {
-      const message = `callout limit reached (${slot.replace('_', ' ')}) for ${domain}; not calling out now`;
-      return {
-        ...localVerdict(address, domain, 'rate_limited', `service.limit.${slot}`, message, startedAt),
-        transcript: [],
-      };
-    }
-    let verdict: CalloutVerdict;
-    try {
-      const randomProbe = this.probeHints.randomProbeFor(domain, this.now());
-      const engineVerdict = await this.deps.engine.verify(address, {
-        signal: this.shutdown.signal,
-        transcript: true,
-        randomProbe,
-      });
-      this.probeHints.learn(engineVerdict, this.now());
-      verdict = engineVerdict;
-    } finally {
-      slot();
-    }
+  /** The engine, with what earlier callouts taught about the domain's random probe. */
+  private async engineBatch(addresses: readonly string[], opts: VerifyOptions): Promise<EngineVerdict[]> {
+    const first = addresses[0] ?? '';
+    const domain = first.slice(first.lastIndexOf('@') + 1);
+    const randomProbe = this.probeHints.randomProbeFor(domain, this.now());
+    const verdicts = await this.deps.engine.verifyBatch(addresses, { ...opts, randomProbe });
+    for (const v of verdicts) this.probeHints.learn(v, this.now());
+    return verdicts;
+  }
+
+  /** Each verdict a session brought: observed, counted, remembered. */
+  private async settle(verdict: CalloutVerdict): Promise<void> {
     this.deps.observer.callout(verdict);
     for (const counter of calloutCounters(verdict)) this.deps.stats.count(counter);
     // A callout our own shutdown cut short teaches nothing about the address, whatever
     // rule it ended with (cache-policy also refuses every rule that is about us).
     if (!this.shutdown.signal.aborted) await this.remember(verdict);
-    return verdict;
   }
 
   private async remember(verdict: CalloutVerdict): Promise<void> {
@@ -353,9 +384,11 @@ export class Verifier {
 
   /** Optimistic refresh: the caller already has the cached answer; this only updates it. */
   private refreshInBackground(address: string, domain: string, knownStoredAt: number): void {
-    if (this.closing) return;
+    // While a flood trips the domain the entry stays as it is: no callout adds to the flood.
+    if (this.closing || this.deps.limits.flood.isTripped(domain)) return;
+    const job: CalloutJob = { address, domain, localPart: localPartOf(address), kind: 'refresh' };
     const { promise } = this.callouts.run(address, () =>
-      this.coordinated(address, domain, this.options.inlineBudgetMs, knownStoredAt),
+      this.coordinated(job, this.options.inlineBudgetMs, knownStoredAt),
     );
     promise.catch((error: unknown) => this.deps.observer.backgroundError(error));
   }
@@ -367,16 +400,25 @@ export class Verifier {
    */
   async close(graceMs: number): Promise<void> {
     this.closing = true;
+    this.trickle.close();
     const settled = Promise.allSettled(this.callouts.pending());
     const grace = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
     await Promise.race([settled, grace]);
     this.shutdown.abort();
     await Promise.race([
-      Promise.allSettled([settled, this.deps.engine.idle()]),
+      Promise.allSettled([settled, this.scheduler.idle(), this.deps.engine.idle()]),
       new Promise((r) => setTimeout(r, 2000).unref()),
     ]);
     await this.deps.stats.stop();
   }
+}
+
+const FLOOD_RULE = 'service.flood-breaker';
+const FLOOD_MESSAGE =
+  'flood breaker: many never-seen addresses at this domain are unknown to its mail server (a forged-sender flood); new senders are verified as a trickle, please try again later';
+
+function localPartOf(address: string): string {
+  return address.slice(0, address.lastIndexOf('@'));
 }
 
 function raceBudget<T>(promise: Promise<T>, budgetMs: number): Promise<T | 'pending'> {

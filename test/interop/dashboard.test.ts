@@ -161,6 +161,21 @@ describe('dashboard in chromium', { timeout: 120_000 }, () => {
     await page.close();
   });
 
+  it('shows the domains the flood breaker holds tripped', async () => {
+    const { page } = await openDashboard();
+    assert.equal(await page.locator('#flood-empty').isVisible(), true);
+    // A forged flood at the scripted MX's domain: distinct local parts it does not know.
+    const forged = Array.from({ length: 12 }, (_, i) => at(`forged${i}`));
+    await Promise.all(forged.map((a) => d.get(`/v1/verify?address=${encodeURIComponent(a)}`, TOKEN)));
+    await page.reload();
+    const row = page.locator('#flood-table tbody tr', { hasText: '[127.0.0.1]' });
+    await row.waitFor();
+    assert.equal(await page.locator('#flood-empty').isVisible(), false);
+    const cells = await row.locator('td').allTextContents();
+    assert.ok(Number(cells[1]) >= 5, `unknown senders: ${cells.join(' | ')}`);
+    await page.close();
+  });
+
   it('fits a phone and a laptop screen; screenshots are kept under test-artifacts/', async () => {
     for (const [name, width] of [
       ['desktop', 1280],

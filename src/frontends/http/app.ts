@@ -13,6 +13,7 @@ import { clientError, frameworkError, installErrorHandlers, validationProblem } 
 import { buildOpenApi } from './openapi.js';
 import type { RequestBudget } from './rate-limit.js';
 import { cacheRoutes } from './routes/cache.js';
+import { floodRoutes } from './routes/flood.js';
 import { opsRoutes } from './routes/ops.js';
 import { recentRoutes } from './routes/recent.js';
 import { statsRoutes } from './routes/stats.js';
@@ -66,6 +67,7 @@ export function apiRoutes(services: HttpServices, openapi: () => unknown): ApiRo
     ...cacheRoutes(services),
     ...statsRoutes(services),
     ...recentRoutes(services),
+    ...floodRoutes(services),
     ...opsRoutes(services, openapi),
   ];
 }

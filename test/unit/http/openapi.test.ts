@@ -45,6 +45,7 @@ describe('OpenAPI document', () => {
       'GET /readyz',
       'GET /v1/cache/domain/{domain}',
       'GET /v1/cache/{address}',
+      'GET /v1/flood',
       'GET /v1/recent',
       'GET /v1/recent/{id}/transcript',
       'GET /v1/stats',

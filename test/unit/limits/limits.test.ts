@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BoundedMap } from '../../../src/limits/bounded-map.js';
 import { Coalescer } from '../../../src/limits/coalescer.js';
-import { FloodBreaker } from '../../../src/limits/flood-breaker.js';
+import { FloodBreaker, type FloodEvidence } from '../../../src/limits/flood-breaker.js';
 import { KeyedSemaphore } from '../../../src/limits/semaphore.js';
 import { TokenBuckets } from '../../../src/limits/token-bucket.js';
 
@@ -105,28 +105,77 @@ describe('Coalescer', () => {
 });
 
 describe('FloodBreaker', () => {
-  it('trips after the threshold within the window, and recovers after the cooldown', () => {
+  const breaker = (now: () => number) =>
+    new FloodBreaker({ threshold: 3, windowMs: 1000, cooldownMs: 5000, now });
+  /** Each local part dispatched, then answered. */
+  const answer = (f: FloodBreaker, domain: string, local: string, evidence: FloodEvidence) => {
+    f.dispatched(domain, [local]);
+    return f.settle(domain, local, evidence);
+  };
+
+  it('trips on distinct never-seen local parts the MX does not know, and recovers after the cooldown', () => {
     let now = 0;
-    const f = new FloodBreaker({ threshold: 3, windowMs: 1000, cooldownMs: 5000, now: () => now });
+    const f = breaker(() => now);
     assert.deepEqual(
-      [1, 2, 3].map(() => f.recordNewAddress('d')),
-      ['ok', 'ok', 'ok'],
+      ['a', 'b'].map((l) => answer(f, 'd', l, 'unknown')),
+      ['ok', 'ok'],
     );
-    assert.equal(f.recordNewAddress('d'), 'tripped');
-    assert.equal(f.recordNewAddress('d'), 'open');
-    assert.equal(f.isTripped('d'), true);
-    assert.equal(f.recordNewAddress('other'), 'ok');
+    assert.equal(answer(f, 'd', 'c', 'unknown'), 'tripped');
+    assert.equal(f.state('d'), 'tripped');
+    assert.equal(f.isTripped('other'), false);
+    assert.deepEqual(f.tripped(), [{ domain: 'd', untilMs: 5000, suspects: 3 }]);
     now += 5001;
     assert.equal(f.isTripped('d'), false);
-    assert.equal(f.recordNewAddress('d'), 'ok');
   });
 
-  it('does not trip on new addresses spread beyond the window', () => {
+  it('counts repeats of one local part once', () => {
+    const f = breaker(() => 0);
+    for (let i = 0; i < 50; i++) assert.equal(answer(f, 'd', 'same', 'unknown'), 'ok');
+    assert.equal(f.state('d'), 'open');
+  });
+
+  it('never trips a domain whose new senders exist, however many', () => {
+    const f = breaker(() => 0);
+    for (let i = 0; i < 500; i++) assert.equal(answer(f, 'busy', `user${i}`, 'exists'), 'ok');
+    // A few typos among them do not outnumber the senders that exist.
+    for (let i = 0; i < 10; i++) assert.equal(answer(f, 'busy', `typo${i}`, 'unknown'), 'ok');
+    assert.equal(f.state('busy'), 'open');
+  });
+
+  it('holds a domain with no witness while suspects and in-flight parts reach the threshold', () => {
+    const f = breaker(() => 0);
+    f.dispatched('d', ['a', 'b']);
+    assert.equal(f.state('d'), 'open');
+    f.dispatched('d', ['c']);
+    assert.equal(f.state('d'), 'held', 'three never-seen parts in flight, nothing known yet');
+    assert.equal(f.settle('d', 'a', 'exists'), 'ok');
+    assert.equal(f.state('d'), 'open', 'one that exists: a real domain');
+    const g = breaker(() => 0);
+    g.dispatched('g', ['a', 'b', 'c']);
+    g.settle('g', 'a', 'neither');
+    g.settle('g', 'b', 'neither');
+    g.settle('g', 'c', 'neither');
+    assert.equal(g.state('g'), 'open', 'sessions that answered nothing leave nothing in flight');
+  });
+
+  it('does not trip on unknown local parts spread beyond the window', () => {
     let now = 0;
-    const f = new FloodBreaker({ threshold: 3, windowMs: 1000, cooldownMs: 5000, now: () => now });
+    const f = breaker(() => now);
     for (let i = 0; i < 20; i++) {
-      assert.equal(f.recordNewAddress('d'), 'ok');
-      now += 400;
+      assert.equal(answer(f, 'd', `r${i}`, 'unknown'), 'ok');
+      now += 600; // never three within a second
     }
+  });
+
+  it('keeps a tripped domain tripped while fresh evidence comes in (the trickle)', () => {
+    let now = 0;
+    const f = breaker(() => now);
+    for (const l of ['a', 'b', 'c']) answer(f, 'd', l, 'unknown');
+    now = 4000;
+    for (const l of ['e', 'f', 'g']) assert.equal(answer(f, 'd', l, 'unknown'), 'ok', 'already tripped');
+    now = 8000;
+    assert.equal(f.isTripped('d'), true, 're-armed at 4000 for 5000 ms');
+    now = 9001;
+    assert.equal(f.isTripped('d'), false);
   });
 });

@@ -5,6 +5,7 @@
 import { api, ApiError, token, whenUnauthorized } from './api.js';
 import { refreshChart, initChart } from './chart.js';
 import { byId } from './dom.js';
+import { refreshFlood } from './flood.js';
 import { refreshRecent } from './recent.js';
 import { initStats, refreshStats } from './stats.js';
 import { initTools } from './tools.js';
@@ -67,7 +68,9 @@ async function refreshAll() {
   refreshing = true;
   try {
     await Promise.all(
-      [refreshReady(), refreshStats(), refreshChart(), refreshRecent()].map((p) => p.catch(report)),
+      [refreshReady(), refreshStats(), refreshChart(), refreshRecent(), refreshFlood()].map((p) =>
+        p.catch(report),
+      ),
     );
     byId('updated').textContent = `updated ${new Date().toLocaleTimeString()}`;
   } finally {

@@ -1,0 +1,180 @@
+/**
+ * The flood breaker and its trickle, through the service against scripted loopback MXes that
+ * count sessions: it trips on the forged-flood signature (distinct never-seen local parts the
+ * MX does not know), never on volume; known senders are answered from the cache during a
+ * flood; deferred senders are verified as a trickle, several per session, retried ones first.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import type { ServiceVerdict } from '../../../src/service/verdict.js';
+import { StaticResolver } from '../../support/engine.js';
+import { startScriptedServer, type ScriptedServer } from '../../support/scripted-smtp.js';
+import { testService } from '../../support/service.js';
+
+const servers: ScriptedServer[] = [];
+after(async () => {
+  await Promise.all(servers.map((s) => s.close()));
+});
+
+/** A scripted MX for `domain` that knows the local parts `exists` accepts. */
+async function mailDomain(domain: string, exists: (local: string) => boolean) {
+  const server = await startScriptedServer({
+    replies: {
+      RCPT: (line) => {
+        const local = /<([^@>]*)@/.exec(line)?.[1] ?? '';
+        return [
+          exists(local) ? '250 2.1.5 Ok\r\n' : '550 5.1.1 <x>: Recipient address rejected: User unknown\r\n',
+        ];
+      },
+    },
+  });
+  servers.push(server);
+  const resolver = new StaticResolver({
+    [domain]: { mx: [{ exchange: `mx.${domain}`, priority: 10 }] },
+    [`mx.${domain}`]: { a: [server.host] },
+  });
+  return { server, resolver };
+}
+
+/** The limits cbv ships with (limits.* defaults), with a trickle fast enough for a test. */
+const DEFAULT_LIMITS = {
+  globalConcurrency: 100,
+  domainConcurrency: 2,
+  domainRate: 2,
+  domainBurst: 10,
+  mxConcurrency: 2,
+  mxRate: 2,
+  mxBurst: 10,
+  flood: { threshold: 5, windowMs: 60_000, cooldownMs: 300_000 },
+};
+
+const rcptsOf = (server: ScriptedServer) =>
+  server.sessions.map((s) => s.commands.filter((c) => c.startsWith('RCPT')).length);
+const reasons = (vs: ServiceVerdict[]) => [...new Set(vs.map((v) => `${v.reason}/${v.rule}`))].sort();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('the flood breaker', () => {
+  it('trips on a forged flood within its first sessions, answers no forged sender 2xx, and serves a known sender from the cache', async () => {
+    const { server, resolver } = await mailDomain('forged.test', (l) => l === 'known');
+    const svc = testService(server.port, resolver, { limits: DEFAULT_LIMITS });
+    assert.equal((await svc.verifier.verify('known@forged.test')).reason, 'accepted');
+    const before = server.sessions.length;
+    const flood = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        svc.verifier.verify(`r${String(i).padStart(4, '0')}@forged.test`),
+      ),
+    );
+    assert.deepEqual(reasons(flood), ['rate_limited/service.flood-breaker', 'user_unknown/rcpt.bad-mailbox']);
+    assert.ok(flood.every((v) => v.result !== 'deliverable'));
+    // The sessions already under way when the first answers came (domain_concurrency), no more.
+    assert.ok(server.sessions.length - before <= 2, `sessions: ${rcptsOf(server).join(',')}`);
+    assert.deepEqual(svc.observer.tripped, ['forged.test']);
+    // The known sender: from the cache, no session, no added delay beyond a lookup.
+    const sessions = server.sessions.length;
+    const known = await svc.verifier.verify('known@forged.test');
+    assert.deepEqual([known.reason, known.cache.hit], ['accepted', true]);
+    assert.equal(server.sessions.length, sessions);
+    // A forged sender asked again is answered from the cache too (its 5xx) if it was called out,
+    // and deferred again if it was not: never a callout of its own.
+    const again = await Promise.all(flood.map((v) => svc.verifier.verify(v.address)));
+    assert.deepEqual(
+      again.map((v) => v.reason),
+      flood.map((v) => v.reason),
+    );
+    assert.equal(server.sessions.length, sessions);
+  });
+
+  it('never trips a busy domain whose new senders exist, and batches them into few sessions', async () => {
+    const { server, resolver } = await mailDomain('busy.test', (l) => l.startsWith('user'));
+    const svc = testService(server.port, resolver, { limits: DEFAULT_LIMITS });
+    const verdicts = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => svc.verifier.verify(`user${i}@busy.test`)),
+    );
+    assert.deepEqual(reasons(verdicts), ['accepted/rcpt.2xx']);
+    assert.deepEqual(svc.observer.tripped, []);
+    // 60 addresses, at most 7 per session (8 RCPTs with the catch-all probe).
+    assert.ok(server.sessions.length <= 10, `sessions: ${rcptsOf(server).join(',')}`);
+    assert.ok(rcptsOf(server).every((n) => n <= 8));
+  });
+
+  it('does not trip for a busy domain with a few unknown senders among many that exist', async () => {
+    const { server, resolver } = await mailDomain('mixed.test', (l) => l.startsWith('user'));
+    const svc = testService(server.port, resolver, { limits: DEFAULT_LIMITS });
+    const addresses = Array.from({ length: 56 }, (_, i) => (i % 8 === 0 ? `gone${i}` : `user${i}`));
+    const verdicts = await Promise.all(addresses.map((l) => svc.verifier.verify(`${l}@mixed.test`)));
+    assert.equal(
+      verdicts.filter((v) => v.reason === 'user_unknown').length,
+      7,
+      JSON.stringify(verdicts.map((v) => v.address + ':' + v.reason + ':' + v.rule)),
+    );
+    assert.equal(verdicts.filter((v) => v.reason === 'accepted').length, 49);
+    assert.deepEqual(svc.observer.tripped, []);
+  });
+
+  it('makes one callout for 100 messages from one new sender, and does not trip', async () => {
+    const { server, resolver } = await mailDomain('one.test', () => false);
+    const svc = testService(server.port, resolver, { limits: DEFAULT_LIMITS });
+    const verdicts = await Promise.all(
+      Array.from({ length: 100 }, () => svc.verifier.verify('newcomer@one.test')),
+    );
+    assert.deepEqual(reasons(verdicts), ['user_unknown/rcpt.bad-mailbox']);
+    for (let i = 0; i < 100; i++) await svc.verifier.verify('newcomer@one.test');
+    assert.equal(server.sessions.length, 1);
+    assert.deepEqual(svc.observer.tripped, []);
+    assert.equal(svc.limits.flood.state('one.test'), 'open');
+  });
+});
+
+describe('the trickle', () => {
+  it('verifies deferred senders of a tripped domain several per session, retried ones first', async () => {
+    const { server, resolver } = await mailDomain('trickle.test', (l) => l === 'real');
+    const svc = testService(server.port, resolver, { limits: DEFAULT_LIMITS, trickleIntervalMs: 150 });
+    await Promise.all(Array.from({ length: 10 }, (_, i) => svc.verifier.verify(`r${i}@trickle.test`)));
+    assert.deepEqual(svc.observer.tripped, ['trickle.test']);
+    const tripSessions = server.sessions.length;
+    // 30 more forged senders, and a real one that retries (as an MTA does after a deferral).
+    const deferred = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => svc.verifier.verify(`late${i}@trickle.test`)),
+    );
+    assert.deepEqual(reasons(deferred), ['rate_limited/service.flood-breaker']);
+    assert.equal((await svc.verifier.verify('real@trickle.test')).reason, 'rate_limited');
+    assert.equal((await svc.verifier.verify('real@trickle.test')).reason, 'rate_limited');
+    assert.equal(server.sessions.length, tripSessions, 'deferring costs the MX nothing');
+    // The first trickle session carries the retried sender, with others of the domain.
+    while (server.sessions.length === tripSessions) await sleep(20);
+    const first = server.sessions[tripSessions]?.commands.filter((c) => c.startsWith('RCPT')) ?? [];
+    assert.ok(first.length > 2 && first.length <= 8, first.join('\n'));
+    assert.ok(
+      first.some((c) => c.includes('<real@')),
+      first.join('\n'),
+    );
+    // Its retry is now answered from the cache.
+    let retry = await svc.verifier.verify('real@trickle.test');
+    for (let i = 0; i < 50 && !retry.cache.hit; i++) {
+      await sleep(20);
+      retry = await svc.verifier.verify('real@trickle.test');
+    }
+    assert.deepEqual([retry.reason, retry.cache.hit], ['accepted', true]);
+    // At most one session per interval, whatever the flood: and the domain stays tripped.
+    assert.equal(svc.limits.flood.isTripped('trickle.test'), true);
+    await svc.verifier.close(0);
+  });
+
+  it('ends the trip after the cooldown: the domain is called out normally again', async () => {
+    const { server, resolver } = await mailDomain('ends.test', (l) => l === 'real');
+    let clock = Date.now();
+    const svc = testService(server.port, resolver, {
+      limits: {
+        ...DEFAULT_LIMITS,
+        flood: { threshold: 5, windowMs: 60_000, cooldownMs: 300_000, now: () => clock },
+      },
+      trickleIntervalMs: 50,
+    });
+    await Promise.all(Array.from({ length: 10 }, (_, i) => svc.verifier.verify(`r${i}@ends.test`)));
+    assert.equal(svc.limits.flood.isTripped('ends.test'), true);
+    assert.equal((await svc.verifier.verify('real@ends.test')).reason, 'rate_limited');
+    clock += 301_000;
+    assert.equal((await svc.verifier.verify('other@ends.test')).reason, 'user_unknown');
+    await svc.verifier.close(0);
+  });
+});
