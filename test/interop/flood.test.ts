@@ -1,0 +1,133 @@
+/**
+ * Forged floods through a real inbound Postfix asking `cbv serve` (issue 10, seed 001), with a
+ * real Postfix as the MX of the sender domains: what each flood costs that MX is the number of
+ * SMTP connections its log shows. cbv runs with its default limits throughout.
+ *
+ * - 500 forged senders at one domain from 20 clients in parallel: at most 10 connections, and
+ *   no forged sender accepted; a known sender of that domain is answered from the cache.
+ * - 300 existing senders of one domain within about 15 s: no trip, every one accepted.
+ * - 100 messages from one new sender at once: one callout, no trip.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { startTestDaemon, type TestDaemon } from '../support/daemon.js';
+import { startFloodRig, type FloodRig } from '../support/testbed/flood-rig.js';
+import { sleep } from '../support/testbed/process.js';
+import type { EnvelopeResult } from '../support/testbed/smtp-sender.js';
+
+const DOMAINS = { forged: 'forged.test', busy: 'busy.test', single: 'single.test' };
+const USERS = ['known', 'newcomer', ...Array.from({ length: 300 }, (_, i) => `user${i + 1}`)];
+const CLIENTS = 20;
+
+let rig: FloodRig;
+let cbv: TestDaemon | undefined;
+
+before(
+  async () => {
+    rig = await startFloodRig({
+      domains: DOMAINS,
+      users: USERS,
+      cbv: async (dns, smtpPort) => {
+        // Only what the rig needs (its DNS, its MX port, loopback allowed): every limit is the default.
+        cbv = await startTestDaemon({
+          dns: { servers: [dns.server] },
+          verify: { port: smtpPort, allow_targets: ['127.0.0.0/8'], helo_name: 'verifier.test' },
+        });
+        const d = cbv;
+        return { policy: `${d.policy.host}:${d.policy.port}`, stop: () => d.stop() };
+      },
+    });
+  },
+  { timeout: 120_000 },
+);
+
+after(async () => {
+  await (rig as FloodRig | undefined)?.stop();
+});
+
+function daemon(): TestDaemon {
+  if (!cbv) throw new Error('cbv did not start');
+  return cbv;
+}
+
+const codes = (results: EnvelopeResult[]) => {
+  const count = new Map<string, number>();
+  for (const r of results) {
+    const key = r.rcpt ? `${Math.floor(r.rcpt.code / 100)}xx` : `no reply: ${r.problem}`;
+    count.set(key, (count.get(key) ?? 0) + 1);
+  }
+  return Object.fromEntries([...count].sort());
+};
+
+const counters = () => daemon().service.verifier.stats.sum('0000', '9999');
+
+/** Connections a domain's MX has had from cbv (its start-up check connected once to each listener). */
+async function callouts(label: string): Promise<number> {
+  return (await rig.connections(label)) - 1;
+}
+
+/** The same, once it has stopped moving (5 s after the last reply). */
+async function settledCallouts(label: string): Promise<number> {
+  await sleep(5000);
+  return callouts(label);
+}
+
+describe('forged floods through a real Postfix asking cbv serve', { timeout: 300_000 }, () => {
+  it('500 forged senders from 20 clients cost the forged domain at most 10 connections; none is accepted; a known sender is answered from the cache', async () => {
+    const known = `known@${DOMAINS.forged}`;
+    const [first] = await rig.send([known], 1);
+    assert.equal(first?.rcpt?.code, 250, JSON.stringify(first));
+    assert.equal(await callouts('forged'), 1);
+
+    const forged = Array.from(
+      { length: 500 },
+      (_, i) => `r${String(i + 1).padStart(4, '0')}@${DOMAINS.forged}`,
+    );
+    // The known sender's message goes out halfway through the flood, among the forged ones.
+    const during = [...forged.slice(0, 250), known, ...forged.slice(250)];
+    const hitsBefore = (await counters()).cache_hits ?? 0;
+    const results = await rig.send(during, CLIENTS);
+    const connections = await settledCallouts('forged'); // the known sender's one included
+
+    const forgedResults = results.filter((r) => r.from !== known);
+    const summary = codes(forgedResults);
+    assert.equal(forgedResults.length, 500);
+    assert.deepEqual(
+      Object.keys(summary).filter((k) => !['4xx', '5xx'].includes(k)),
+      [],
+      JSON.stringify(summary),
+    );
+    assert.ok(connections <= 10, `the forged domain's MX saw ${connections} connections`);
+    assert.ok(daemon().service.limits.flood.isTripped(DOMAINS.forged), 'the breaker tripped');
+
+    const knownResult = results.find((r) => r.from === known);
+    assert.equal(knownResult?.rcpt?.code, 250, JSON.stringify(knownResult));
+    // No forged sender is asked twice, so the one cache hit of the flood is the known sender's.
+    const hits = ((await counters()).cache_hits ?? 0) - hitsBefore;
+    assert.equal(hits, 1, 'the known sender was answered from the cache, without a callout');
+    console.log(
+      `# forged flood: ${connections} connections to the forged domain's MX; forged senders ${JSON.stringify(summary)}`,
+    );
+  });
+
+  it('300 existing senders of one domain within about 15 s, default limits: no trip, every one accepted', async () => {
+    const senders = Array.from({ length: 300 }, (_, i) => `user${i + 1}@${DOMAINS.busy}`);
+    // 20 clients, one message a second each: 300 messages over 15 s.
+    const results = await rig.send(senders, CLIENTS, 1000);
+    // Every callout ended before its sender got its 2xx: nothing is left to settle.
+    const connections = await callouts('busy');
+    assert.deepEqual(codes(results), { '2xx': 300 });
+    assert.equal(daemon().service.limits.flood.isTripped(DOMAINS.busy), false);
+    // Several senders shared each session: far fewer connections than senders.
+    assert.ok(connections < 300 / 3, `the busy domain's MX saw ${connections} connections`);
+    console.log(`# busy domain: 300 senders accepted over ${connections} connections`);
+  });
+
+  it('100 messages from one new sender queued at once: one callout, no trip', async () => {
+    const sender = `newcomer@${DOMAINS.single}`;
+    const results = await rig.send(Array(100).fill(sender) as string[], CLIENTS);
+    assert.deepEqual(codes(results), { '2xx': 100 });
+    assert.equal(await callouts('single'), 1);
+    assert.equal(daemon().service.limits.flood.state(DOMAINS.single), 'open');
+  });
+});
