@@ -8,6 +8,7 @@
  * so the reply reads once; without it (Exim, older setups) the text carries
  * its own "<address>: Sender address rejected:" so it is clear on its own.
  */
+import { printable } from '../../core/index.js';
 import type { Answer, Decision } from '../../service/answer.js';
 import type { ServiceVerdict } from '../../service/verdict.js';
 
@@ -16,10 +17,14 @@ export interface ReplyContext {
   wrapped: boolean;
 }
 
-/** Printable in a reply: the address as verified, or a neutral word when it could not be parsed. */
+/**
+ * Printable in a reply: the address as verified, or a neutral word when it could not be parsed.
+ * A UTF-8 local part may hold bidirectional overrides, which would reorder the reply or header a
+ * person reads: escaped, as everywhere cbv prints text from outside.
+ */
 function shown(v: ServiceVerdict | null): string {
   if (!v) return 'this sender';
-  return v.reason === 'invalid_syntax' ? 'this sender' : `<${v.address}>`;
+  return v.reason === 'invalid_syntax' ? 'this sender' : `<${printable(v.address)}>`;
 }
 
 /** The enforced action for a reject or defer answer: `550 5.1.7 ...` or `DEFER_IF_PERMIT 4.1.7 ...`. */
@@ -41,7 +46,7 @@ export function verdictHeader(
   v: ServiceVerdict,
   wouldBe: Exclude<Decision, 'dunno'> | null,
 ): string {
-  const verdict = `${v.result}; reason=${v.reason}; rule=${v.rule}; sender=<${v.reason === 'invalid_syntax' ? '' : v.address}>`;
+  const verdict = `${v.result}; reason=${v.reason}; rule=${v.rule}; sender=<${v.reason === 'invalid_syntax' ? '' : printable(v.address)}>`;
   return `PREPEND ${name}: ${wouldBe ? `would ${wouldBe}; ` : ''}${verdict}`;
 }
 

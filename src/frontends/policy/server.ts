@@ -124,7 +124,7 @@ export class PolicyServer implements Frontend {
       answer: (result) => this.answer(result),
       limitExceeded: (problem) => this.limitExceeded(client, problem),
       backpressure: (waiting) =>
-        logEvent(this.logger, 'info', EVENTS.policyBackpressure, { remote: client, waiting }),
+        logEvent(this.logger, 'warn', EVENTS.policyBackpressure, { remote: client, waiting }),
       closed: () => this.forget(connection),
     });
     this.connections.add(connection);

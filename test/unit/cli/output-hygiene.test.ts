@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SqliteCache } from '../../../src/cache/sqlite-cache.js';
+import { enforcedAction, verdictHeader } from '../../../src/frontends/policy/replies.js';
+import { localVerdict } from '../../../src/service/local-verdict.js';
 import { entry } from '../../contract/verdict-cache.contract.js';
 import { cbv } from '../../support/cli.js';
 import { startScriptedServer, type ScriptedServer } from '../../support/scripted-smtp.js';
@@ -96,5 +98,30 @@ describe('what the cbv command prints from outside', () => {
     assert.equal(r.code, 64);
     assert.doesNotMatch(r.stderr.trimEnd(), RAW_UNSAFE);
     assert.match(r.stderr, /got '2026-01-01\\u202e\\u009b'/);
+  });
+});
+
+describe('what the policy server says back to Postfix', () => {
+  // A UTF-8 local part (SMTPUTF8) may hold an override: the reply and the header show it escaped.
+  const sender = 'eve\u202egro.elpmaxe@example.org';
+  const verdict = localVerdict(sender, 'example.org', 'user_unknown', 'rcpt.bad-mailbox', 'no', 0);
+
+  it('escapes a bidi override of the sender in a rejection and in the verdict header', () => {
+    const action = enforcedAction(
+      {
+        decision: 'reject',
+        role: 'sender',
+        reply: { code: 550, enhanced: '5.1.7', text: 'the mailbox does not exist' },
+        verdict,
+        skipped: false,
+        headers: [],
+      },
+      { wrapped: false },
+    );
+    assert.doesNotMatch(action, RAW_UNSAFE);
+    assert.match(action, /^550 5\.1\.7 <eve\\u202egro\.elpmaxe@example\.org>: Sender address rejected: /);
+    const header = verdictHeader('X-Sender-Verification', verdict, 'reject');
+    assert.doesNotMatch(header, RAW_UNSAFE);
+    assert.match(header, /sender=<eve\\u202egro\.elpmaxe@example\.org>$/);
   });
 });
