@@ -32,7 +32,10 @@ const MEANING: Record<ServiceReason, string> = {
   connection_failed: 'No MX host could be connected to, or a session was lost.',
   dns_error: 'SERVFAIL or a DNS timeout.',
   unsafe_target: 'Every MX address is loopback, private or reserved: refused before any packet was sent.',
-  invalid_syntax: 'Not an RFC 5321 mailbox (the message says what and where).',
+  invalid_syntax:
+    'No mail can reach it, or Postfix itself refuses it: no domain, a domain the DNS cannot hold (the message says what and where).',
+  unverifiable:
+    "Mail systems may accept it, but cbv cannot put it on the wire: a control character, or a path beyond cbv's 1000 octets. Not verified.",
   protocol_error: 'The server sent something that is not SMTP, or more than cbv accepts.',
   rate_limited: "cbv's own politeness limits or flood breaker held the callout back.",
   pending: 'The callout did not finish within the inline budget; it goes on and its result is cached.',
@@ -79,8 +82,47 @@ export function verdictsDoc(): string {
     '| `cache` | service only: `{hit, fact, ageSeconds}`; `fact` names the domain fact that answered |',
     '| `transcript` | on request: `[{t, dir, line}]`, the SMTP dialogue |',
     '',
+    ...BEYOND_RFC_5321,
   ].join('\n');
 }
+
+/**
+ * Why each address syntax is verified, let through or refused (src/core/address.ts). Every row
+ * was put to Debian's Postfix 3.7 with its default settings as a MAIL FROM; the unit tests in
+ * test/unit/core/address.test.ts hold each case.
+ */
+const BEYOND_RFC_5321 = [
+  '## Addresses beyond RFC 5321',
+  '',
+  'cbv never refuses what real mail systems accept. A 5xx needs evidence that the address cannot',
+  'receive mail, so on syntax alone cbv refuses only what Postfix itself refuses, or what no mail',
+  'can reach; it verifies everything it can put on the wire, and lets through (`unverifiable`,',
+  "`DUNNO`) what an MTA accepted but cbv cannot send. A policy server sees the sender in Postfix's",
+  'internal, unquoted form: `MAIL FROM:<"john doe"@example.org>` arrives as `john doe@example.org`,',
+  'so a local part that is neither a dot-string nor a quoted string is read as the content of one.',
+  '',
+  '| the address has | Postfix 3.7 (defaults) | cbv |',
+  '| --- | --- | --- |',
+  "| a local part over 64 octets (SRS, VERP, BATV senders) | accepts | verified; the verdict's message says it is beyond RFC 5321's 64 octets (4.5.3.1.1) |",
+  "| a path over 256 octets | accepts, up to its 2048-octet command line | verified, with the same note, up to cbv's own bound of 1000 octets (RFC 5321's longest text line); beyond it `unverifiable` |",
+  '| obsolete dots: `a..b`, `.a`, `a.` (real at Japanese mobile carriers) | accepts | verified, sent as the quoted string `"a..b"`, as Postfix sends it |',
+  '| a quoted local part, in either form (`"john doe"`, `john doe`) | accepts | verified as `"john doe"@...`; `"john.doe"` is sent as `john.doe` (RFC 5321 4.1.2) |',
+  '| an empty local part (`""@example.org`, which Postfix hands over as `@example.org`) | accepts | verified as `""@example.org` |',
+  '| a control character in the local part (U+0001, DEL, C1), or U+FFFD (octets that were not UTF-8) | accepts U+0001 and DEL; refuses TAB | `unverifiable`: cbv never sends control characters |',
+  '| NUL, CR or LF; an unpaired surrogate | cannot carry them | `invalid_syntax` |',
+  '| a trailing dot (`example.org.`) | accepts | verified as `example.org` |',
+  '| an underscore in a label, an `xn--` label that is not valid IDNA | accepts | verified: the DNS decides |',
+  '| a U-label domain (`bücher.example`) | accepts with SMTPUTF8 | verified as its A-label `xn--bcher-kva.example` |',
+  '| an empty label, a label over 63 octets, a leading or trailing hyphen, any character but letters, digits, `-` and `_`, a bad address literal | refuses (501 5.1.7 Bad sender address syntax) | `invalid_syntax` |',
+  '| a name over 255 octets, an all-numeric top label (`a@x.123`) | refuses `a@192.0.2.1`, accepts `a@x.123` | `invalid_syntax`: the DNS cannot hold the first, and has no numeric top-level domain (RFC 1123 2.1), so no mail reaches either |',
+  "| no `@` (`plain`), or no dot in the domain (`a@localhost`) | accepts, as a local address | `invalid_syntax`: from a stranger, no reply can reach it (RFC 5321 2.3.5 wants FQDNs; Postfix's `reject_non_fqdn_sender` refuses it too) |",
+  '| `<>` (how some MTAs and scripts write the null sender) | the null sender | skipped, as an empty `sender=` |',
+  '| unbalanced angle brackets | refuses | `invalid_syntax` |',
+  '',
+  'An address cbv verifies is then judged by its own MX: a `5.1.3` (bad address syntax) from the',
+  "sender domain's MX is evidence, because that MX would refuse a reply to the address just the same.",
+  '',
+];
 
 /** Markdown table cells cannot hold a bare pipe (regex alternations have many). */
 const cell = (text: string): string => text.replace(/\|/g, '\\|');

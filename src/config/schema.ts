@@ -5,6 +5,7 @@
  * strings with a unit (90s, 5m, 4h, 7d).
  */
 import { z } from 'zod';
+import { parseMailbox, parseMailDomain } from '../core/address.js';
 import { CidrList, isValidCidr } from '../core/target-safety.js';
 
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
@@ -49,18 +50,57 @@ const heloName = z
     'a host name or address literal',
   );
 
+/*
+ * Domains and addresses in configuration lists are written as people write them (U-labels or
+ * A-labels, any case, an optional trailing dot) and normalised here, once, to the one form cbv
+ * compares everywhere: A-labels, lower case, no trailing dot (src/core/address.ts). So
+ * `bücher.example` in local_domains matches a sender at xn--bcher-kva.example, and the reverse.
+ */
+const DOMAIN_EXAMPLE = 'a domain such as example.org or bücher.example';
+/** One domain in canonical form; `literals` also admits address literals such as [192.0.2.1]. */
+function canonicalDomain(
+  text: string,
+  literals: boolean,
+): { ok: true; value: string } | { ok: false; why: string } {
+  if (!literals && text.startsWith('[')) return { ok: false, why: DOMAIN_EXAMPLE };
+  const parsed = parseMailDomain(text);
+  return parsed.ok
+    ? { ok: true, value: parsed.domain }
+    : { ok: false, why: `${DOMAIN_EXAMPLE} (${parsed.error})` };
+}
+/** One address in canonical form: local part as cbv sends it, domain as above. */
+function canonicalAddress(text: string): { ok: true; value: string } | { ok: false; why: string } {
+  const parsed = parseMailbox(text);
+  return parsed.ok
+    ? { ok: true, value: parsed.mailbox.address }
+    : { ok: false, why: `an address such as user@example.org (${parsed.error})` };
+}
+type Canonical = (text: string) => { ok: true; value: string } | { ok: false; why: string };
+const canonical = (normalise: Canonical) =>
+  z.string().transform((text, ctx) => {
+    const result = normalise(text);
+    if (result.ok) return result.value;
+    ctx.addIssue({ code: 'custom', message: result.why, input: text });
+    return z.NEVER;
+  });
+const domainName = canonical((t) => canonicalDomain(t, false));
+/** An entry of allow_senders: a domain (with its subdomains), an address literal, or an address. */
+const domainOrAddress = canonical((t) => (t.includes('@') ? canonicalAddress(t) : canonicalDomain(t, true)));
+const mailAddress = canonical(canonicalAddress);
+
 export const verifySchema = z
   .strictObject({
     helo_name: heloName
       .nullable()
       .default(null)
       .describe("Name sent in EHLO/HELO; null means this machine's FQDN."),
-    sender: z
-      .string()
-      .regex(
-        /^$|^[^\s<>@]+@[^\s<>@]+$/,
-        "'' for the null sender <>, or one address such as postmaster@example.org",
-      )
+    sender: canonical((t) =>
+      t === ''
+        ? { ok: true, value: '' }
+        : t.includes('<') || t.includes('>') || /\s/.test(t)
+          ? { ok: false, why: "'' for the null sender <>, or one address such as postmaster@example.org" }
+          : canonicalAddress(t),
+    )
       .default('')
       .describe("MAIL FROM address; '' sends the null sender <> as bounces do (recommended)."),
     null_sender_recheck: z
@@ -151,7 +191,6 @@ export const dnsSchema = z
   })
   .prefault({});
 
-const domainName = z.string().regex(/^[a-z0-9.-]+\.[a-z0-9-]+$/i, 'a domain name such as example.org');
 /** host:port for a route; the host may be a name or an IP (IPv6 in brackets). */
 const routeTarget = z
   .string()
@@ -159,7 +198,6 @@ const routeTarget = z
     /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/,
     'host:port, e.g. 10.0.0.5:25 or mailstore.internal:25',
   );
-const mailAddress = z.string().regex(/^[^\s@]+@[^\s@]+$/, 'an address such as user@example.org');
 
 export const serviceSchema = z
   .strictObject({
@@ -182,17 +220,33 @@ export const serviceSchema = z
       .array(domainName)
       .default([])
       .describe(
-        'Domains never called out (answered `skipped`), e.g. providers that accept everything or asked not to be probed. Subdomains included.',
+        'Domains never called out (answered `skipped`), e.g. providers that accept everything or asked not to be probed. Subdomains included; U-labels or A-labels.',
       ),
     skip_addresses: z
       .array(mailAddress)
       .default([])
       .describe('Addresses never called out (answered `skipped`).'),
     routes: z
-      .record(domainName, routeTarget)
+      .record(z.string(), routeTarget)
+      .transform((routes, ctx) => {
+        const out: Record<string, string> = {};
+        for (const [key, target] of Object.entries(routes)) {
+          const domain = canonicalDomain(key, false);
+          if (!domain.ok) ctx.addIssue({ code: 'custom', message: domain.why, input: key, path: [key] });
+          else if (domain.value in out)
+            ctx.addIssue({
+              code: 'custom',
+              message: `each domain once (${domain.value} is listed twice, in two spellings)`,
+              input: key,
+              path: [key],
+            });
+          else out[domain.value] = target;
+        }
+        return out;
+      })
       .default({})
       .describe(
-        'Domains verified at a fixed internal host instead of their MX (call-forward for relay domains): domain -> host:port. These hosts may be private addresses.',
+        'Domains verified at a fixed internal host instead of their MX (call-forward for relay domains): domain (U-label or A-label) -> host:port. These hosts may be private addresses.',
       ),
   })
   .prefault({});
@@ -395,6 +449,7 @@ export const policySchema = z
         dns_error: decision('defer'),
         unsafe_target: decision('dunno'),
         invalid_syntax: decision('reject'),
+        unverifiable: decision('dunno'),
         protocol_error: decision('dunno'),
         rate_limited: decision('defer'),
         pending: decision('defer'),
@@ -411,18 +466,16 @@ export const policySchema = z
       .default([])
       .describe('Clients whose senders are never verified (your own networks).'),
     allow_senders: z
-      .array(
-        z
-          .string()
-          .regex(/^([^\s@]+@)?([A-Za-z0-9.-]+\.[A-Za-z0-9-]+|\[[^\]\s]+\])$/, 'a domain or an address'),
-      )
+      .array(domainOrAddress)
       .default([])
-      .describe('Sender domains (with subdomains) and addresses never verified.'),
+      .describe(
+        'Sender domains (with subdomains) and addresses never verified. Domains in U-labels or A-labels.',
+      ),
     local_domains: z
       .array(domainName)
       .default([])
       .describe(
-        'The domains this mail system serves: their senders are not called back (check those with SASL/SPF).',
+        'The domains this mail system serves (U-labels or A-labels; subdomains included): their senders are not called back (check those with SASL/SPF).',
       ),
     verify_recipients: z
       .boolean()

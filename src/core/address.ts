@@ -1,8 +1,29 @@
 /**
  * RFC 5321 mailbox parsing (section 4.1.2), with the RFC 6531 extension for
  * UTF-8 local parts. Whatever comes out of here is safe to put on the wire:
- * no control characters, no CR/LF, no unbalanced quotes, within the length
- * limits of section 4.5.3.1.
+ * no control characters, no CR/LF, no unbalanced quotes, no longer than
+ * cbv's own bound on a path.
+ *
+ * It reads addresses as mail systems write them, not only as RFC 5321 draws
+ * them, because cbv must never refuse what real mail systems accept
+ * (docs/verdicts.md, "Addresses beyond RFC 5321"):
+ *
+ * - Postfix hands policy servers its internal form, unquoted: the sender
+ *   `"john doe"@example.org` arrives as `john doe@example.org`. A local part
+ *   that is neither a dot-string nor a quoted string is therefore taken as
+ *   the content of one and quoted for the wire, as Postfix quotes it when it
+ *   sends (`a..b`, `.a`, `a.` are real addresses at Japanese mobile carriers).
+ * - RFC 5321's sizes (64-octet local part, 256-octet path) are what every
+ *   implementation must accept, not what they refuse: SRS and VERP senders
+ *   exceed them and Postfix and the large providers accept them. They are
+ *   verified, with a note in the verdict, up to cbv's own bound.
+ * - A trailing dot (the absolute form of a domain) names the same domain;
+ *   underscores are accepted in labels, as Postfix accepts them.
+ *
+ * Refused as invalid only what Postfix itself refuses, or what no mail can
+ * ever reach (no domain, a name the DNS cannot hold). Not verified, but not
+ * refused either, what cbv cannot put on the wire although an MTA accepted
+ * it: control characters, paths beyond cbv's bound.
  */
 import { domainToASCII } from 'node:url';
 import { isIPv4, isIPv6 } from 'node:net';
@@ -10,7 +31,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 export interface Mailbox {
   /** Local part in its canonical wire form (quoted only when it must be). */
   localPart: string;
-  /** Domain as A-labels, lower case; or an address literal such as `[192.0.2.1]`. */
+  /** Domain as A-labels, lower case, no trailing dot; or an address literal such as `[192.0.2.1]`. */
   domain: string;
   /** The IP inside an address literal, when the domain is one. */
   literalIp: string | null;
@@ -18,89 +39,142 @@ export interface Mailbox {
   address: string;
   /** The local part holds non-ASCII characters, so the server must offer SMTPUTF8. */
   needsSmtpUtf8: boolean;
+  /** Where the address goes beyond RFC 5321 though mail systems accept it (said in the verdict); usually empty. */
+  notes: string[];
 }
 
-export type ParseResult = { ok: true; mailbox: Mailbox } | { ok: false; error: string };
+/**
+ * Why an address was not parsed:
+ * - `invalid`: no mail can reach it, or Postfix refuses it itself (`invalid_syntax`);
+ * - `unverifiable`: an MTA may accept it, but cbv cannot put it on the wire (`unverifiable`).
+ */
+export type ParseFailure = 'invalid' | 'unverifiable';
 
+export type ParseResult = { ok: true; mailbox: Mailbox } | { ok: false; kind: ParseFailure; error: string };
+
+/**
+ * RFC 5321 4.5.3.1 sizes. The local-part and path sizes are the least every
+ * implementation must accept (and real SRS/VERP addresses exceed them); the
+ * domain and label sizes are the DNS's own (RFC 1035 2.3.4), which no name can exceed.
+ */
 export const LIMITS = { localPart: 64, domain: 255, label: 63, path: 256 } as const;
 
+/**
+ * cbv's own bound on a path it sends (with its angle brackets), in octets: RFC 5321's
+ * longest text line (4.5.3.1.6), and half of the 2048-octet command line Postfix accepts,
+ * so any MX that takes such a sender's bounces takes cbv's RCPT as well.
+ */
+export const MAX_PATH_OCTETS = 1000;
+
 const ATEXT = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\u0080-\u{10FFFF}]$/u;
-const LDH_LABEL = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
+/** A DNS label as mail systems accept it: letters, digits, underscores, inner hyphens. */
+const LABEL = /^[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?$/;
 
 function describeChar(ch: string): string {
   const cp = ch.codePointAt(0) ?? 0;
   const names: Record<number, string> = { 0: 'NUL', 9: 'TAB', 10: 'LF', 13: 'CR', 32: 'space', 127: 'DEL' };
   return (
     names[cp] ??
-    (cp < 32 || (cp >= 127 && cp < 160)
-      ? `control character U+${cp.toString(16).padStart(4, '0')}`
+    (cp < 32 || (cp >= 127 && cp < 160) || cp === 0xfffd
+      ? `${cp === 0xfffd ? 'replacement character' : 'control character'} U+${cp.toString(16).padStart(4, '0').toUpperCase()}`
       : `'${ch}'`)
   );
 }
 
-/** True for C0, DEL and C1 controls, and for unpaired surrogates that cannot be encoded. */
+/** Characters no SMTP command can carry (NUL, CR, LF) and unpaired surrogates, which have no UTF-8 form. */
 function isForbidden(ch: string): boolean {
   const cp = ch.codePointAt(0) ?? 0;
-  return cp < 32 || (cp >= 127 && cp < 160) || (cp >= 0xd800 && cp <= 0xdfff);
-}
-
-function fail(error: string): ParseResult {
-  return { ok: false, error };
-}
-
-/** Parse `local@domain` (optionally wrapped in angle brackets). */
-export function parseMailbox(input: string): ParseResult {
-  const chars = Array.from(input);
-  const bad = chars.findIndex(isForbidden);
-  if (bad >= 0) return fail(`${describeChar(chars[bad] ?? '')} at position ${bad + 1} is not allowed`);
-  let text = input;
-  if (text.startsWith('<') || text.endsWith('>')) {
-    if (!(text.startsWith('<') && text.endsWith('>') && text.length >= 2))
-      return fail('unbalanced angle brackets');
-    text = text.slice(1, -1);
-  }
-  if (text === '') return fail('empty address');
-  const at = splitAtLastAt(text);
-  if (at === null) return fail(`missing '@' between local part and domain`);
-  const local = parseLocalPart(text.slice(0, at));
-  if (!local.ok) return fail(local.error);
-  const domain = parseDomain(text.slice(at + 1), at + 2);
-  if (!domain.ok) return fail(domain.error);
-  const address = `${local.value}@${domain.value}`;
-  const localBytes = Buffer.byteLength(local.value, 'utf8');
-  if (localBytes > LIMITS.localPart) {
-    return fail(`local part is ${localBytes} octets, more than ${LIMITS.localPart}`);
-  }
-  // The path limit counts the angle brackets (RFC 5321 4.5.3.1.3).
-  const pathBytes = Buffer.byteLength(address, 'utf8') + 2;
-  if (pathBytes > LIMITS.path) return fail(`path is ${pathBytes} octets, more than ${LIMITS.path}`);
-  return {
-    ok: true,
-    mailbox: {
-      localPart: local.value,
-      domain: domain.value,
-      literalIp: domain.literalIp,
-      address,
-      needsSmtpUtf8: /[^\x00-\x7f]/.test(local.value),
-    },
-  };
+  return cp === 0 || cp === 10 || cp === 13 || (cp >= 0xd800 && cp <= 0xdfff);
 }
 
 /**
- * A mail domain alone (as a domain fact is keyed): the domain rules of
- * parseMailbox (A-labels, lower case, at most 255 octets, address literals),
- * without the path limit, which only a whole address has.
+ * Control characters an MTA may still accept in a local part (Postfix does), and U+FFFD,
+ * which stands for octets that were not UTF-8: cbv never sends either.
+ */
+function isUnsendable(ch: string): boolean {
+  const cp = ch.codePointAt(0) ?? 0;
+  return cp < 32 || (cp >= 127 && cp < 160) || cp === 0xfffd;
+}
+
+function fail(kind: ParseFailure, error: string): ParseResult {
+  return { ok: false, kind, error };
+}
+
+/** True for the null reverse-path as it is written in requests: empty, or `<>` (RFC 5321 4.5.5). */
+export function isNullPath(input: string): boolean {
+  const text = input.trim();
+  return text === '' || text === '<>';
+}
+
+/** Parse `local@domain` (optionally wrapped in angle brackets), in RFC 5321 form or Postfix's internal form. */
+export function parseMailbox(input: string): ParseResult {
+  const chars = Array.from(input);
+  const bad = chars.findIndex(isForbidden);
+  if (bad >= 0)
+    return fail('invalid', `${describeChar(chars[bad] ?? '')} at position ${bad + 1} is not allowed`);
+  let text = input;
+  if (text.startsWith('<') || text.endsWith('>')) {
+    if (!(text.startsWith('<') && text.endsWith('>') && text.length >= 2))
+      return fail('invalid', 'unbalanced angle brackets');
+    text = text.slice(1, -1);
+  }
+  if (text === '') return fail('invalid', 'empty address');
+  const at = splitAtLastAt(text);
+  if (at === null) return fail('invalid', `missing '@' between local part and domain`);
+  const domain = parseDomain(text.slice(at + 1), at + 2);
+  if (!domain.ok) return fail('invalid', domain.error);
+  const local = parseLocalPart(text.slice(0, at));
+  if (!local.ok) return fail(local.kind, local.error);
+  const address = `${local.value}@${domain.value}`;
+  return withinLimits({
+    localPart: local.value,
+    domain: domain.value,
+    literalIp: domain.literalIp,
+    address,
+    needsSmtpUtf8: /[^\x00-\x7f]/.test(local.value),
+    notes: [],
+  });
+}
+
+/** RFC 5321's sizes are noted when exceeded; cbv's own bound is where verification stops. */
+function withinLimits(mailbox: Mailbox): ParseResult {
+  // The path counts its angle brackets (RFC 5321 4.5.3.1.3).
+  const pathBytes = Buffer.byteLength(mailbox.address, 'utf8') + 2;
+  if (pathBytes > MAX_PATH_OCTETS) {
+    return fail(
+      'unverifiable',
+      `path is ${pathBytes} octets, longer than the ${MAX_PATH_OCTETS} cbv sends; not verified`,
+    );
+  }
+  const localBytes = Buffer.byteLength(mailbox.localPart, 'utf8');
+  if (localBytes > LIMITS.localPart)
+    mailbox.notes.push(
+      `the local part is ${localBytes} octets, beyond RFC 5321's ${LIMITS.localPart} (4.5.3.1.1), as SRS and VERP senders are; verified anyway`,
+    );
+  if (pathBytes > LIMITS.path)
+    mailbox.notes.push(
+      `the path is ${pathBytes} octets, beyond RFC 5321's ${LIMITS.path} (4.5.3.1.3); verified anyway`,
+    );
+  return { ok: true, mailbox };
+}
+
+/**
+ * A mail domain alone (as configuration lists and domain facts hold it): A-labels,
+ * lower case, no trailing dot, or an address literal; the domain rules of parseMailbox.
  */
 export function parseMailDomain(input: string): { ok: true; domain: string } | { ok: false; error: string } {
   const chars = Array.from(input);
-  const bad = chars.findIndex(isForbidden);
+  const bad = chars.findIndex((c) => isForbidden(c) || isUnsendable(c));
   if (bad >= 0)
     return { ok: false, error: `${describeChar(chars[bad] ?? '')} at position ${bad + 1} is not allowed` };
   const domain = parseDomain(input, 1);
   return domain.ok ? { ok: true, domain: domain.value } : domain;
 }
 
-/** The '@' that separates local part and domain: the last one outside a quoted string. */
+/**
+ * The '@' that separates local part and domain: the last one outside a quoted string,
+ * or, when quotes do not pair up (Postfix's internal form has none to pair), the last one.
+ */
 function splitAtLastAt(text: string): number | null {
   let inQuotes = false;
   let last: number | null = null;
@@ -110,61 +184,64 @@ function splitAtLastAt(text: string): number | null {
     else if (ch === '"') inQuotes = !inQuotes;
     else if (ch === '@' && !inQuotes) last = i;
   }
+  if (inQuotes || last === null) {
+    const any = text.lastIndexOf('@');
+    return any >= 0 ? any : null;
+  }
   return last;
 }
 
-type Part = { ok: true; value: string } | { ok: false; error: string };
+type Part = { ok: true; value: string } | { ok: false; kind: ParseFailure; error: string };
 
+/**
+ * A dot-string stays as it is; a quoted string is reduced to its canonical form; anything
+ * else is the content of a quoted string written without its quotes (Postfix's internal
+ * form, or RFC 5322's obsolete dots), quoted for the wire.
+ */
 function parseLocalPart(raw: string): Part {
-  if (raw === '') return { ok: false, error: 'empty local part' };
-  if (raw.startsWith('"')) return parseQuotedLocalPart(raw);
+  // An empty local part is the empty quoted string "" (valid in RFC 5321; Postfix accepts
+  // MAIL FROM:<""@example.org> and hands policy servers "@example.org").
   const chars = Array.from(raw);
-  for (let i = 0; i < chars.length; i++) {
-    const ch = chars[i] ?? '';
-    if (ch === '.') {
-      if (i === 0) return { ok: false, error: 'local part starts with a dot' };
-      if (i === chars.length - 1) return { ok: false, error: 'local part ends with a dot' };
-      if (chars[i + 1] === '.')
-        return { ok: false, error: `two dots in a row in the local part at position ${i + 1}` };
-    } else if (!ATEXT.test(ch)) {
-      return {
-        ok: false,
-        error: `${describeChar(ch)} at position ${i + 1} is not allowed in an unquoted local part`,
-      };
-    }
+  const unsendable = chars.findIndex(isUnsendable);
+  if (unsendable >= 0) {
+    return {
+      ok: false,
+      kind: 'unverifiable',
+      error: `${describeChar(chars[unsendable] ?? '')} at position ${unsendable + 1} of the local part: cbv never sends control characters; not verified`,
+    };
   }
-  return { ok: true, value: raw };
+  if (isDotString(raw)) return { ok: true, value: raw };
+  const quoted = quotedContent(chars);
+  return { ok: true, value: canonicalLocalPart(quoted ?? raw) };
 }
 
-function parseQuotedLocalPart(raw: string): Part {
-  const chars = Array.from(raw);
+function isDotString(text: string): boolean {
+  return (
+    text !== '' &&
+    text.split('.').every((atom) => atom !== '' && Array.from(atom).every((c) => ATEXT.test(c)))
+  );
+}
+
+/** The content of an RFC 5321 quoted string that is the whole of `chars`, or null if it is not one. */
+function quotedContent(chars: readonly string[]): string | null {
+  if (chars.length < 2 || chars[0] !== '"' || chars[chars.length - 1] !== '"') return null;
   let content = '';
-  let i = 1;
-  for (; i < chars.length; i++) {
+  for (let i = 1; i < chars.length - 1; i++) {
     const ch = chars[i] ?? '';
-    if (ch === '"') break;
+    if (ch === '"') return null;
     if (ch === '\\') {
-      const next = chars[i + 1];
-      if (next === undefined) return { ok: false, error: 'quoted local part ends inside an escape' };
-      content += next;
-      i++;
+      if (i + 1 >= chars.length - 1) return null;
+      content += chars[++i] ?? '';
     } else {
       content += ch;
     }
   }
-  if (i >= chars.length) return { ok: false, error: 'quoted local part has no closing quote' };
-  if (i !== chars.length - 1) {
-    return { ok: false, error: `unexpected ${describeChar(chars[i + 1] ?? '')} after the closing quote` };
-  }
-  return { ok: true, value: canonicalLocalPart(content) };
+  return content;
 }
 
-/** RFC 5321 4.1.2: a local part that can be a dot-string SHOULD be sent as one. */
+/** RFC 5321 4.1.2: a local part that can be a dot-string SHOULD be sent as one; otherwise quoted, minimally escaped. */
 function canonicalLocalPart(content: string): string {
-  const dotString =
-    content !== '' &&
-    content.split('.').every((atom) => atom !== '' && Array.from(atom).every((c) => ATEXT.test(c)));
-  if (dotString) return content;
+  if (isDotString(content)) return content;
   return `"${content.replace(/["\\]/g, (c) => `\\${c}`)}"`;
 }
 
@@ -173,35 +250,47 @@ type DomainPart = { ok: true; value: string; literalIp: string | null } | { ok: 
 function parseDomain(raw: string, offset: number): DomainPart {
   if (raw === '') return { ok: false, error: 'empty domain' };
   if (raw.startsWith('[')) return parseAddressLiteral(raw);
-  const badChar = Array.from(raw).findIndex((c) => /[\s"\\()<>[\],;:@]/u.test(c));
+  // The absolute form (example.org.) names the same domain.
+  const name = raw.endsWith('.') && !raw.endsWith('..') ? raw.slice(0, -1) : raw;
+  const badChar = Array.from(name).findIndex((c) => /[\s"\\()<>[\],;:@]/u.test(c) || isUnsendable(c));
   if (badChar >= 0) {
     return {
       ok: false,
-      error: `${describeChar(Array.from(raw)[badChar] ?? '')} at position ${offset + badChar} is not allowed in a domain`,
+      error: `${describeChar(Array.from(name)[badChar] ?? '')} at position ${offset + badChar} is not allowed in a domain`,
     };
   }
-  if (raw.endsWith('.')) return { ok: false, error: 'domain ends with a dot' };
-  if (raw.startsWith('.')) return { ok: false, error: 'domain starts with a dot' };
-  if (raw.includes('..')) return { ok: false, error: 'empty label (two dots in a row) in the domain' };
-  const ascii = domainToASCII(raw.normalize('NFC'));
+  if (name === '' || name.startsWith('.')) return { ok: false, error: 'domain starts with a dot' };
+  if (name.includes('..') || name.endsWith('.'))
+    return { ok: false, error: 'empty label (two dots in a row) in the domain' };
+  // ASCII names are taken as the DNS holds them (Postfix does not check IDNA either).
+  const ascii = /^[\x21-\x7e]+$/.test(name) ? name.toLowerCase() : domainToASCII(name.normalize('NFC'));
   if (ascii === '')
     return { ok: false, error: `domain '${raw}' is not a valid internationalised domain name` };
   if (ascii.length > LIMITS.domain)
-    return { ok: false, error: `domain is ${ascii.length} octets, more than ${LIMITS.domain}` };
+    return {
+      ok: false,
+      error: `domain is ${ascii.length} octets, more than the DNS allows (${LIMITS.domain})`,
+    };
   const labels = ascii.split('.');
   for (const label of labels) {
     if (label.length > LIMITS.label) {
       return {
         ok: false,
-        error: `domain label '${label.slice(0, 20)}...' is ${label.length} octets, more than ${LIMITS.label}`,
+        error: `domain label '${label.slice(0, 20)}...' is ${label.length} octets, more than the DNS allows (${LIMITS.label})`,
       };
     }
-    if (!LDH_LABEL.test(label)) {
-      return { ok: false, error: `domain label '${label}' must be letters, digits and inner hyphens` };
+    if (!LABEL.test(label)) {
+      return {
+        ok: false,
+        error: `domain label '${label}' must be letters, digits, underscores and inner hyphens`,
+      };
     }
   }
   if (labels.length < 2)
-    return { ok: false, error: `domain '${ascii}' has no dot; a mail domain needs at least two labels` };
+    return {
+      ok: false,
+      error: `domain '${ascii}' has no dot; a mail domain from outside needs at least two labels (RFC 5321 2.3.5)`,
+    };
   if (/^[0-9]+$/.test(labels[labels.length - 1] ?? '')) {
     return {
       ok: false,

@@ -1,5 +1,13 @@
 /** The core's public surface: what the service and front-ends may use. */
-export { parseMailbox, parseMailDomain, type Mailbox, type ParseResult } from './address.js';
+export {
+  isNullPath,
+  parseMailbox,
+  parseMailDomain,
+  MAX_PATH_OCTETS,
+  type Mailbox,
+  type ParseFailure,
+  type ParseResult,
+} from './address.js';
 export { NodeDnsResolver, type DnsResolver, type NodeDnsOptions } from './dns/resolver.js';
 export { FixedMxResolver } from './dns/fixed-mx-resolver.js';
 export { TcpConnector, type Connector } from './smtp/connector.js';

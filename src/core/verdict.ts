@@ -25,6 +25,8 @@ export const ENGINE_REASONS = [
   'dns_error',
   'unsafe_target',
   'invalid_syntax',
+  // An address mail systems may accept that cbv cannot put on the wire (docs/verdicts.md).
+  'unverifiable',
   'protocol_error',
   // Only when a connect gate (the service's per-MX politeness limits) refused every host.
   'rate_limited',
@@ -50,6 +52,7 @@ export const REASON_MEANING: Readonly<Record<EngineReason, { result: Result; tem
   null_mx: { result: 'undeliverable', temporary: false },
   invalid_syntax: { result: 'undeliverable', temporary: false },
   policy_rejected: { result: 'unknown', temporary: false },
+  unverifiable: { result: 'unknown', temporary: false },
   unsafe_target: { result: 'unknown', temporary: false },
   protocol_error: { result: 'unknown', temporary: false },
   greylisted: { result: 'unknown', temporary: true },

@@ -92,6 +92,11 @@ export function defaultRandomLocalPart(): string {
   return Array.from(randomBytes(16), (b) => alphabet[b & 31]).join('');
 }
 
+/** The verdict says where the address went beyond RFC 5321 (an SRS sender's long local part, say). */
+function withNotes(verdict: EngineVerdict, notes: readonly string[]): EngineVerdict {
+  return notes.length === 0 ? verdict : { ...verdict, message: `${verdict.message} (${notes.join('; ')})` };
+}
+
 export class VerificationEngine {
   private readonly probe: Probe;
   private readonly targets: TargetPolicy;
@@ -138,9 +143,10 @@ export class VerificationEngine {
     inputs.forEach((input, index) => {
       const parsed = parseMailbox(input);
       if (!parsed.ok) {
+        const unverifiable = parsed.kind === 'unverifiable';
         verdicts[index] = this.verdict(input, '', startedAt, {
-          reason: 'invalid_syntax',
-          rule: 'local.invalid-syntax',
+          reason: unverifiable ? 'unverifiable' : 'invalid_syntax',
+          rule: unverifiable ? 'local.unverifiable' : 'local.invalid-syntax',
           message: parsed.error,
         });
         return;
@@ -158,7 +164,7 @@ export class VerificationEngine {
         );
         group.forEach((g, i) => {
           const v = results[i];
-          if (v) verdicts[g.index] = v;
+          if (v) verdicts[g.index] = withNotes(v, g.mailbox.notes);
         });
       }),
     );

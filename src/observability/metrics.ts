@@ -223,7 +223,12 @@ export class PromMetrics extends NullTelemetry {
   override verdict(v: ServiceVerdict): void {
     this.verifications.inc({ result: v.result, reason: v.reason });
     if (v.cache.hit) this.cacheHits.inc({ kind: v.cache.fact ? 'domain_fact' : 'address' });
-    else if (v.reason !== 'invalid_syntax' && v.reason !== 'skipped' && !v.reason.startsWith('spf_'))
+    else if (
+      v.reason !== 'invalid_syntax' &&
+      v.reason !== 'unverifiable' &&
+      v.reason !== 'skipped' &&
+      !v.reason.startsWith('spf_')
+    )
       this.cacheMisses.inc();
     if (v.spf) {
       this.spfResults.inc({ result: v.spf.result, identity: v.spf.identity });

@@ -45,6 +45,7 @@ export function addressTtl(
   if (selfInflicted(v)) return null;
   switch (v.reason) {
     case 'invalid_syntax': // cheap to recompute, and not worth a row per typo
+    case 'unverifiable': // decided by the address alone, as above
     case 'rate_limited': // about our own limits, not the address
     case 'pending':
     case 'skipped':

@@ -1,4 +1,11 @@
-/** Domains (with their subdomains) and addresses never to call out. */
+/**
+ * Domains (with their subdomains) and addresses never to call out. Entries come from the
+ * configuration already in canonical form (A-labels, lower case, no trailing dot: the schema
+ * normalises them), and addresses are compared in the same form, so an entry matches however
+ * the address is written (U-labels or A-labels, Postfix's unquoted internal form, any case).
+ */
+import { parseMailbox } from '../core/index.js';
+
 export class SkipList {
   private readonly domains: Set<string>;
   private readonly addresses: Set<string>;
@@ -9,6 +16,7 @@ export class SkipList {
     this.addresses = new Set(addresses.map((a) => a.toLowerCase()));
   }
 
+  /** `address` and `domain` in canonical form (a parsed Mailbox's `address` and `domain`). */
   matches(address: string, domain: string): boolean {
     if (this.addresses.size > 0 && this.addresses.has(address.toLowerCase())) return true;
     if (this.domains.size === 0) return false;
@@ -22,4 +30,18 @@ export class SkipList {
     }
     return false;
   }
+
+  /** An address as a request gives it: compared in canonical form when it parses, as written otherwise. */
+  matchesInput(input: string): boolean {
+    const parsed = parseMailbox(input);
+    if (parsed.ok) return this.matches(parsed.mailbox.address, parsed.mailbox.domain);
+    const lower = input.toLowerCase();
+    return this.matches(lower, lower.slice(lower.lastIndexOf('@') + 1));
+  }
+}
+
+/** The canonical domain of an address as a request gives it (A-labels, lower case), or null if it has none. */
+export function domainOf(input: string): string | null {
+  const parsed = parseMailbox(input);
+  return parsed.ok ? parsed.mailbox.domain : null;
 }

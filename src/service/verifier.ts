@@ -223,11 +223,13 @@ export class Verifier {
     const startedAt = this.now();
     const input = request.sender;
     const parsed = parseMailbox(input);
-    if (!parsed.ok)
-      return {
-        verdict: localVerdict(input, '', 'invalid_syntax', 'local.invalid-syntax', parsed.error, startedAt),
-        joined: false,
-      };
+    if (!parsed.ok) {
+      const [reason, rule] =
+        parsed.kind === 'unverifiable'
+          ? (['unverifiable', 'local.unverifiable'] as const)
+          : (['invalid_syntax', 'local.invalid-syntax'] as const);
+      return { verdict: localVerdict(input, '', reason, rule, parsed.error, startedAt), joined: false };
+    }
     const { address, domain } = parsed.mailbox;
     if (this.skip.matches(address, domain)) {
       return {

@@ -17,6 +17,11 @@ export interface ReplyContext {
   wrapped: boolean;
 }
 
+/** The address could not be parsed: it is the raw input, which may hold control characters. */
+function unparsed(v: ServiceVerdict): boolean {
+  return v.reason === 'invalid_syntax' || v.reason === 'unverifiable';
+}
+
 /**
  * Printable in a reply: the address as verified, or a neutral word when it could not be parsed.
  * A UTF-8 local part may hold bidirectional overrides, which would reorder the reply or header a
@@ -24,7 +29,7 @@ export interface ReplyContext {
  */
 function shown(v: ServiceVerdict | null): string {
   if (!v) return 'this sender';
-  return v.reason === 'invalid_syntax' ? 'this sender' : `<${printable(v.address)}>`;
+  return unparsed(v) ? 'this sender' : `<${printable(v.address)}>`;
 }
 
 /** The enforced action for a reject or defer answer: `550 5.1.7 ...` or `DEFER_IF_PERMIT 4.1.7 ...`. */
@@ -46,7 +51,7 @@ export function verdictHeader(
   v: ServiceVerdict,
   wouldBe: Exclude<Decision, 'dunno'> | null,
 ): string {
-  const verdict = `${v.result}; reason=${v.reason}; rule=${v.rule}; sender=<${v.reason === 'invalid_syntax' ? '' : printable(v.address)}>`;
+  const verdict = `${v.result}; reason=${v.reason}; rule=${v.rule}; sender=<${unparsed(v) ? '' : printable(v.address)}>`;
   return `PREPEND ${name}: ${wouldBe ? `would ${wouldBe}; ` : ''}${verdict}`;
 }
 
