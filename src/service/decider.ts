@@ -14,7 +14,7 @@ import type { Answer, Decision, DecisionTable } from './answer.js';
 import { FAIL_SAFE_REPLY, replyFor, spfTemperrorReply } from './reply-text.js';
 import { receivedSpf } from './spf/received-spf.js';
 import { toRequest, type RequestInput, type VerificationRequest } from './request.js';
-import { SkipList } from './skip-list.js';
+import { SkipList, domainOf } from './skip-list.js';
 import type { ServiceVerdict } from './verdict.js';
 import type { RequestOptions, Verifier } from './verifier.js';
 
@@ -54,7 +54,8 @@ export class Decider {
       options.allowSenders.filter((s) => s.includes('@')),
     );
     this.localDomains = new SkipList(options.localDomains, []);
-    this.routed = new Set(options.routedDomains.map((d) => d.toLowerCase()));
+    // Canonical already (A-labels, lower case): the schema normalises service.routes.
+    this.routed = new Set(options.routedDomains);
   }
 
   /** The answer about a message's sender. Never throws for anything a request can contain. */
@@ -109,9 +110,9 @@ export class Decider {
    * null when cbv has nothing to say about this recipient.
    */
   async recipient(address: string): Promise<Answer | null> {
-    if (!this.options.verifyRecipients || !address.includes('@')) return null;
-    const domain = address.slice(address.lastIndexOf('@') + 1).toLowerCase();
-    if (!this.routed.has(domain)) return null;
+    if (!this.options.verifyRecipients) return null;
+    const domain = domainOf(address);
+    if (domain === null || !this.routed.has(domain)) return null;
     const verdict = await this.verifier.verify(address);
     const decision: Decision =
       verdict.reason === 'user_unknown' || verdict.reason === 'mailbox_disabled'
@@ -146,10 +147,8 @@ export class Decider {
     if (request.saslUser !== null) return 'policy.skip.authenticated';
     if (request.client.ip !== null && this.skipClients.contains(request.client.ip))
       return 'policy.skip.client';
-    const lower = sender.toLowerCase();
-    const domain = lower.slice(lower.lastIndexOf('@') + 1);
-    if (this.allowList.matches(lower, domain)) return 'policy.skip.allow-list';
-    if (this.localDomains.matches(lower, domain)) return 'policy.skip.local-domain';
+    if (this.allowList.matchesInput(sender)) return 'policy.skip.allow-list';
+    if (this.localDomains.matchesInput(sender)) return 'policy.skip.local-domain';
     return null;
   }
 }

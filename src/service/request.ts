@@ -6,6 +6,7 @@
  * way for all of them.
  */
 import ipaddr from 'ipaddr.js';
+import { isNullPath } from '../core/index.js';
 
 /** Where in the SMTP dialogue the front-end asks (RFC 5321 commands; Postfix's protocol_state). */
 export type ProtocolStage = 'connect' | 'helo' | 'mail' | 'rcpt' | 'data' | 'end_of_message' | 'unknown';
@@ -21,7 +22,7 @@ export interface ClientFacts {
 }
 
 export interface VerificationRequest {
-  /** The envelope sender (MAIL FROM) as given; '' is the null sender <>. */
+  /** The envelope sender (MAIL FROM) as given; '' is the null sender (given as '' or `<>`). */
   sender: string;
   client: ClientFacts;
   /** The SASL login name of the client, when it authenticated (RFC 4954). */
@@ -39,6 +40,8 @@ export interface RequestInput {
   stage?: ProtocolStage | undefined;
 }
 
+const nullAsEmpty = (sender: string): string => (isNullPath(sender) ? '' : sender);
+
 const blankToNull = (s: string | null | undefined): string | null => {
   const t = s?.trim();
   return t ? t : null;
@@ -46,19 +49,21 @@ const blankToNull = (s: string | null | undefined): string | null => {
 
 /**
  * The request as the service uses it: a bare address is a request without
- * connection facts; the client IP is normalised; empty strings are "unknown".
+ * connection facts; the client IP is normalised; empty strings are "unknown";
+ * the null sender is '' however it was written (Postfix sends `sender=`, some
+ * MTAs and scripts `sender=<>`).
  */
 export function toRequest(input: string | RequestInput | VerificationRequest): VerificationRequest {
   if (typeof input === 'string')
     return {
-      sender: input,
+      sender: nullAsEmpty(input),
       client: { ip: null, helo: null, hostname: null },
       saslUser: null,
       stage: 'unknown',
     };
   if ('client' in input) return input;
   return {
-    sender: input.sender,
+    sender: nullAsEmpty(input.sender),
     client: {
       ip: normaliseClientIp(input.clientIp),
       helo: blankToNull(input.helo),

@@ -43,7 +43,8 @@ const MEMO_MAX = 10_000;
 const MEMO_TTL_MS = 3_600_000;
 
 export class PolicyDecider {
-  private readonly memo = new BoundedMap<string, Outcome & { at: number }>(MEMO_MAX);
+  /** Per message (`instance`): the sender's outcome, and whether its header has been given to Postfix. */
+  private readonly memo = new BoundedMap<string, Outcome & { at: number; headerGiven?: boolean }>(MEMO_MAX);
 
   constructor(
     private readonly config: PolicyConfig,
@@ -59,6 +60,14 @@ export class PolicyDecider {
   async decide(attrs: PolicyRequest): Promise<PolicyAnswer> {
     const { action, kind, verdict } = await this.outcome(attrs);
     return { action, kind, verdict };
+  }
+
+  /**
+   * The server sends `action` as the answer to `attrs` (not the fail-safe): a PREPEND in it has
+   * reached Postfix, so the message's next recipients need no header.
+   */
+  sent(attrs: PolicyRequest, action: string): void {
+    if (action.startsWith('PREPEND ')) this.headerGiven(attrs.get('instance'));
   }
 
   /** The service's fail-safe as an action, for faults and overruns (never a 5xx). */
@@ -90,8 +99,10 @@ export class PolicyDecider {
     const instance = attrs.get('instance');
     const memo = instance ? this.memo.get(instance) : undefined;
     if (memo && Date.now() - memo.at < MEMO_TTL_MS) {
-      // The same message's next recipient: one verification per message, and a header only once.
-      return { ...memo, action: memo.action.startsWith('PREPEND ') ? 'DUNNO' : memo.action };
+      // The same message's next recipient: one verification per message, and a header only once:
+      // again if the header has not reached Postfix yet (an earlier recipient got another answer).
+      const given = memo.action.startsWith('PREPEND ') && memo.headerGiven === true;
+      return { ...memo, action: given ? 'DUNNO' : memo.action };
     }
     const answer = await this.decider.sender({
       sender: attrs.get('sender') ?? '',
@@ -133,5 +144,15 @@ export class PolicyDecider {
       ? verdictHeader(this.config.header_name, v, answer.decision)
       : warnInstead(enforced);
     return { action: watched, final: false, kind, verdict: v };
+  }
+
+  /**
+   * The message's header went to Postfix in this answer. Postfix keeps a PREPEND for the
+   * message even when it then refuses that recipient (measured with Postfix 3.7), so once
+   * given it is never given again; until then, every recipient's answer carries it.
+   */
+  private headerGiven(instance: string | undefined): void {
+    const memo = instance ? this.memo.get(instance) : undefined;
+    if (memo) memo.headerGiven = true;
   }
 }

@@ -187,6 +187,7 @@ export class PolicyServer implements Frontend {
       const answer = await Promise.race([this.decider.decide(result.attrs), deadline]);
       if (answer === 'overrun') return this.failSafe('request took longer than its budget');
       this.telemetry.policyDecision(answer.action, answer.kind, answer.verdict);
+      this.decider.sent(result.attrs, answer.action);
       return answer.action;
     } catch (error) {
       return this.failSafe(error instanceof Error ? error.message : String(error), error);
