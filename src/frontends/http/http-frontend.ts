@@ -15,6 +15,7 @@ import type { RecentActivity } from '../../service/recent-activity.js';
 import type { Verifier } from '../../service/verifier.js';
 import type { RedisStatsStore } from '../../stats/redis-stats.js';
 import type { Frontend } from '../frontend.js';
+import { listenFailure } from '../listen-failure.js';
 import type { ReadinessNotes } from './services.js';
 import { buildApp } from './app.js';
 import { TokenAuth } from './auth.js';
@@ -88,7 +89,9 @@ export class HttpFrontend implements Frontend {
       for (const { host, port } of this.listen) {
         const app = buildApp(deps);
         this.apps.push(app);
-        await app.listen({ host, port });
+        await app.listen({ host, port }).catch((error: unknown) => {
+          throw listenFailure(`http.listen ${host.includes(':') ? `[${host}]` : host}:${port}`, error);
+        });
         addresses.push(...app.addresses().map(show));
       }
     } catch (error) {

@@ -8,18 +8,19 @@
  * limits closes the connection; an internal fault or an overrun budget gets
  * the configured fail-safe action. Nothing here ever produces a 5xx by itself.
  */
-import { existsSync, lstatSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Config } from '../../config/schema.js';
 import { EVENTS } from '../../observability/events.js';
 import { logEvent, type Logger } from '../../observability/logger.js';
 import type { Telemetry } from '../../observability/telemetry.js';
 import type { Frontend } from '../frontend.js';
+import { listenFailure } from '../listen-failure.js';
 import type { PolicyDecider } from './decide.js';
 import { clientOf, leastUseful } from './admission.js';
 import { PolicyConnection, type ConnectionLimits } from './connection.js';
 import type { ReadResult } from './request-reader.js';
 import { applySocketAccess, SOCKET_UMASK } from './socket-file.js';
+import { claimSocketPath, type ClaimedSocket } from './unix-socket.js';
 
 type PolicyConfig = Config['policy'];
 
@@ -32,6 +33,7 @@ export class PolicyServer implements Frontend {
   private readonly connections = new Set<PolicyConnection>();
   private readonly byClient = new Map<string, Set<PolicyConnection>>();
   private readonly limits: ConnectionLimits;
+  private socketFile: ClaimedSocket | null = null;
 
   constructor(
     private readonly config: PolicyConfig,
@@ -66,7 +68,11 @@ export class PolicyServer implements Frontend {
     for (const listen of this.config.listen) {
       const colon = listen.lastIndexOf(':');
       const host = listen.slice(0, colon).replace(/^\[|\]$/g, '');
-      const server = await this.listen((s) => s.listen({ host, port: Number(listen.slice(colon + 1)) }));
+      const server = await this.listen(this.newServer(), (s) =>
+        s.listen({ host, port: Number(listen.slice(colon + 1)) }),
+      ).catch((error: unknown) => {
+        throw listenFailure(`policy.listen ${listen}`, error);
+      });
       const a = server.address();
       addresses.push(
         a && typeof a === 'object'
@@ -76,11 +82,13 @@ export class PolicyServer implements Frontend {
     }
     const path = this.config.unix_socket;
     if (path) {
-      removeStaleSocket(path);
       // Created closed to group and others (bind() obeys the umask), then opened as far as configured.
       const umask = process.umask(SOCKET_UMASK);
       try {
-        await this.listen((s) => s.listen(path));
+        // Never taken from a live daemon, never left half-claimed (unix-socket.ts).
+        this.socketFile = await claimSocketPath(this.newServer(), path, async (s, at) => {
+          await this.listen(s, (x) => x.listen(at));
+        });
       } finally {
         process.umask(umask);
       }
@@ -94,12 +102,16 @@ export class PolicyServer implements Frontend {
     return addresses;
   }
 
-  private listen(bind: (s: Server) => void): Promise<Server> {
+  private newServer(): Server {
     // allowHalfOpen: a client's FIN must not end our side before its answers are written.
     // No server.maxConnections: Node would drop the newest connection, and the newest may be Postfix's;
     // accept() makes room by closing the least useful one instead.
     const server = createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
     this.servers.push(server);
+    return server;
+  }
+
+  private listen(server: Server, bind: (s: Server) => void): Promise<Server> {
     return new Promise((resolve, reject) => {
       server.once('error', reject);
       server.once('listening', () => {
@@ -219,11 +231,8 @@ export class PolicyServer implements Frontend {
     }
     for (const connection of this.connections) connection.destroy();
     await closed;
-    if (this.config.unix_socket) removeStaleSocket(this.config.unix_socket);
+    // Only our own socket: a path another daemon has bound since is left alone.
+    this.socketFile?.release();
+    this.socketFile = null;
   }
-}
-
-/** A socket file left by a previous run would make listen() fail with EADDRINUSE. */
-function removeStaleSocket(path: string): void {
-  if (existsSync(path) && lstatSync(path).isSocket()) unlinkSync(path);
 }
