@@ -2,18 +2,22 @@
  * cbv as the policy server of a real receiving Postfix (Debian's), driven by swaks. The sender
  * domains live in the bed's Unbound; their mail exchangers are the bed's real Postfix listeners.
  *
- * One receiving Postfix with one smtpd listener per cbv daemon it asks: `enforce` (the fragment
- * docs/postfix.md shows, in main.cf), `warn` (a daemon in warn mode) and `down` (a daemon this
- * file stops). The client connects from 127.0.3.1, outside mynetworks, like a stranger would.
+ * One receiving Postfix with one smtpd listener per cbv daemon it asks: `enforce` (the main.cf
+ * lines of docs/postfix.md, read from that file), `warn` (a daemon in warn mode), `down` (a daemon
+ * this file stops), `unix` (over a unix socket) and `header` (prepend_header, a single entry).
+ * The client connects from 127.0.3.1, outside mynetworks, like a stranger would.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startTestDaemon, type TestDaemon } from '../support/daemon.js';
+import { smtpDialogue } from '../support/smtp-dialogue.js';
 import {
   NAMES,
+  SRS_USER,
   startMailTestbed,
   startReceivingPostfix,
   swaks,
@@ -28,25 +32,55 @@ const RCPT = 'rcpt@inbox.test';
 const RELAY_DOMAIN = 'relay.test';
 const SASL_USER = { user: 'carol', password: 'cbv-test-password' };
 
+/** The policy service as docs/postfix.md names it; each listener puts its own daemon there. */
+const DOCUMENTED_SERVICE = 'inet:127.0.0.1:10040';
+
 /**
- * Restrictions as docs/postfix.md shows them: cbv after the relay check, failing open. With a
- * context, the sender check sits in smtpd_sender_restrictions (so Postfix says "Sender address
- * rejected") and call-forward in smtpd_recipient_restrictions; without one, a single check in
- * smtpd_recipient_restrictions does both.
+ * The restriction lists exactly as the main.cf block of docs/postfix.md gives them (the first
+ * fenced block after "## main.cf"): what an administrator copies is what Postfix runs here.
  */
-function restrictions(policy: string, context?: 'sender' | 'recipient'): string {
-  return [
-    'permit_mynetworks',
-    'permit_sasl_authenticated',
-    'reject_unauth_destination',
-    `check_policy_service { ${policy}, timeout=30s, default_action=DUNNO${context ? `, policy_context=${context}` : ''} }`,
-  ].join(',\n    ');
+function documentedRestrictions(): Record<
+  'smtpd_sender_restrictions' | 'smtpd_recipient_restrictions',
+  string
+> {
+  const doc = readFileSync(new URL('../../docs/postfix.md', import.meta.url), 'utf8');
+  const block = /^## main\.cf\n[\s\S]*?^```\n([\s\S]*?)^```$/m.exec(doc)?.[1] ?? '';
+  const lists: Record<string, string> = {};
+  for (const m of block.matchAll(/^(\w+) =\n((?:[ \t]+\S.*\n)+)/gm))
+    lists[m[1] ?? ''] = (m[2] ?? '').trimEnd();
+  const sender = lists.smtpd_sender_restrictions;
+  const recipient = lists.smtpd_recipient_restrictions;
+  if (!sender?.includes(DOCUMENTED_SERVICE) || !recipient?.includes(DOCUMENTED_SERVICE))
+    throw new Error(
+      `docs/postfix.md: no main.cf block with both restriction lists naming ${DOCUMENTED_SERVICE}`,
+    );
+  return { smtpd_sender_restrictions: sender, smtpd_recipient_restrictions: recipient };
+}
+
+/** The documented lists asking `policy`, with policy_context=sender and =recipient. */
+function restrictionsWithContext(policy: string): {
+  senderRestrictions: string;
+  recipientRestrictions: string;
+} {
+  const lists = documentedRestrictions();
+  return {
+    senderRestrictions: lists.smtpd_sender_restrictions.replace(DOCUMENTED_SERVICE, policy),
+    recipientRestrictions: lists.smtpd_recipient_restrictions.replace(DOCUMENTED_SERVICE, policy),
+  };
+}
+
+/**
+ * The single-entry variant docs/postfix.md describes: its recipient list without
+ * policy_context, so that cbv checks both the sender and call-forward there.
+ */
+function restrictions(policy: string): string {
+  return restrictionsWithContext(policy).recipientRestrictions.replace(', policy_context=recipient', '');
 }
 
 /** The unix-socket variant: a path relative to the queue directory (inside the chroot, if any). */
 const UNIX_POLICY = 'cbv/policy';
 
-type Listener = 'enforce' | 'warn' | 'down' | 'unix';
+type Listener = 'enforce' | 'warn' | 'down' | 'unix' | 'header';
 /** Sections of a cbv configuration, as startTestDaemon takes them. */
 type DaemonConfig = Record<string, Record<string, unknown>>;
 let bed: MailTestbed;
@@ -62,12 +96,11 @@ before(
         {
           name: 'enforce',
           ip: '127.0.2.1',
-          senderRestrictions: restrictions(`inet:127.0.0.1:${daemon('enforce').policy.port}`, 'sender'),
-          recipientRestrictions: restrictions(`inet:127.0.0.1:${daemon('enforce').policy.port}`, 'recipient'),
+          ...restrictionsWithContext(`inet:127.0.0.1:${daemon('enforce').policy.port}`),
         },
-        ...(['warn', 'down'] as const).map((name, i) => ({
+        ...(['warn', 'down', 'header'] as const).map((name, i) => ({
           name,
-          ip: `127.0.2.${i + 2}`,
+          ip: `127.0.2.${[2, 3, 5][i]}`,
           recipientRestrictions: restrictions(`inet:127.0.0.1:${daemon(name).policy.port}`),
         })),
         {
@@ -104,14 +137,21 @@ function common(): DaemonConfig {
 
 /** The daemons on TCP: enforce (with a route and an allow-list), warn, and one to stop. */
 async function startDaemons(): Promise<void> {
-  const configs: Record<'enforce' | 'warn' | 'down', DaemonConfig> = {
+  const route = { [RELAY_DOMAIN]: `${bed.ip.rejecting}:${bed.smtpPort}` };
+  const configs: Record<'enforce' | 'warn' | 'down' | 'header', DaemonConfig> = {
     enforce: {
       ...common(),
-      service: { routes: { [RELAY_DOMAIN]: `${bed.ip.rejecting}:${bed.smtpPort}` } },
-      policy: { listen: ['127.0.0.1:0'], allow_senders: [`ghost@${NAMES.ok}`] },
+      service: { routes: route },
+      // bücher.test, listed as its A-label: its senders are local however they write the domain.
+      policy: { listen: ['127.0.0.1:0'], allow_senders: [`ghost@${NAMES.ok}`], local_domains: [NAMES.idn] },
     },
     warn: { ...common(), policy: { listen: ['127.0.0.1:0'], mode: 'warn' } },
     down: common(),
+    header: {
+      ...common(),
+      service: { routes: route },
+      policy: { listen: ['127.0.0.1:0'], prepend_header: true },
+    },
   };
   // Each is recorded as it comes up, so that after() stops it even if another failed.
   await Promise.all(
@@ -305,6 +345,110 @@ describe('Postfix asking cbv through check_policy_service', { timeout: 120_000 }
     assert.match(sent.reply('RCPT')?.lines[0] ?? '', /<nobody@ok\.test>: Sender address rejected: /);
     await assertDelivered(await send('unix', `alice@${NAMES.ok}`), `alice@${NAMES.ok}`);
   });
+
+  it('the recipe rejects an unknown local recipient with 550 whatever the sender, greylisted included (was 450)', async () => {
+    const before = await counters('enforce');
+    for (const from of [`alice@${NAMES.grey}`, `nobody@${NAMES.ok}`, `alice@${NAMES.ok}`]) {
+      const sent = await send('enforce', from, { to: 'nobody@inbox.test', quitAfter: 'RCPT' });
+      const rcpt = sent.reply('RCPT');
+      assert.equal(rcpt?.code, 550, sent.output);
+      assert.match(
+        rcpt.lines[0] ?? '',
+        /^5\.1\.1 <nobody@inbox\.test>: Recipient address rejected: User unknown/,
+        sent.output,
+      );
+    }
+    // Refused before cbv is asked: an unknown recipient costs no callout.
+    assert.equal((await counters('enforce')).requests, before.requests);
+    // The greylisted sender writing to a mailbox that exists is still deferred.
+    const known = await send('enforce', `alice@${NAMES.grey}`, { quitAfter: 'RCPT' });
+    assert.equal(known.reply('RCPT')?.code, 450, known.output);
+  });
+
+  it("verifies a forwarder's SRS sender, 68 octets of local part, that its MX accepts (was 550 invalid_syntax)", async () => {
+    const from = `${SRS_USER}@${NAMES.ok}`;
+    await assertDelivered(await send('enforce', from), from);
+    // Verified, not waved through: the same shape of sender that its MX does not know is refused.
+    const unknown = await send('enforce', `${SRS_USER.replace('firstname', 'otherperson')}@${NAMES.ok}`);
+    assert.equal(unknown.reply('RCPT')?.code, 550, unknown.output);
+    assert.match(
+      unknown.reply('RCPT')?.lines[0] ?? '',
+      /^5\.1\.7 <SRS0=.*@ok\.test>: Sender address rejected: the mail server for ok\.test says this mailbox does not exist$/,
+    );
+  });
+
+  it('knows a sender at a local domain written in UTF-8 (SMTPUTF8) when the list holds its A-label (was a callout and 550)', async () => {
+    const [remote, before] = [await remoteLog(), await counters('enforce')];
+    const id = `X-Cbv-Test: ${randomUUID()}`;
+    const replies = await smtpDialogue(
+      mta.at('enforce'),
+      [
+        'EHLO client.test',
+        `MAIL FROM:<nobody@${NAMES.idnUnicode}> SMTPUTF8`,
+        `RCPT TO:<${RCPT}>`,
+        'DATA',
+        `${id}\r\nSubject: from a local domain in UTF-8\r\n\r\nbody\r\n.`,
+        'QUIT',
+      ],
+      { localAddress: CLIENT },
+    );
+    assert.deepEqual(
+      replies.map((r) => [r.command, r.code]),
+      [
+        ['', 220],
+        ['EHLO', 250],
+        ['MAIL', 250],
+        ['RCPT', 250],
+        ['DATA', 354],
+        ['.', 250],
+        ['QUIT', 221],
+      ],
+    );
+    assert.ok(await mta.delivered('rcpt', id), 'delivered');
+    // And in its A-label form, through swaks.
+    await assertDelivered(await send('enforce', `nobody@${NAMES.idn}`), `nobody@${NAMES.idn}`);
+    const now = await counters('enforce');
+    assert.equal((now.skips ?? 0) - (before.skips ?? 0), 2, 'two skips: local domain');
+    assert.equal(now.callouts, before.callouts, 'no callout');
+    assert.doesNotMatch(await remote(), calloutToOk);
+  });
+
+  const orders: [string, string[]][] = [
+    ['refused by cbv first, accepted next', [`nobody@${RELAY_DOMAIN}`, RCPT]],
+    ['accepted first, refused by cbv next', [RCPT, `nobody@${RELAY_DOMAIN}`]],
+    ['refused by Postfix first, accepted next', ['nobody@inbox.test', RCPT]],
+  ];
+  for (const [order, recipients] of orders) {
+    it(`prepend_header with a single entry: the verdict header once per accepted message (${order})`, async () => {
+      const id = `X-Cbv-Test: ${randomUUID()}`;
+      const replies = await smtpDialogue(
+        mta.at('header'),
+        [
+          'EHLO client.test',
+          `MAIL FROM:<alice@${NAMES.ok}>`,
+          ...recipients.map((r) => `RCPT TO:<${r}>`),
+          'DATA',
+          `${id}\r\nSubject: one header\r\n\r\nbody\r\n.`,
+          'QUIT',
+        ],
+        { localAddress: CLIENT },
+      );
+      const rcpt = replies.filter((r) => r.command === 'RCPT').map((r) => r.code);
+      assert.deepEqual(
+        rcpt,
+        recipients.map((r) => (r === RCPT ? 250 : 550)),
+        JSON.stringify(replies),
+      );
+      const message = await mta.delivered('rcpt', id);
+      assert.ok(message !== undefined, 'delivered');
+      const header = message.split('\n\n')[0] ?? '';
+      assert.deepEqual(
+        header.split('\n').filter((line) => line.startsWith('X-Sender-Verification:')),
+        ['X-Sender-Verification: deliverable; reason=accepted; rule=rcpt.2xx; sender=<alice@ok.test>'],
+        header,
+      );
+    });
+  }
 
   it('Postfix warned about nothing but the stopped policy server', async () => {
     assert.deepEqual(mta.postfix.configWarnings, []);

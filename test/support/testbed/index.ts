@@ -28,6 +28,7 @@ export {
   startPostfixRemotes,
   DEFAULT_REMOTE_IPS,
   KNOWN_USERS,
+  SRS_USER,
   SPECIAL_USERS,
   BLOCKLIST_REPLY,
   REMOTE_KINDS,

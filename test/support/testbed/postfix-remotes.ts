@@ -39,6 +39,11 @@ export const DEFAULT_REMOTE_IPS: Record<RemoteKind, string> = {
 
 /** Mailboxes that exist on every listener except catchall (which accepts anything). */
 export const KNOWN_USERS = ['alice', 'bob', 'postmaster'] as const;
+/**
+ * A forwarder's SRS address (RFC 5321 allows 64 octets of local part; this has 68), which every
+ * listener but catchall also knows: mail systems accept such senders, and their MX takes bounces.
+ */
+export const SRS_USER = 'SRS0=HHH=TT=mail.some-long-sender-domain.example=firstname.lastname1';
 /** Local parts with an exact reply of their own, on every listener except catchall. */
 export const SPECIAL_USERS = {
   full: '552 5.2.2 Mailbox full',
@@ -134,7 +139,7 @@ export async function startPostfixRemotes(
   const port = options.port ?? (await freePort(ips));
   const pem = await selfSignedCert(POSTFIX_HOSTNAME);
   // full@ and disabled@ must exist too, or "User unknown" would win over their own replies.
-  const users: string[] = [...KNOWN_USERS, ...Object.keys(SPECIAL_USERS)];
+  const users: string[] = [...KNOWN_USERS, SRS_USER, ...Object.keys(SPECIAL_USERS)];
   const postfix = await startPostfix({
     name: 'postfix-remotes',
     mainCf,
@@ -142,7 +147,8 @@ export async function startPostfixRemotes(
     files: {
       'key.pem': pem.key,
       'cert.pem': pem.cert,
-      local_users: users.map((user) => `${user} ${user}`).join('\n') + '\n',
+      // Lower case: Postfix folds the local part to lower case before it looks it up.
+      local_users: users.map((user) => `${user.toLowerCase()} ${user}`).join('\n') + '\n',
       // "user@" matches that local part in any domain.
       recipient_access: Object.entries(SPECIAL_USERS)
         .map(([user, reply]) => `${user}@ ${reply}\n`)
