@@ -5,7 +5,7 @@
  * strings with a unit (90s, 5m, 4h, 7d).
  */
 import { z } from 'zod';
-import { parseMailbox, parseMailDomain } from '../core/address.js';
+import { parseMailbox, parseMailDomain, toALabels } from '../core/address.js';
 import { CidrList, isValidCidr } from '../core/target-safety.js';
 
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
@@ -109,9 +109,11 @@ export const verifySchema = z
       .describe(
         'When MAIL FROM:<> is refused without saying why, ask again after RSET with recheck_sender in the same session, to tell a refusal of bounces from a refusal of us (docs/classification.md). Off: such a refusal is policy_rejected.',
       ),
-    recheck_sender: z
-      .string()
-      .regex(/^[^\s<>@]+@[^\s<>@]+$/, 'one address such as postmaster@mx.example.org')
+    recheck_sender: canonical((t) =>
+      /[\s<>]/.test(t)
+        ? { ok: false, why: 'one address such as postmaster@mx.example.org' }
+        : canonicalAddress(t),
+    )
       .nullable()
       .default(null)
       .describe('Reverse-path of that re-check; null means postmaster@ the HELO name.'),
@@ -608,14 +610,20 @@ export const httpSchema = z
       .array(
         z
           .string()
-          .regex(
-            /^([A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.?|[0-9.]+|\[?[0-9a-fA-F:.]+\]?)$/,
-            'a host name or IP address as a browser puts it in Host, e.g. cbv.example.org',
+          // A U-label name is kept as its A-label, the form a browser puts in Host.
+          .transform((t) => (/^[\x21-\x7e]*$/.test(t) ? t : toALabels(t.replace(/\.$/, ''))))
+          .pipe(
+            z
+              .string()
+              .regex(
+                /^([A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.?|[0-9.]+|\[?[0-9a-fA-F:.]+\]?)$/,
+                'a host name or IP address as a browser puts it in Host, e.g. cbv.example.org',
+              ),
           ),
       )
       .default([])
       .describe(
-        'Other names the API answers to (Host header), besides its listen addresses and `localhost`: e.g. the name of a reverse proxy in front of it. Any other Host is refused (421), so a DNS-rebinding page cannot reach the API.',
+        'Other names the API answers to (Host header), besides its listen addresses and `localhost`: e.g. the name of a reverse proxy in front of it (U-labels or A-labels). Any other Host is refused (421), so a DNS-rebinding page cannot reach the API.',
       ),
     tokens: z
       .array(

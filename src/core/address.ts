@@ -245,6 +245,14 @@ function canonicalLocalPart(content: string): string {
   return `"${content.replace(/["\\]/g, (c) => `\\${c}`)}"`;
 }
 
+/**
+ * A domain name in A-labels and lower case ('' when a U-label cannot be converted, RFC 5891).
+ * ASCII names are taken as the DNS holds them: Postfix does not check IDNA either.
+ */
+export function toALabels(name: string): string {
+  return /^[\x21-\x7e]+$/.test(name) ? name.toLowerCase() : domainToASCII(name.normalize('NFC'));
+}
+
 type DomainPart = { ok: true; value: string; literalIp: string | null } | { ok: false; error: string };
 
 function parseDomain(raw: string, offset: number): DomainPart {
@@ -262,8 +270,7 @@ function parseDomain(raw: string, offset: number): DomainPart {
   if (name === '' || name.startsWith('.')) return { ok: false, error: 'domain starts with a dot' };
   if (name.includes('..') || name.endsWith('.'))
     return { ok: false, error: 'empty label (two dots in a row) in the domain' };
-  // ASCII names are taken as the DNS holds them (Postfix does not check IDNA either).
-  const ascii = /^[\x21-\x7e]+$/.test(name) ? name.toLowerCase() : domainToASCII(name.normalize('NFC'));
+  const ascii = toALabels(name);
   if (ascii === '')
     return { ok: false, error: `domain '${raw}' is not a valid internationalised domain name` };
   if (ascii.length > LIMITS.domain)

@@ -3,6 +3,7 @@ export {
   isNullPath,
   parseMailbox,
   parseMailDomain,
+  toALabels,
   MAX_PATH_OCTETS,
   type Mailbox,
   type ParseFailure,

@@ -54,11 +54,11 @@ async function serve(config: string): Promise<ChildProcess> {
   child.once('exit', () => running.delete(child));
   let log = '';
   await new Promise<void>((resolve, reject) => {
-    child.stdout?.on('data', (c: Buffer) => {
+    child.stdout.on('data', (c: Buffer) => {
       log += c.toString();
       if (log.includes('"event":"service.ready"')) resolve();
     });
-    child.stderr?.on('data', (c: Buffer) => (log += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (log += c.toString()));
     child.once('exit', (code) => reject(new Error(`cbv serve exited (${code}) before it was ready: ${log}`)));
   });
   return child;

@@ -17,7 +17,8 @@ describe('domain lists in the configuration', () => {
   it('accepts U-labels and A-labels in every list and keeps one canonical form', () => {
     const c = parseConfig(
       {
-        verify: { sender: 'Verify@Prüfung.example' },
+        verify: { sender: 'Verify@Prüfung.example', recheck_sender: 'postmaster@MX.Prüfung.example.' },
+        http: { allowed_hosts: ['cbv.bücher.example', 'cbv.example.org', '192.0.2.1'] },
         service: {
           skip_domains: ['Bücher.Example.', 'xn--bcher-kva.example'],
           skip_addresses: ['Ghost@Straße.example'],
@@ -31,6 +32,8 @@ describe('domain lists in the configuration', () => {
       'cbv.yaml',
     );
     assert.equal(c.verify.sender, 'Verify@xn--prfung-4ya.example');
+    assert.equal(c.verify.recheck_sender, 'postmaster@mx.xn--prfung-4ya.example');
+    assert.deepEqual(c.http.allowed_hosts, ['cbv.xn--bcher-kva.example', 'cbv.example.org', '192.0.2.1']);
     assert.deepEqual(c.service.skip_domains, ['xn--bcher-kva.example', 'xn--bcher-kva.example']);
     assert.deepEqual(c.service.skip_addresses, ['Ghost@xn--strae-oqa.example']);
     assert.deepEqual(c.service.routes, { 'xn--relay--8ya.example': '10.0.0.5:25' });
