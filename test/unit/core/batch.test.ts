@@ -174,7 +174,7 @@ describe('verifyBatch', () => {
     const engine = testEngine(a.port, { resolver, randomLocalPart: () => RANDOM });
     const verdicts = await engine.verifyBatch([
       'alice@one.test',
-      'bad address@one.test',
+      'bad@one..test', // an empty label: Postfix refuses it too (docs/verdicts.md)
       'x@two.test',
       'bob@one.test',
     ]);
