@@ -13,10 +13,11 @@
  * whose new senders exist never trips, however many there are. While tripped (`cooldownMs`,
  * re-armed by fresh evidence) the service calls out only as a trickle (see FloodTrickle).
  *
- * Before the answers come in, in-flight local parts count as suspects: a domain with no witness
- * in the window and `threshold` suspects plus in-flight parts is *held*, meaning it gets one
- * session at a time until an answer shows which kind of domain it is. That bounds what a flood
- * costs its victim before it trips, without slowing a real domain past its first answer.
+ * Until then, a domain is *held* while it has suspects that its witnesses do not outnumber, or,
+ * before any answer, `threshold` never-seen local parts in flight: it gets one session at a time,
+ * each gathering the addresses queued for it, until the answers show which kind of domain it is.
+ * That bounds what a flood costs its victim before it trips (a session or two), and slows a real
+ * domain only while an unknown sender outweighs the known ones.
  */
 export interface FloodOptions {
   /** Distinct never-seen local parts answered user_unknown within the window that trip a domain. */
@@ -65,8 +66,9 @@ export class FloodBreaker {
     const now = this.now();
     if (w.trippedUntil > now) return 'tripped';
     this.expire(w, now);
-    if (w.witnesses.size > 0) return 'open';
-    return w.suspects.size + w.inFlight.size >= this.options.threshold ? 'held' : 'open';
+    if (w.witnesses.size > w.suspects.size) return 'open';
+    if (w.suspects.size > 0) return 'held';
+    return w.inFlight.size >= this.options.threshold ? 'held' : 'open';
   }
 
   /** Local parts of a domain are about to be asked at its MX. */

@@ -74,7 +74,12 @@ interface DomainQueue {
   pumping: boolean;
   /** Aborts the pump's wait for a slot when nobody is left waiting. */
   wait: AbortController | null;
+  /** A held domain's next session waits for a full batch, or this timer. */
+  gather: NodeJS.Timeout | null;
 }
+
+/** How long a held domain's session waits to gather a full batch (ms). */
+const GATHER_MS = 1000;
 
 /** What a verdict for a never-seen address says about its domain. */
 export function evidenceOf(verdict: Pick<CalloutVerdict, 'reason'>): FloodEvidence {
@@ -144,7 +149,7 @@ export class CalloutScheduler {
   private queue(domain: string): DomainQueue {
     let q = this.domains.get(domain);
     if (!q) {
-      q = { waiting: [], sessions: 0, pumping: false, wait: null };
+      q = { waiting: [], sessions: 0, pumping: false, wait: null, gather: null };
       this.domains.set(domain, q);
     }
     return q;
@@ -161,7 +166,7 @@ export class CalloutScheduler {
         const state = this.deps.limits.flood.state(domain);
         if (state === 'tripped' || (await this.deps.limits.floodTripped(domain)))
           return this.divert(domain, q);
-        if (state === 'held' && q.sessions > 0) return; // the session's end pumps again
+        if (state === 'held' && (q.sessions > 0 || this.gathering(domain, q))) return; // pumped again later
         q.wait = new AbortController();
         const slot = await this.deps.limits.acquireDomain(
           domain,
@@ -185,6 +190,23 @@ export class CalloutScheduler {
       q.pumping = false;
       this.forgetIfIdle(domain, q);
     }
+  }
+
+  /**
+   * A held domain looks like a flood so far: its one session carries as many suspects as one
+   * session can, rather than whichever arrived first. True while it waits (a timer, or the
+   * next arrival, pumps again).
+   */
+  private gathering(domain: string, q: DomainQueue): boolean {
+    const oldest = q.waiting[0]?.startedAt ?? Date.now();
+    const waitMs = oldest + GATHER_MS - Date.now();
+    if (q.waiting.length >= this.options.perSession || waitMs <= 0) return false;
+    q.gather ??= setTimeout(() => {
+      q.gather = null;
+      void this.pump(domain, q);
+    }, waitMs);
+    q.gather.unref();
+    return true;
   }
 
   /** One SMTP session (or one MX walk) for a batch of one domain. */

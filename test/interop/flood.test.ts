@@ -9,6 +9,7 @@
  * - 100 messages from one new sender at once: one callout, no trip.
  */
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { startTestDaemon, type TestDaemon } from '../support/daemon.js';
 import { startFloodRig, type FloodRig } from '../support/testbed/flood-rig.js';
@@ -121,6 +122,20 @@ describe('forged floods through a real Postfix asking cbv serve', { timeout: 300
     // Several senders shared each session: far fewer connections than senders.
     assert.ok(connections < 300 / 3, `the busy domain's MX saw ${connections} connections`);
     console.log(`# busy domain: 300 senders accepted over ${connections} connections`);
+  });
+
+  it('every session the MXes saw was polite: a qualified HELO, RSET and QUIT, at most 8 RCPTs, never DATA', async () => {
+    const log = await readFile(rig.victim.logFile, 'utf8');
+    const sessions = log.split('\n').filter((l) => /\/smtpd\[\d+\]: disconnect from .* mail=/.test(l));
+    assert.ok(sessions.length > 0);
+    for (const line of sessions) {
+      assert.match(line, / rset=1 quit=1 /, line);
+      assert.doesNotMatch(line, /\bdata=/, line);
+      const rcpts = Number(/ rcpt=\d+\/(\d+)/.exec(line)?.[1] ?? 0);
+      assert.ok(rcpts >= 1 && rcpts <= 8, line);
+    }
+    const helos = new Set([...log.matchAll(/ helo=<([^>]*)>/g)].map((m) => m[1]));
+    assert.deepEqual([...helos], ['verifier.test']);
   });
 
   it('100 messages from one new sender queued at once: one callout, no trip', async () => {
