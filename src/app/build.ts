@@ -18,6 +18,7 @@ import { SqliteCache, openDatabase, type DatabaseAccess } from '../cache/sqlite-
 import { TieredCache } from '../cache/tiered-cache.js';
 import { CacheOpenError, type VerdictCache } from '../cache/verdict-cache.js';
 import { dnsOptions, engineOptions } from '../config/engine-options.js';
+import { parseEndpoint } from '../config/endpoints.js';
 import { heloIdentity } from '../config/helo-name.js';
 import type { Config } from '../config/schema.js';
 import { CalloutLimits, type LimitOptions } from '../limits/callout-limits.js';
@@ -55,13 +56,13 @@ export function buildRoutedEngine(config: Readonly<Config>, gate?: ConnectGate):
   const connector = new TcpConnector({ localAddress: config.verify.bind_address ?? undefined });
   const engines = new Map<string, CalloutEngine>();
   for (const [domain, target] of routes) {
-    const colon = target.lastIndexOf(':');
-    const host = target.slice(0, colon).replace(/^\[|\]$/g, '');
+    // The schema has checked the target with this same grammar (host:port, port 1..65535).
+    const { host, port } = parseEndpoint(target, true) ?? { host: target, port: null };
     const base = engineOptions(config);
     const options = {
       ...base,
       allowTargets: ['0.0.0.0/0', '::/0'],
-      probe: { ...base.probe, port: Number(target.slice(colon + 1)) },
+      probe: { ...base.probe, port: port ?? base.probe.port },
     };
     const deps = { resolver: new FixedMxResolver(host, resolver), connector, ...(gate ? { gate } : {}) };
     engines.set(domain.toLowerCase(), new VerificationEngine(options, deps));

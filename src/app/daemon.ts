@@ -13,6 +13,7 @@ import { RecentActivity } from '../service/recent-activity.js';
 import type { RedisLink } from '../redis/link.js';
 import { buildService, cachePath, openStores, type Service } from './build.js';
 import { buildFrontends, buildTelemetry } from './frontends.js';
+import { startupFailure } from './startup-failure.js';
 
 const SWEEP_INTERVAL_MS = 10 * 60 * 1000;
 
@@ -48,7 +49,9 @@ export async function startDaemon(config: Readonly<Config>, logger: Logger): Pro
   const started: typeof frontends = [];
   try {
     for (const f of frontends) {
-      listening[f.name] = await f.start();
+      listening[f.name] = await f.start().catch((error: unknown) => {
+        throw startupFailure(f.name, error);
+      });
       started.push(f);
       logEvent(logger, 'info', EVENTS.frontendListening, { frontend: f.name, addresses: listening[f.name] });
     }

@@ -6,7 +6,8 @@
  */
 import { z } from 'zod';
 import { parseMailbox, parseMailDomain, toALabels } from '../core/address.js';
-import { CidrList, isValidCidr } from '../core/target-safety.js';
+import { isValidCidr } from '../core/target-safety.js';
+import { isIP, isLoopbackHost, listenersCollide, parseEndpoint, type Endpoint } from './endpoints.js';
 
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
 /** A duration: seconds as a number, or a string with a unit as Postfix writes them (90s, 5m, 4h, 7d). */
@@ -27,20 +28,44 @@ const seconds = (def: number, what: string) => duration.default(def).describe(wh
 const count = (def: number, what: string, max = 1_000_000) =>
   z.number().int().min(1).max(max).default(def).describe(what);
 
-const hostPort = z
-  .string()
-  .regex(
-    /^(\[[0-9a-fA-F:.]+\]|[0-9.]+|[0-9a-fA-F:]+)(:\d{1,5})?$/,
-    'an IP address with optional :port, e.g. 127.0.0.1:5353 or [::1]:53',
-  );
+/**
+ * A `host:port` string checked with the one grammar of src/config/endpoints.ts (the same parse the
+ * front-ends and engines use), so an address Node could not bind or connect to, or a port out of
+ * range, is refused here and never at start-up.
+ */
+function endpoint(
+  grammar: string,
+  options: { portRequired: boolean; minPort: 0 | 1; names?: boolean },
+): z.ZodString {
+  return z.string().superRefine((text, ctx) => {
+    const e = parseEndpoint(text, options.names);
+    const range = `a port from ${options.minPort} to 65535${options.minPort === 0 ? ' (0: the kernel picks a free one)' : ''}`;
+    const problem =
+      e === null || (e.port === null && options.portRequired)
+        ? grammar
+        : e.port !== null && (e.port < options.minPort || e.port > 65535)
+          ? range
+          : null;
+    if (problem) ctx.addIssue({ code: 'custom', input: text, message: problem });
+  });
+}
+const hostPort = endpoint('an IP address with optional :port, e.g. 127.0.0.1:5353 or [::1]:53', {
+  portRequired: false,
+  minPort: 1,
+});
 /** Where a front-end listens: an IP and a port, always both. */
-const listenAddress = z
-  .string()
-  .regex(/^(\[[0-9a-fA-F:.]+\]|[0-9.]+):\d{1,5}$/, 'IP:port, e.g. 127.0.0.1:10040 or [::1]:10040');
-const LOOPBACK = new CidrList(['127.0.0.0/8', '::1/128']);
+const listenAddress = endpoint('IP:port, e.g. 127.0.0.1:10040 or [::1]:10040', {
+  portRequired: true,
+  minPort: 0,
+});
+/** http.listen: an IP, with the API's port 8040 unless one is given. */
+const httpListenAddress = endpoint('an IP address with optional :port, e.g. 127.0.0.1:8040 or [::1]:8040', {
+  portRequired: false,
+  minPort: 0,
+});
 /** Whether a listen address (IP:port, IPv6 in brackets) is on loopback; 0.0.0.0 and :: are not. */
 function isLoopbackListen(address: string): boolean {
-  return LOOPBACK.contains(address.slice(0, address.lastIndexOf(':')).replace(/^\[|\]$/g, ''));
+  return isLoopbackHost(parseEndpoint(address)?.host ?? '');
 }
 const cidr = z.string().refine(isValidCidr, 'a CIDR such as 127.0.0.0/8 or 2001:db8::/32');
 const heloName = z
@@ -156,6 +181,7 @@ export const verifySchema = z
       ),
     bind_address: z
       .string()
+      .refine(isIP, 'an IP address of this machine, such as 192.0.2.25 or 2001:db8::25')
       .nullable()
       .default(null)
       .describe('Local IP to connect from; null lets the kernel choose.'),
@@ -194,12 +220,11 @@ export const dnsSchema = z
   .prefault({});
 
 /** host:port for a route; the host may be a name or an IP (IPv6 in brackets). */
-const routeTarget = z
-  .string()
-  .regex(
-    /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/,
-    'host:port, e.g. 10.0.0.5:25 or mailstore.internal:25',
-  );
+const routeTarget = endpoint('host:port, e.g. 10.0.0.5:25 or mailstore.internal:25', {
+  portRequired: true,
+  minPort: 1,
+  names: true,
+});
 
 export const serviceSchema = z
   .strictObject({
@@ -603,7 +628,7 @@ export const httpSchema = z
   .strictObject({
     enabled: z.boolean().default(true).describe('Serve the HTTP API, /metrics and the dashboard.'),
     listen: z
-      .array(hostPort)
+      .array(httpListenAddress)
       .default(['127.0.0.1:8040'])
       .describe('TCP addresses as host:port. Non-loopback requires tokens.'),
     allowed_hosts: z
@@ -648,6 +673,20 @@ export const httpSchema = z
       'Most addresses in one POST /v1/verify (also bounded by token_burst: a batch is admitted whole).',
       10_000,
     ),
+  })
+  .superRefine((http, ctx) => {
+    // Beyond loopback without a token the API would be an anonymous address-harvesting tool.
+    if (http.tokens.length > 0) return;
+    http.listen.forEach((address, i) => {
+      if (isLoopbackHost(parseEndpoint(address)?.host ?? '')) return;
+      ctx.addIssue({
+        code: 'custom',
+        path: ['listen', i],
+        input: address,
+        message:
+          'a loopback address (127.0.0.1 or [::1]) while http.tokens is empty: beyond loopback every API call needs a bearer token, so add one to http.tokens first',
+      });
+    });
   })
   .prefault({});
 
@@ -715,6 +754,44 @@ export const redisSchema = z
   })
   .prefault({});
 
+/** The TCP listeners the daemon would open, with the key that names each. */
+function listeners(c: {
+  policy: { enabled: boolean; listen: string[] };
+  http: { enabled: boolean; listen: string[] };
+}): { path: (string | number)[]; text: string; at: Endpoint }[] {
+  const of = (section: 'policy' | 'http', defaultPort: number | null) =>
+    c[section].enabled
+      ? c[section].listen.flatMap((text, i) => {
+          const e = parseEndpoint(text);
+          return e
+            ? [{ path: [section, 'listen', i], text, at: { host: e.host, port: e.port ?? defaultPort } }]
+            : [];
+        })
+      : [];
+  return [...of('policy', null), ...of('http', DEFAULT_HTTP_PORT)];
+}
+
+/**
+ * Two listeners on the same port of the same address (or of a wildcard that covers it) cannot
+ * both bind: the second would fail at start-up with EADDRINUSE. Known from the file alone.
+ */
+function refuseCollidingListeners(c: Parameters<typeof listeners>[0], ctx: z.RefinementCtx): void {
+  const all = listeners(c);
+  all.forEach((b, j) => {
+    const a = all.slice(0, j).find((earlier) => listenersCollide(earlier.at, b.at));
+    if (!a) return;
+    ctx.addIssue({
+      code: 'custom',
+      path: b.path,
+      input: b.text,
+      message: `an address and port no other listener uses (${a.path.join('.')} is ${a.text})`,
+    });
+  });
+}
+
+/** The HTTP API's port when an http.listen entry names none. */
+export const DEFAULT_HTTP_PORT = 8040;
+
 export const configSchema = z
   .strictObject({
     verify: verifySchema.describe('The callout engine.'),
@@ -731,6 +808,7 @@ export const configSchema = z
     redis: redisSchema.describe('Fleet mode: the Redis that several cbv nodes share (docs/fleet.md).'),
   })
   .superRefine((c, ctx) => {
+    refuseCollidingListeners(c, ctx);
     // Fleet mode needs exactly one way to reach Redis.
     const ways = [c.redis.url !== null, c.redis.sentinels.length > 0, c.redis.cluster.length > 0];
     const n = ways.filter(Boolean).length;

@@ -3,10 +3,11 @@
  * becoming an anonymous address-harvesting tool: beyond loopback, only with
  * bearer tokens.
  */
-import ipaddr from 'ipaddr.js';
 import { ConfigError } from '../../config/load.js';
+import { DEFAULT_HTTP_PORT } from '../../config/schema.js';
+import { isLoopbackHost, parseEndpoint } from '../../config/endpoints.js';
 
-export const DEFAULT_HTTP_PORT = 8040;
+export { DEFAULT_HTTP_PORT };
 
 export interface ListenAddress {
   host: string;
@@ -14,32 +15,22 @@ export interface ListenAddress {
 }
 
 /**
- * host:port as http.listen allows it: 127.0.0.1:8040, [::1]:8040, or an IP
- * alone (default port). An unbracketed IPv6 address has no port: "::1:8040"
- * is the address ::1:8040, as in the resolver lists.
+ * host:port as http.listen allows it: 127.0.0.1:8040, [::1]:8040, or an IP alone (default port),
+ * by the configuration's own grammar (src/config/endpoints.ts), which has already refused
+ * anything else; port 0 asks the kernel for a free port (the log says which one).
  */
 export function parseListen(text: string): ListenAddress {
-  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
-  if (bracketed) return { host: bracketed[1] ?? '', port: portOf(bracketed[2], text) };
-  if (text.split(':').length > 2) return { host: text, port: DEFAULT_HTTP_PORT };
-  const [host = '', port] = text.split(':');
-  return { host, port: portOf(port, text) };
+  const e = parseEndpoint(text);
+  if (!e || (e.port !== null && e.port > 65535))
+    throw new ConfigError(
+      `http.listen: '${text}' is not an IP address with a port from 0 to 65535`,
+      'http.listen',
+    );
+  return { host: e.host, port: e.port ?? DEFAULT_HTTP_PORT };
 }
 
-function portOf(text: string | undefined, whole: string): number {
-  if (text === undefined) return DEFAULT_HTTP_PORT;
-  const port = Number(text);
-  // Port 0 asks the kernel for a free port (tests; the log says which one).
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new ConfigError(`http.listen: '${whole}' has no valid port (0-65535)`, 'http.listen');
-  return port;
-}
-
-export function isLoopback(host: string): boolean {
-  if (!ipaddr.isValid(host)) return false;
-  const ip = ipaddr.process(host); // unwraps ::ffff:127.0.0.1
-  return ip.range() === 'loopback';
-}
+/** Loopback, IPv4-mapped forms included; the same test the configuration schema applies. */
+export const isLoopback = isLoopbackHost;
 
 /**
  * Throws (one line, naming both keys) when an address beyond loopback would
