@@ -58,17 +58,24 @@ export async function startHttpDaemon(
       ],
     },
   });
-  const config = parseConfig(
-    {
-      verify: { port: smtp.port, allow_targets: ['127.0.0.0/8'], helo_name: 'cbv.test', ...options.verify },
-      cache: { backend: 'memory' },
-      policy: { enabled: false, ...options.policy },
-      http: { listen: ['127.0.0.1:0'], ...options.http },
-      logging: { level: 'debug' },
-      ...options.config,
-    },
-    'test',
-  );
+  let config: ReturnType<typeof parseConfig>;
+  try {
+    config = parseConfig(
+      {
+        verify: { port: smtp.port, allow_targets: ['127.0.0.0/8'], helo_name: 'cbv.test', ...options.verify },
+        cache: { backend: 'memory' },
+        policy: { enabled: false, ...options.policy },
+        http: { listen: ['127.0.0.1:0'], ...options.http },
+        logging: { level: 'debug' },
+        ...options.config,
+      },
+      'test',
+    );
+  } catch (error) {
+    // A configuration the schema refuses: the scripted server must not keep the test process alive.
+    await smtp.close();
+    throw error;
+  }
   const logs: Record<string, unknown>[] = [];
   let daemon: Daemon;
   try {

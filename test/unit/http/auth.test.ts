@@ -122,9 +122,11 @@ describe('without tokens', () => {
 });
 
 describe('listening beyond loopback', () => {
-  it('is refused at start-up without a token, naming http.listen and http.tokens', async () => {
+  it('is refused by the configuration without a token, naming http.listen and http.tokens', async () => {
     await assert.rejects(startHttpDaemon({ http: { listen: ['0.0.0.0:0'] } }), (error: Error) =>
-      /^http\.listen: .*0\.0\.0\.0.*http\.tokens/.test(error.message),
+      /^test: http\.listen\.0: got "0\.0\.0\.0:0", expected a loopback address .*http\.tokens/.test(
+        error.message,
+      ),
     );
   });
 });
