@@ -1,8 +1,9 @@
 /**
  * Turns an operating-system failure while a front-end starts (bind, listen, chmod, chown...) into
  * a StartupError: one line naming the front-end, its address or file, and the cause, with exit
- * status 73, which the systemd unit does not restart in a loop. Anything else (a bug) is left as
- * it is, to become `internal error`.
+ * status 73, which the systemd unit does not restart in a loop. The front-ends name the key
+ * themselves for the failures they expect (src/frontends/listen-failure.ts); this is the net for
+ * every other system error, so none of them reads `internal error`. A bug is left as it is.
  */
 import { getSystemErrorMap } from 'node:util';
 import { StartupError } from './startup-error.js';

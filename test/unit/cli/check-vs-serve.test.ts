@@ -217,20 +217,22 @@ describe('failures of the environment at start-up: one line, no restart loop', {
       () => `policy:\n  listen: ['127.0.0.1:${port}']\nhttp:\n  enabled: false`,
       73,
       () =>
-        new RegExp(`^cbv: policy listener 127\\.0\\.0\\.1:${port}: address already in use \\(EADDRINUSE\\)$`),
+        new RegExp(
+          `^cbv: policy\\.listen 127\\.0\\.0\\.1:${port}: address already in use.* \\(EADDRINUSE\\)$`,
+        ),
     ],
     [
       'the http port is in use',
       () => `policy:\n  listen: ['127.0.0.1:0']\nhttp:\n  listen: ['127.0.0.1:${port}']`,
       73,
       () =>
-        new RegExp(`^cbv: http listener 127\\.0\\.0\\.1:${port}: address already in use \\(EADDRINUSE\\)$`),
+        new RegExp(`^cbv: http\\.listen 127\\.0\\.0\\.1:${port}: address already in use.* \\(EADDRINUSE\\)$`),
     ],
     [
       'the http address is not on this machine',
       () => `policy:\n  listen: ['127.0.0.1:0']\nhttp:\n  listen: ['192.0.2.77:0']\n  ${TOKEN}`,
       73,
-      () => /^cbv: http listener 192\.0\.2\.77(:0)?: .* \(EADDRNOTAVAIL\)$/,
+      () => /^cbv: http\.listen 192\.0\.2\.77:0: .* \(EADDRNOTAVAIL\)$/,
     ],
     [
       "the unix socket's directory does not exist",
@@ -238,7 +240,9 @@ describe('failures of the environment at start-up: one line, no restart loop', {
         `policy:\n  listen: []\n  unix_socket: ${join(dir, 'no-such-dir', 'policy')}\nhttp:\n  enabled: false`,
       73,
       () =>
-        new RegExp(`^cbv: policy listener ${join(dir, 'no-such-dir', 'policy')}: .* \\((ENOENT|EACCES)\\)$`),
+        new RegExp(
+          `^cbv: policy\\.unix_socket ${join(dir, 'no-such-dir', 'policy')}: .* \\((ENOENT|EACCES)\\)$`,
+        ),
     ],
     [
       'the data directory cannot be created',
