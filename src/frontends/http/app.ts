@@ -40,7 +40,7 @@ export interface AppDeps {
   hosts: HostAllowList;
 }
 
-/** A batch of 100 addresses of 512 characters is ~52 KB; nothing legitimate is larger. */
+/** A batch of 100 addresses of 2048 characters is ~210 KB; nothing legitimate is larger. */
 const BODY_LIMIT = 256 * 1024;
 /**
  * Longest path parameter, as it appears in the URL (percent-encoded). Fastify's default of 100 refused

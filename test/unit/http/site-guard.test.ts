@@ -227,6 +227,27 @@ describe('long path parameters and every error in cbv shape', () => {
     assertShape(huge, 414, 'invalid_request');
   });
 
+  it('verifies an SRS sender beyond 512 characters, as the policy server does, and answers a verdict up to 2048 (was 400)', async () => {
+    // A forwarder's SRS sender of 700 octets: within cbv's own bound of 1000, so verified.
+    const srs = at(`SRS0=${'h'.repeat(690)}`);
+    const one = await send(d.base, 'GET', `/v1/verify?address=${encodeURIComponent(srs)}`);
+    assert.equal(one.status, 200, one.text);
+    assert.deepEqual([one.body.address, one.body.reason], [srs, 'user_unknown']);
+    const cached = await send(d.base, 'GET', `/v1/cache/${encodeURIComponent(srs)}`);
+    assert.equal(cached.status, 200, cached.text);
+    const json = { 'content-type': 'application/json' };
+    const batch = await send(d.base, 'POST', '/v1/verify', json, JSON.stringify({ addresses: [srs] }));
+    assert.equal(batch.status, 200, batch.text);
+    // Beyond what cbv sends but not beyond what an MTA hands over: a verdict, not an error.
+    const beyond = at('v'.repeat(1500));
+    const long = await send(d.base, 'GET', `/v1/verify?address=${encodeURIComponent(beyond)}`);
+    assert.equal(long.status, 200, long.text);
+    assert.equal(long.body.reason, 'unverifiable');
+    const tooLong = await send(d.base, 'GET', `/v1/verify?address=${'w'.repeat(2049)}`);
+    assertShape(tooLong, 400, 'invalid_request');
+    assert.equal(tooLong.body.field, 'address');
+  });
+
   it('answers 404, 405 (with Allow), 413, 415 and malformed JSON and URLs in cbv shape', async () => {
     assertShape(await send(d.base, 'GET', '/nowhere'), 404, 'not_found');
     const put = await send(d.base, 'PUT', '/v1/verify');
