@@ -116,7 +116,7 @@ const BEYOND_RFC_5321 = [
   '| an empty label, a label over 63 octets, a leading or trailing hyphen, any character but letters, digits, `-` and `_`, a bad address literal | refuses (501 5.1.7 Bad sender address syntax) | `invalid_syntax` |',
   '| a name over 255 octets, an all-numeric top label (`a@x.123`) | refuses `a@192.0.2.1`, accepts `a@x.123` | `invalid_syntax`: the DNS cannot hold the first, and has no numeric top-level domain (RFC 1123 2.1), so no mail reaches either |',
   "| no `@` (`plain`), or no dot in the domain (`a@localhost`) | accepts, as a local address | `invalid_syntax`: from a stranger, no reply can reach it (RFC 5321 2.3.5 wants FQDNs; Postfix's `reject_non_fqdn_sender` refuses it too) |",
-  '| `<>` (how some MTAs and scripts write the null sender) | the null sender | skipped, as an empty `sender=` |',
+  '| `<>` or `< >` (how some MTAs and scripts write the null sender) | the null sender | skipped, as an empty `sender=` |',
   '| unbalanced angle brackets | refuses | `invalid_syntax` |',
   '',
   'An address cbv verifies is then judged by its own MX: a `5.1.3` (bad address syntax) from the',

@@ -100,10 +100,13 @@ function fail(kind: ParseFailure, error: string): ParseResult {
   return { ok: false, kind, error };
 }
 
-/** True for the null reverse-path as it is written in requests: empty, or `<>` (RFC 5321 4.5.5). */
+/**
+ * True for the null reverse-path as it is written in requests: empty, or `<>` (RFC 5321 4.5.5),
+ * with any white space around or inside the brackets (`< >`, as scripts and RFC 5322's CFWS write
+ * it): nothing in it names a mailbox, so it is never grounds for a reject.
+ */
 export function isNullPath(input: string): boolean {
-  const text = input.trim();
-  return text === '' || text === '<>';
+  return /^\s*(?:<\s*>)?\s*$/.test(input);
 }
 
 /** Parse `local@domain` (optionally wrapped in angle brackets), in RFC 5321 form or Postfix's internal form. */

@@ -97,6 +97,9 @@ describe('parseMailbox', () => {
   it('recognises the null path in both spellings', () => {
     assert.equal(isNullPath(''), true);
     assert.equal(isNullPath('<>'), true);
+    assert.equal(isNullPath('< >'), true);
+    assert.equal(isNullPath('<\t >'), true);
+    assert.equal(isNullPath('< a@b.example >'), false);
     assert.equal(isNullPath('a@b.example'), false);
   });
   const refusals: [string, RegExp][] = [

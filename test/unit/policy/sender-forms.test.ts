@@ -101,6 +101,16 @@ describe('senders beyond RFC 5321 that real MTAs accept', () => {
     assert.equal(((await stats(d)).skips ?? 0) - before, 1);
   });
 
+  it('skips the null sender however the brackets are spaced (< >, a TAB inside), never a 550', async () => {
+    const { c, d } = await client();
+    const from = mx.sessions.length;
+    const before = (await stats(d)).skips ?? 0;
+    for (const sender of ['< >', '<  >', '<\t>', ' < > '])
+      assert.equal(await c.ask(rcptRequest({ sender })), 'action=DUNNO', JSON.stringify(sender));
+    assert.equal(mx.sessions.length, from, 'no callout');
+    assert.equal(((await stats(d)).skips ?? 0) - before, 4);
+  });
+
   it('still rejects what no mail can reach: a sender without a domain', async () => {
     const { c } = await client();
     assert.match(await c.ask(rcptRequest({ sender: 'plain' })), /^action=550 5\.1\.7 this sender: /);
