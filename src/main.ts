@@ -163,19 +163,32 @@ async function main(argv: string[]): Promise<number> {
       return runConfig(rest, out);
     }
     case '--version':
+      noMoreArguments(rest);
       out(`cbv ${packageVersion()}`);
       return EXIT.ok;
     case undefined:
     case '-h':
     case '--help':
     case 'help':
+      noMoreArguments(rest);
       out(USAGE);
       return command === undefined ? EXIT.usage : EXIT.ok;
     default:
       throw new UsageError(
-        command.startsWith('-') ? `unknown option '${command}'` : `unknown command '${command}'`,
+        command.startsWith('-')
+          ? `unknown option '${command.split('=')[0] ?? command}'`
+          : `unknown command '${command}'`,
       );
   }
+}
+
+/** `cbv --version` and `cbv --help` take nothing after them: an extra word is a usage error like any other. */
+function noMoreArguments(rest: readonly string[]): void {
+  const [extra] = rest;
+  if (extra === undefined) return;
+  throw new UsageError(
+    extra.startsWith('-') ? `unknown option '${extra}'` : `unexpected argument '${extra}'`,
+  );
 }
 
 /** Where a usage error points the user: the command's own help, or the general one. */

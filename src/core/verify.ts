@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { parseMailbox, type Mailbox } from './address.js';
 import { newAddressState, type AddressState, type Attempt } from './callout/batch.js';
 import { chooseAnswer } from './callout/choose.js';
-import { targetsOf } from './callout/targets.js';
+import { refusedMessage, targetsOf, type TargetList } from './callout/targets.js';
 import { tryTarget, type CalloutContext } from './callout/try-target.js';
 import { findMailHosts, type AddressFamily, type MailHost, type MailRoute } from './dns/mail-hosts.js';
 import type { DnsResolver } from './dns/resolver.js';
@@ -271,7 +271,7 @@ export class VerificationEngine {
     }
     if (opts.waitForClose) await Promise.all(ctx.closes);
     const transcript = opts.transcript ? ctx.transcripts.flat() : undefined;
-    return states.map((a) => this.answer(a, ctx, targets.length, startedAt, transcript));
+    return states.map((a) => this.answer(a, ctx, refused, startedAt, transcript));
   }
 
   private context(
@@ -307,7 +307,7 @@ export class VerificationEngine {
   private answer(
     a: AddressState,
     ctx: CalloutContext,
-    targetCount: number,
+    refused: TargetList['refused'],
     startedAt: number,
     transcript: TranscriptLine[] | undefined,
   ): EngineVerdict {
@@ -319,10 +319,7 @@ export class VerificationEngine {
     const { address, domain } = a.mailbox;
     const chosen = chooseAnswer(a);
     if (!chosen) {
-      const message =
-        targetCount === 0
-          ? 'no address to try'
-          : 'every mail host address is in a refused range (see attempts)';
+      const message = refusedMessage(refused);
       return {
         ...this.verdict(address, domain, startedAt, {
           reason: 'unsafe_target',

@@ -32,3 +32,21 @@ export function targetsOf(
   }
   return { targets, refused };
 }
+
+/**
+ * The message of an `unsafe_target` verdict: which addresses were refused and why, and how an
+ * operator allows a range on purpose (a lab, an internal relay): `verify.allow_targets` in the
+ * configuration, or `--allow-target CIDR` on the `cbv verify` command line.
+ */
+export function refusedMessage(refused: TargetList['refused']): string {
+  if (refused.length === 0) return 'no address to try';
+  const shown = refused
+    .slice(0, 3)
+    .map(({ target, range }) => `${target.host} [${target.ip}] is ${range}`)
+    .join(', ');
+  const more = refused.length > 3 ? ` and ${refused.length - 3} more` : '';
+  return (
+    `every mail host address is in a special-purpose range, so no packet was sent (${shown}${more}); ` +
+    'to allow a range on purpose, add its CIDR to verify.allow_targets (cbv verify: --allow-target CIDR)'
+  );
+}

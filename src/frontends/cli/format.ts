@@ -1,16 +1,21 @@
 /** Human-readable output for the CLI: a table of verdicts and SMTP transcripts. */
 import { printable, type TranscriptLine, type Verdict } from '../../core/index.js';
 
+/**
+ * The last column: the server's reply (its last line, cut: it is someone else's text), else cbv's
+ * own message in full, since it may say what to do (allow a target, set a key).
+ */
 function replySummary(v: Verdict<string>): string {
   if (v.smtp) return `${v.smtp.code} ${(v.smtp.text.split('\n').at(-1) ?? '').slice(0, 60)}`;
-  return v.message.slice(0, 70);
+  return v.message;
 }
 
 /** A verdict as printed: the service's carry where the answer came from. */
 type Printed = Verdict<string> & { cache?: { hit: boolean } };
 
 export function formatTable(verdicts: readonly Printed[]): string {
-  const header = ['ADDRESS', 'RESULT', 'REASON', 'RULE', 'MX', 'REPLY / DETAIL', 'MS'];
+  // REPLY / DETAIL last, so that a message is never cut to fit the column after it.
+  const header = ['ADDRESS', 'RESULT', 'REASON', 'RULE', 'MX', 'MS', 'REPLY / DETAIL'];
   // Every cell through printable(): addresses, MX names and replies come from outside.
   const rows = verdicts.map((v) =>
     [
@@ -19,8 +24,8 @@ export function formatTable(verdicts: readonly Printed[]): string {
       v.reason,
       v.rule,
       v.mx ? `${v.mx.host} [${v.mx.ip}]` : '-',
-      replySummary(v),
       String(v.durationMs),
+      replySummary(v),
     ].map(printable),
   );
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));

@@ -33,6 +33,28 @@ describe('usage errors read alike in every subcommand', () => {
     });
   }
 
+  // Other members of the kind: a short option, an option with a value, an option before the
+  // subcommand's words, a near miss of a real option.
+  for (const { args, help } of COMMANDS) {
+    for (const bad of ['-Z', '--frobnicate=1', '--jsn', '--Config']) {
+      it(`cbv ${bad} ${args.join(' ')}`, async () => {
+        const [first, ...more] = args;
+        const argv = first === undefined ? [bad] : [first, bad, ...more];
+        const name = bad.split('=')[0] ?? bad;
+        expectUsage(await cbv(argv), `unknown option '${name}' (try '${help}')`);
+      });
+    }
+  }
+
+  for (const extra of ['--frobnicate', 'now']) {
+    for (const first of ['--version', '--help', '-h']) {
+      it(`cbv ${first} ${extra}`, async () => {
+        const what = extra.startsWith('-') ? 'unknown option' : 'unexpected argument';
+        expectUsage(await cbv([first, extra]), `${what} '${extra}' (try 'cbv --help')`);
+      });
+    }
+  }
+
   for (const args of [['serve'], ['stats'], ['cache', 'stats'], ['verify', 'a@example.org']]) {
     it(`cbv ${args.join(' ')} --config (no value)`, async () => {
       const help = `cbv ${args[0] ?? ''} --help`;

@@ -89,6 +89,43 @@ describe('cbv verify', () => {
     assert.match(r.stdout, /unsafe_target/);
   });
 
+  // The kind: a refusal by target safety must say what was refused and how to allow it, in the
+  // table (which has no attempts column) as in --json, and following that advice must work.
+  for (const address of ['alice@[127.0.0.1]', 'alice@[10.1.2.3]', 'alice@[IPv6:::1]', 'alice@[192.0.2.7]']) {
+    it(`an unsafe target (${address}) says what was refused and how to allow it`, async () => {
+      const r = await cbv(['verify', '--no-cache', '--port', String(s.port), address]);
+      assert.equal(r.code, 3, r.stderr);
+      const row = r.stdout.split('\n').find((l) => l.startsWith(address)) ?? '';
+      assert.match(row, /unsafe_target/);
+      const ip = /\[(?:IPv6:)?([^\]]+)\]/.exec(address)?.[1] ?? '';
+      assert.ok(row.includes(`[${ip}] is `), row);
+      assert.ok(row.includes('verify.allow_targets'), row);
+      assert.ok(row.includes('--allow-target CIDR'), row);
+      assert.doesNotMatch(row, /see attempts/);
+      const json = await cbv(['verify', '--no-cache', '--json', '--port', String(s.port), address]);
+      const v = JSON.parse(json.stdout) as { message: string; attempts: { reason: string }[] };
+      assert.match(v.message, /--allow-target CIDR/);
+      assert.deepEqual(
+        v.attempts.map((a) => a.reason),
+        ['unsafe_target'],
+      );
+    });
+  }
+
+  it('following the unsafe_target advice (--allow-target) reaches the server', async () => {
+    const r = await cbv([
+      'verify',
+      '--no-cache',
+      '--port',
+      String(s.port),
+      '--allow-target',
+      '127.0.0.0/8',
+      'alice@[127.0.0.1]',
+    ]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /deliverable\s+accepted/);
+  });
+
   it('takes -- to end the options', async () => {
     const r = await cbv(['verify', ...loop(), '--', '-alice@[127.0.0.1]']);
     assert.match(r.stdout, /-alice@\[127\.0\.0\.1\]/);
