@@ -14,6 +14,12 @@
  *   an address of another domain ("Trojan Source", CVE-2021-42574);
  * - the line and paragraph separators U+2028 and U+2029 (a new line in many
  *   viewers, and in JavaScript source);
+ * - invisible characters (Unicode's Default_Ignorable_Code_Point: zero-width
+ *   space and joiners, U+2060-U+206F, the BOM U+FEFF, soft hyphen, Hangul
+ *   fillers, variation selectors, the tag characters U+E0000-U+E0FFF) and the
+ *   interlinear annotations U+FFF9-U+FFFB: `pay\u200bpal@example.org` shows as
+ *   `paypal@example.org`, so an address in a log, a table or the dashboard
+ *   would look like another one;
  * - unpaired surrogates, which no UTF-8 output can encode.
  *
  * Everything else (accented letters, CJK, emoji in SMTPUTF8 addresses) is
@@ -22,19 +28,24 @@
 
 /** Every unsafe character (see above), globally; `u` flag so that surrogate pairs stay one character. */
 const UNSAFE =
-  /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/gu;
+  /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufff9-\ufffb\p{Default_Ignorable_Code_Point}]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/gu;
 
 /** The unsafe characters that JSON.stringify leaves as they are (it escapes C0 and lone surrogates). */
-const UNSAFE_IN_JSON = /[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const UNSAFE_IN_JSON =
+  /[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufff9-\ufffb\p{Default_Ignorable_Code_Point}]/gu;
 
 /** The unsafe characters except line feed: a guard for whole blocks of output, which have lines. */
 const UNSAFE_BUT_LF =
-  /[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/gu;
+  /[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufff9-\ufffb\p{Default_Ignorable_Code_Point}]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/gu;
 
 const hex = (c: string, width: number): string => (c.codePointAt(0) ?? 0).toString(16).padStart(width, '0');
 
-/** `\u202e`: the escape JavaScript and JSON both read back as the character. */
-const unicodeEscape = (c: string): string => `\\u${hex(c, 4)}`;
+/**
+ * `\u202e`: the escape JavaScript and JSON both read back as the character. A character
+ * beyond U+FFFF (a tag character) is written as its two UTF-16 escapes, as JSON requires.
+ */
+const unicodeEscape = (c: string): string =>
+  Array.from({ length: c.length }, (_, i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join('');
 
 /** True when the text holds no character that printable() would escape. */
 export function isPrintable(text: string): boolean {

@@ -18,17 +18,22 @@ const BIDI = [
   0x061c, 0x200e, 0x200f, 0x202a, 0x202b, 0x202c, 0x202d, 0x202e, 0x2066, 0x2067, 0x2068, 0x2069,
 ].map((c) => String.fromCharCode(c));
 const SEPARATORS = ['\u2028', '\u2029'];
-const UNSAFE = [...C0, '\x7f', ...C1, ...BIDI, ...SEPARATORS];
+/** Characters that show as nothing, so that one address looks like another (paypal / pay\u200bpal). */
+const INVISIBLE = [
+  0x00ad, 0x034f, 0x115f, 0x180e, 0x200b, 0x200c, 0x200d, 0x2060, 0x2063, 0x3164, 0xfe0f, 0xfeff, 0xffa0,
+  0xfff9, 0xfffb, 0xe0001, 0xe0041, 0xe007f,
+].map((c) => String.fromCodePoint(c));
+const UNSAFE = [...C0, '\x7f', ...C1, ...BIDI, ...SEPARATORS, ...INVISIBLE];
 
-/** A raw unsafe character anywhere in the text (what a terminal or a page would act on). */
+/** A raw unsafe character anywhere in the text (what a terminal or a page would act on, or hide). */
 const RAW_UNSAFE =
-  /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/u;
+  /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufff9-\ufffb\p{Default_Ignorable_Code_Point}]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/u;
 
 describe('printable()', () => {
-  it('escapes every C0, DEL, C1, bidirectional and separator character, and nothing else', () => {
+  it('escapes every C0, DEL, C1, bidirectional, separator and invisible character, and nothing else', () => {
     for (const c of UNSAFE) {
       const shown = printable(`a${c}b`);
-      assert.doesNotMatch(shown, RAW_UNSAFE, `U+${c.charCodeAt(0).toString(16)}`);
+      assert.doesNotMatch(shown, RAW_UNSAFE, `U+${(c.codePointAt(0) ?? 0).toString(16)}`);
       assert.notEqual(shown, `a${c}b`);
       assert.equal(isPrintable(c), false);
     }
@@ -36,6 +41,10 @@ describe('printable()', () => {
     assert.equal(printable('\u009b31m'), '\\u009b31m');
     assert.equal(printable('\u202emoc.elpmaxe@eve'), '\\u202emoc.elpmaxe@eve');
     assert.equal(printable('\u2066x\u2069\u200e\u200f\u061c'), '\\u2066x\\u2069\\u200e\\u200f\\u061c');
+    // Invisible characters (were printed raw): zero-width space, BOM, a tag character.
+    assert.equal(printable('pay\u200bpal@example.org'), 'pay\\u200bpal@example.org');
+    assert.equal(printable('\ufeffa\u2060b'), '\\ufeffa\\u2060b');
+    assert.equal(printable('x\u{e0041}y'), 'x\\udb40\\udc41y');
     for (const safe of ['josé@exämple.org', '用户@例子.广告', 'emoji 😀 ok', 'tab-free text', '\u00a0nbsp'])
       assert.equal(printable(safe), safe);
   });
@@ -69,6 +78,12 @@ describe('safeJson() and the log', () => {
       }),
       { numRuns: 1000 },
     );
+  });
+
+  it('escapes invisible characters in JSON too, a tag character as its two UTF-16 escapes', () => {
+    const text = 'pay\u200bpal\u{e0041}\ufeff';
+    assert.equal(safeJson(text), '"pay\\u200bpal\\udb40\\udc41\\ufeff"');
+    assert.equal(JSON.parse(safeJson(text)), text);
   });
 
   it('escapes what JSON.stringify leaves raw: C1, DEL, bidi, U+2028/9', () => {

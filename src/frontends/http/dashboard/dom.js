@@ -8,13 +8,16 @@
 
 // The same characters and escapes as src/core/printable.ts (a unit test holds the two equal).
 const UNSAFE =
-  /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/gu;
+  /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufff9-\ufffb\p{Default_Ignorable_Code_Point}]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/gu;
 
 /** @param {string} c */
 function escape(c) {
   const code = c.codePointAt(0) ?? 0;
-  const hex = code.toString(16);
-  return code < 0x20 || code === 0x7f ? `\\x${hex.padStart(2, '0')}` : `\\u${hex.padStart(4, '0')}`;
+  if (code < 0x20 || code === 0x7f) return `\\x${code.toString(16).padStart(2, '0')}`;
+  // Beyond U+FFFF (a tag character): its two UTF-16 escapes.
+  let out = '';
+  for (let i = 0; i < c.length; i++) out += `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`;
+  return out;
 }
 
 /** One line of text from outside, safe to show: unsafe characters become \x1b or \u202e. @param {string} text */
