@@ -13,6 +13,7 @@ import { UsageError, parseCommandArgs } from './frontends/cli/cli-errors.js';
 import { EXIT } from './frontends/cli/exit-codes.js';
 import type { StoreCommand } from './frontends/cli/store-commands.js';
 import type { VerifyCacheChoice, VerifyEngine } from './frontends/cli/verify-command.js';
+import type { DecisionRunner } from './frontends/cli/verify-decisions.js';
 
 // Each command loads what it needs when it runs (dynamic import below): `cbv verify` never loads
 // the HTTP server, the metrics, the logger or the YAML parser, and starts in a fraction of the
@@ -45,41 +46,75 @@ const silent = {
   backgroundError: () => undefined,
 };
 
+/** Which cache `cbv verify` uses: a file (--cache, or the daemon's when it exists), or none and why. */
+function verifyCache(config: Readonly<Config>, choice: VerifyCacheChoice): { none: string } | null {
+  if (choice === 'none') return { none: '--no-cache' };
+  if (choice === 'daemon' && config.cache.backend !== 'sqlite')
+    return { none: `cache.backend is ${config.cache.backend}` };
+  if (choice === 'daemon' && !daemonCacheExists(config))
+    return { none: `${cachePath(config)} does not exist` };
+  return null;
+}
+
+/** The service (cache, limits, verifier, decider) on the cache verifyCache() chose, or on memory. */
+async function verifyService(config: Readonly<Config>, choice: VerifyCacheChoice) {
+  const [{ buildService, openStores }, { openDaemonStores }] = await Promise.all([
+    import('./app/build.js'),
+    import('./app/command-stores.js'),
+  ]);
+  const none = verifyCache(config, choice);
+  const sqlite = { ...config, cache: { ...config.cache, backend: 'sqlite' as const } };
+  const stores = none
+    ? openStores({ ...config, cache: { ...config.cache, backend: 'memory' } })
+    : choice === 'explicit'
+      ? openStores(sqlite)
+      : openDaemonStores(config, 'write');
+  // The CLI waits for the whole callout: an inline budget beyond the engine's own.
+  const service = buildService(config, stores, silent, Math.round(config.verify.budget * 1000) + 1000);
+  return {
+    service,
+    close: async () => {
+      await service.verifier.close(0);
+      await stores.close();
+    },
+    cacheDescription: none ? `no cache (${none.none})` : `cache ${cachePath(sqlite)}`,
+  };
+}
+
 /**
  * `cbv verify` uses the bare engine, or the service with a cache: the file --cache names, or
  * the daemon's own cache for the configuration when its database exists (never a new one).
  */
 async function verifyEngine(config: Readonly<Config>, choice: VerifyCacheChoice): Promise<VerifyEngine> {
-  const skip = async (why: string): Promise<VerifyEngine> => {
+  const none = verifyCache(config, choice);
+  if (none) {
     const { buildEngine } = await import('./app/engine.js');
     const engine = buildEngine(config);
     return {
       verify: (address, opts) => engine.verify(address, opts),
       close: () => engine.idle(),
-      cacheDescription: `no cache (${why})`,
+      cacheDescription: `no cache (${none.none})`,
     };
-  };
-  if (choice === 'none') return skip('--no-cache');
-  if (choice === 'daemon' && config.cache.backend !== 'sqlite')
-    return skip(`cache.backend is ${config.cache.backend}`);
-  if (choice === 'daemon' && !daemonCacheExists(config)) return skip(`${cachePath(config)} does not exist`);
-  const [{ buildService, openStores }, { openDaemonStores }] = await Promise.all([
-    import('./app/build.js'),
-    import('./app/command-stores.js'),
-  ]);
-  const stores =
-    choice === 'explicit'
-      ? openStores({ ...config, cache: { ...config.cache, backend: 'sqlite' } })
-      : openDaemonStores(config, 'write');
-  // The CLI waits for the whole callout: an inline budget beyond the engine's own.
-  const service = buildService(config, stores, silent, Math.round(config.verify.budget * 1000) + 1000);
+  }
+  const { service, close, cacheDescription } = await verifyService(config, choice);
   return {
     verify: (address, opts) => service.verifier.verify(address, { transcript: opts.transcript }),
-    close: async () => {
-      await service.verifier.close(0);
-      await stores.close();
-    },
-    cacheDescription: `cache ${cachePath({ ...config, cache: { ...config.cache, backend: 'sqlite' } })}`,
+    close,
+    cacheDescription,
+  };
+}
+
+/**
+ * `cbv verify --client-ip ...`: the service's decision path, as the policy server and the HTTP
+ * API use it, on the cache verifyEngine() would use (or a memory one, so SPF and verdicts are
+ * still shared between the run's addresses). mailauth loads only when SPF is first asked.
+ */
+async function verifyDecider(config: Readonly<Config>, choice: VerifyCacheChoice): Promise<DecisionRunner> {
+  const { service, close, cacheDescription } = await verifyService(config, choice);
+  return {
+    decide: (request, opts) => service.decider.sender(request, { transcript: opts.transcript }),
+    close,
+    cacheDescription,
   };
 }
 
@@ -148,7 +183,7 @@ async function main(argv: string[]): Promise<number> {
       return serve(rest);
     case 'verify': {
       const { runVerify } = await import('./frontends/cli/verify-command.js');
-      return runVerify(rest, { buildEngine: verifyEngine, out, note, warn });
+      return runVerify(rest, { buildEngine: verifyEngine, buildDecider: verifyDecider, out, note, warn });
     }
     case 'cache': {
       const { CACHE_USAGE, parseCacheCommand } = await import('./frontends/cli/store-commands.js');

@@ -10,6 +10,7 @@ import { LogTelemetry } from '../observability/log-observer.js';
 import { logEvent, type Logger } from '../observability/logger.js';
 import { TelemetrySet, type Telemetry } from '../observability/telemetry.js';
 import { RecentActivity } from '../service/recent-activity.js';
+import { loadSpfEvaluator } from '../service/spf/spf-checker.js';
 import type { RedisLink } from '../redis/link.js';
 import { buildService, cachePath, openStores, type Service } from './build.js';
 import { buildFrontends, buildTelemetry } from './frontends.js';
@@ -37,6 +38,8 @@ export async function startDaemon(config: Readonly<Config>, logger: Logger): Pro
       { heloName: helo.name, source: helo.source },
       helo.warning,
     );
+  // SPF's evaluator loads lazily (commands never need it); the daemon loads it before it listens.
+  if (config.spf.enabled) await loadSpfEvaluator();
   const stores = openStores(config);
   if (stores.fleet) await joinFleet(stores.fleet.link, logger);
   const recent = new RecentActivity();

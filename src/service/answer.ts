@@ -36,3 +36,24 @@ export interface Answer {
   /** Header fields (name: value) to add to the message, e.g. Received-SPF (RFC 7208 9.1). */
   headers: string[];
 }
+
+/** What a mail server should do, as every front-end reports it beside the verdict. */
+export interface DecisionView {
+  action: Decision;
+  reply: Reply | null;
+  skipped: boolean;
+  headers: string[];
+}
+
+/**
+ * An answer as the HTTP API and `cbv verify --json` print it: the verdict, with the decision
+ * beside it. One shape for both, so the same request reads the same from either front-end.
+ * Throws for the fail-safe answer (it has no verdict): front-ends render that one themselves.
+ */
+export function answerRecord(a: Answer): ServiceVerdict & { decision: DecisionView } {
+  if (!a.verdict) throw new Error('an answer without a verdict (the fail-safe) has no record');
+  return {
+    ...a.verdict,
+    decision: { action: a.decision, reply: a.reply, skipped: a.skipped, headers: a.headers },
+  };
+}

@@ -1,11 +1,14 @@
 /**
  * SPF before the callout, against the bed's real Unbound (SPF records, an include and a redirect
  * whose name server SERVFAILs) and through a real receiving Postfix asking cbv, driven by swaks
- * from different loopback client addresses.
+ * from different loopback client addresses; and `cbv verify` with connection facts (a child
+ * process), which decides as the policy server and the HTTP API do.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Resolver } from 'node:dns/promises';
 import { after, before, describe, it } from 'node:test';
 import { spf as mailauthSpf } from 'mailauth/lib/spf/index.js';
@@ -13,6 +16,7 @@ import { MemoryCache } from '../../src/cache/memory-cache.js';
 import { SpfDnsClient } from '../../src/service/spf/dns-client.js';
 import { SpfChecker } from '../../src/service/spf/spf-checker.js';
 import type { SpfResult } from '../../src/service/spf/outcome.js';
+import { cbv as cbvCommand } from '../support/cli.js';
 import { startTestDaemon, type TestDaemon } from '../support/daemon.js';
 import {
   startMailTestbed,
@@ -34,10 +38,9 @@ before(
   async () => {
     bed = await startMailTestbed({ extraRecords: spfRecords() });
     cbv = await startTestDaemon({
-      dns: { servers: [bed.dns.server], query_timeout: 2, tries: 1 },
-      verify: { port: bed.smtpPort, allow_targets: ['127.0.0.0/8'], helo_name: 'verifier.test' },
+      ...sharedConfig(),
       policy: { listen: ['127.0.0.1:0'] },
-      spf: { received_spf_header: true },
+      http: { enabled: true, listen: ['127.0.0.1:0'] },
     });
     const policy = `inet:127.0.0.1:${cbv.policy.port}`;
     const check = (context: string): string =>
@@ -62,6 +65,15 @@ before(
   },
   { timeout: 60_000 },
 );
+
+/** The sections the daemon and `cbv verify`'s config file share: the bed's DNS and MX port, SPF's header. */
+function sharedConfig(): Record<string, Record<string, unknown>> {
+  return {
+    dns: { servers: [bed.dns.server], query_timeout: 2, tries: 1 },
+    verify: { port: bed.smtpPort, allow_targets: ['127.0.0.0/8'], helo_name: 'verifier.test' },
+    spf: { received_spf_header: true },
+  };
+}
 
 after(async () => {
   await cbv?.stop();
@@ -288,3 +300,164 @@ describe('Postfix asking cbv with SPF, clients on different loopback addresses',
     assert.ok((c.spf_callouts_avoided ?? 0) >= 2);
   });
 });
+
+/** `cbv verify` run as a user runs it, with the daemon's settings in a config file of its own (JSON is YAML). */
+async function cliConfig(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'cbv-spf-cli-'));
+  const file = join(dir, 'cbv.yaml');
+  await writeFile(file, JSON.stringify({ ...sharedConfig(), service: { data_dir: join(dir, 'data') } }));
+  return file;
+}
+
+interface Decided {
+  address: string;
+  result: string;
+  reason: string;
+  rule: string;
+  spf?: { result: string; clientIp: string };
+  decision: {
+    action: string;
+    reply: { code: number; enhanced: string; text: string } | null;
+    skipped: boolean;
+    headers: string[];
+  };
+}
+
+/** `cbv verify --json --no-cache` with the client's facts: one decided verdict per address, and the exit status. */
+async function cliDecides(
+  facts: string[],
+  addresses: string[],
+): Promise<{ code: number; answers: Decided[]; stdout: string; stderr: string }> {
+  const r = await cbvCommand([
+    'verify',
+    '--config',
+    await cliConfig(),
+    '--no-cache',
+    '--json',
+    ...facts,
+    ...addresses,
+  ]);
+  const answers = r.stdout
+    .trim()
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Decided);
+  return { ...r, answers };
+}
+
+describe(
+  'cbv verify with connection facts: the shared decision path (SPF first, then the callout)',
+  { timeout: 120_000 },
+  () => {
+    it('SPF pass: no callout (the MX sees no connection), a skip with reason spf_pass', async () => {
+      const remote = await logSince(bed.postfix.postfix.logFile);
+      const r = await cliDecides(
+        ['--client-ip', SPF_CLIENTS.listed, '--client-helo', 'client.test'],
+        [`nobody@${SPF_NAMES.pass}`],
+      );
+      assert.equal(r.code, 0, r.stderr);
+      const [a] = r.answers;
+      assert.deepEqual(
+        [a?.reason, a?.spf?.result, a?.decision.action, a?.decision.skipped],
+        ['spf_pass', 'pass', 'dunno', true],
+      );
+      assert.match(
+        a?.decision.headers[0] ?? '',
+        /^Received-SPF: pass .*client-ip=127\.0\.4\.1; envelope-from="nobody@spfpass\.test"; helo=client\.test;/,
+      );
+      assert.match(r.stderr, /deciding as the policy server would/);
+      await sleep(300);
+      assert.doesNotMatch(await remote(), calloutSeen, 'the MX of spfpass.test saw no callout');
+    });
+
+    it('SPF fail: 550 5.7.23 without a callout, exit 1; the table shows action, reply, SPF result and reason', async () => {
+      const remote = await logSince(bed.postfix.postfix.logFile);
+      const r = await cliDecides(['--client-ip', SPF_CLIENTS.stranger], [`alice@${SPF_NAMES.pass}`]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.deepEqual(r.answers[0]?.decision.reply, {
+        code: 550,
+        enhanced: '5.7.23',
+        text: 'SPF: the domain spfpass.test does not designate 127.0.6.1 as a permitted sender',
+      });
+      assert.equal(r.answers.at(0)?.reason, 'spf_fail');
+      const table = await cbvCommand([
+        'verify',
+        '--config',
+        await cliConfig(),
+        '--no-cache',
+        '--client-ip',
+        SPF_CLIENTS.stranger,
+        `alice@${SPF_NAMES.pass}`,
+      ]);
+      assert.equal(table.code, 1, table.stderr);
+      assert.match(table.stdout, /^ADDRESS\s+ACTION\s+SPF\s+RESULT\s+REASON\s+RULE\s+MS\s+REPLY \/ DETAIL$/m);
+      assert.match(
+        table.stdout,
+        /^alice@spfpass\.test\s+reject\s+fail\s+unknown\s+spf_fail\s+spf\.fail\s+\d+\s+550 5\.7\.23 SPF: the domain spfpass\.test does not designate 127\.0\.6\.1/m,
+      );
+      await sleep(300);
+      assert.doesNotMatch(await remote(), calloutSeen, 'the MX of spfpass.test saw no callout');
+    });
+
+    it("SPF softfail: the callout's verdict (reject 5.1.7 for an unknown mailbox, accept a known one)", async () => {
+      const remote = await logSince(bed.postfix.postfix.logFile);
+      const r = await cliDecides(
+        ['--client-ip', SPF_CLIENTS.stranger],
+        [`nobody@${SPF_NAMES.softfail}`, `alice@${SPF_NAMES.softfail}`],
+      );
+      assert.equal(r.code, 1, r.stderr);
+      assert.deepEqual(
+        r.answers.map((a) => [
+          a.spf?.result,
+          a.reason,
+          a.decision.action,
+          a.decision.reply?.enhanced ?? null,
+        ]),
+        [
+          ['softfail', 'user_unknown', 'reject', '5.1.7'],
+          ['softfail', 'accepted', 'dunno', null],
+        ],
+      );
+      assert.match(await remote(), calloutSeen, 'the MX of spfsoft.test was called back');
+    });
+
+    it('without connection facts it is a bare callout, as before: no SPF, no decision', async () => {
+      const r = await cliDecides([], [`nobody@${SPF_NAMES.pass}`]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(r.answers[0]?.reason, 'user_unknown');
+      assert.equal(r.answers.at(0)?.spf, undefined);
+      assert.equal('decision' in (r.answers.at(0) ?? {}), false);
+    });
+
+    it('the HTTP API and the CLI give the same decision for the same request', async () => {
+      const daemon = cbv;
+      assert.ok(daemon);
+      const base = `http://${daemon.listening.http?.[0] ?? ''}`;
+      const requests: [string, string, string][] = [
+        [SPF_CLIENTS.listed, 'client.test', `nobody@${SPF_NAMES.pass}`],
+        [SPF_CLIENTS.stranger, 'client.test', `alice@${SPF_NAMES.include}`],
+        [SPF_CLIENTS.stranger, 'client.test', `nobody@${SPF_NAMES.softfail}`],
+        [SPF_CLIENTS.listed, 'client.test', `alice@${SPF_NAMES.brokenInclude}`],
+        [SPF_CLIENTS.listed, SPF_NAMES.pass, '<>'],
+        [SPF_CLIENTS.stranger, SPF_NAMES.pass, '<>'],
+      ];
+      const view = (a: Decided) => ({
+        address: a.address,
+        result: a.result,
+        reason: a.reason,
+        rule: a.rule,
+        spf: a.spf?.result ?? null,
+        decision: a.decision,
+      });
+      for (const [ip, helo, address] of requests) {
+        const query = new URLSearchParams({ address, client_ip: ip, helo });
+        const response = await fetch(`${base}/v1/verify?${query.toString()}`);
+        assert.equal(response.status, 200);
+        const http = (await response.json()) as Decided;
+        const cli = await cliDecides(['--client-ip', ip, '--client-helo', helo], [address]);
+        assert.equal(cli.answers.length, 1, cli.stderr);
+        assert.deepEqual(view(cli.answers[0] as Decided), view(http), `${address} from ${ip}`);
+      }
+    });
+  },
+);

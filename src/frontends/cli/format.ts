@@ -5,7 +5,7 @@ import { printable, type TranscriptLine, type Verdict } from '../../core/index.j
  * The last column: the server's reply (its last line, cut: it is someone else's text), else cbv's
  * own message in full, since it may say what to do (allow a target, set a key).
  */
-function replySummary(v: Verdict<string>): string {
+export function replySummary(v: Verdict<string>): string {
   if (v.smtp) return `${v.smtp.code} ${(v.smtp.text.split('\n').at(-1) ?? '').slice(0, 60)}`;
   return v.message;
 }

@@ -2,6 +2,11 @@
  * `cbv verify [options] [--] ADDRESS...`: a one-off check from the shell.
  * A thin front-end: flags become config keys, the config is validated like
  * the daemon's, and the verdicts are printed as a table or JSON lines.
+ *
+ * Given what a mail server knows about the connection (--client-ip,
+ * --client-helo, --client-name, --sasl-user), it asks the service's decision
+ * path instead, as the policy server and the HTTP API do: skip rules, SPF,
+ * then the callout, and the decision table (verify-decisions.ts).
  */
 import { resolve } from 'node:path';
 import { safeJson, type Verdict } from '../../core/index.js';
@@ -19,6 +24,12 @@ import type { Config } from '../../config/schema.js';
 import { UsageError, parseCommandArgs } from './cli-errors.js';
 import { exitForResults, EXIT } from './exit-codes.js';
 import { formatTable, formatTranscript } from './format.js';
+import {
+  connectionFromFlags,
+  runDecisions,
+  type Connection,
+  type DecisionRunner,
+} from './verify-decisions.js';
 
 export const VERIFY_USAGE = `usage: cbv verify [options] [--] ADDRESS...
 
@@ -41,9 +52,18 @@ export const VERIFY_USAGE = `usage: cbv verify [options] [--] ADDRESS...
   --vrfy                     try VRFY before RCPT
   -h, --help                 this help
 
+what a mail server would decide (the policy server's decision path: skip rules, SPF, then
+the callout, and policy.decisions); each address is the envelope sender of that connection:
+  --client-ip IP             the connecting client's address (SPF is checked with it)
+  --client-helo NAME         the name the client gave in HELO/EHLO (SPF for the null sender)
+  --client-name NAME         the client's verified reverse DNS name
+  --sasl-user NAME           the client authenticated as NAME (the sender is not verified)
+
 exit status: 0 all deliverable, 1 some undeliverable, 2 some risky (catch-all, full),
              3 some unknown (temporary or no information), 64 usage, 70 internal error
-             (some address got no verdict), 78 configuration`;
+             (some address got no verdict), 78 configuration
+             with a --client-* or --sasl-user flag: 0 every sender accepted, 1 some
+             rejected, 3 some deferred (the decision, not the verdict)`;
 
 /** Flags that map onto config keys, so the config schema validates them too. */
 const FLAG_KEYS = {
@@ -77,11 +97,15 @@ export interface VerifyArgs {
   addresses: string[];
   json: boolean;
   trace: boolean;
+  /** The connection facts given by flags; null for a bare callout. */
+  connection: Connection | null;
 }
 
 export interface VerifyCommandDeps {
   /** Builds the engine (or the service with a cache) for the config; may load its modules first. */
   buildEngine(config: Readonly<Config>, cache: VerifyCacheChoice): VerifyEngine | Promise<VerifyEngine>;
+  /** Builds the service's decision path (Decider) for the config: used when connection facts are given. */
+  buildDecider(config: Readonly<Config>, cache: VerifyCacheChoice): DecisionRunner | Promise<DecisionRunner>;
   out(text: string): void;
   /** Writes one line to stderr (warnings that are not part of the output). */
   warn?(text: string): void;
@@ -113,6 +137,10 @@ export function verifyConfigFromArgs(argv: string[]): VerifyArgs | 'help' {
       starttls: { type: 'string' },
       'no-catch-all-test': { type: 'boolean' },
       vrfy: { type: 'boolean' },
+      'client-ip': { type: 'string' },
+      'client-helo': { type: 'string' },
+      'client-name': { type: 'string' },
+      'sasl-user': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -120,6 +148,7 @@ export function verifyConfigFromArgs(argv: string[]): VerifyArgs | 'help' {
   if (positionals.length === 0) throw new UsageError('no address given');
   if (values.cache !== undefined && values['no-cache'])
     throw new UsageError('--cache and --no-cache exclude each other');
+  const connection = connectionFromFlags(values);
   const source = locateConfig(values.config);
   const raw = readLocatedRaw(source);
   const flagForKey = new Map<string, string>();
@@ -150,6 +179,7 @@ export function verifyConfigFromArgs(argv: string[]): VerifyArgs | 'help' {
     addresses: positionals,
     json: values.json ?? false,
     trace: values.trace ?? false,
+    connection,
   };
 }
 
@@ -162,6 +192,7 @@ export async function runVerify(argv: string[], deps: VerifyCommandDeps): Promis
   // Once per run, not per address: the name is the same for every callout.
   const helo = heloIdentity(args.config);
   if (helo.warning) deps.warn?.(`cbv: warning: ${helo.warning}`);
+  if (args.connection) return runDecisions(args, args.connection, deps);
   const engine = await deps.buildEngine(args.config, args.cache);
   deps.note(`${describeSource(args.source)}, ${engine.cacheDescription}`);
   const verdicts: Verdict<string>[] = [];

@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { ENGINE_REASONS, type Stage } from '../../core/index.js';
 import type { AddressEntry, DomainFact } from '../../cache/verdict-cache.js';
-import { DECISIONS, type Answer, type Reply } from '../../service/answer.js';
+import { DECISIONS, answerRecord, type Answer, type DecisionView, type Reply } from '../../service/answer.js';
 import { SPF_RESULTS } from '../../service/spf/outcome.js';
 import type { RecentDecision } from '../../service/recent-activity.js';
 import { SERVICE_REASONS_EXTRA, type ServiceVerdict } from '../../service/verdict.js';
@@ -155,7 +155,9 @@ export const decisionSchema = z
     skipped: z.boolean().describe('True when the sender was not called out (skip rules, SPF).'),
     headers: z.array(z.string()).describe('Header fields to add to the message (e.g. Received-SPF).'),
   })
-  .describe('What a mail server should do with the message, as the policy server would answer.');
+  .describe(
+    'What a mail server should do with the message, as the policy server would answer.',
+  ) satisfies z.ZodType<DecisionView>;
 
 export const answerSchema = verdictSchema
   .extend({ decision: decisionSchema })
@@ -163,11 +165,7 @@ export const answerSchema = verdictSchema
 
 /** The HTTP view of the service's answer: its verdict, with the decision beside it. */
 export function answerView(a: Answer): z.infer<typeof answerSchema> {
-  if (!a.verdict) throw new Error('an answer without a verdict (the fail-safe) has no HTTP view');
-  return {
-    ...a.verdict,
-    decision: { action: a.decision, reply: a.reply, skipped: a.skipped, headers: a.headers },
-  };
+  return answerRecord(a);
 }
 
 const iso = z.string().describe('An ISO 8601 time.');

@@ -7,7 +7,6 @@
  *   identity: MAIL FROM's domain, or the HELO name for the null sender (RFC 7208 2.3/2.4)
  *   -> cache -> mailauth (lookup and void limits, include/redirect) -> outcome -> cache
  */
-import { spf as mailauthSpf } from 'mailauth/lib/spf/index.js';
 import type { VerdictCache } from '../../cache/verdict-cache.js';
 import type { SpfDnsClient } from './dns-client.js';
 import { GuardedSpfResolver } from './guarded-resolver.js';
@@ -31,6 +30,19 @@ export interface SpfQuestion {
   sender: string;
   clientIp: string;
   helo: string | null;
+}
+
+type MailauthSpf = (typeof import('mailauth/lib/spf/index.js'))['spf'];
+let mailauth: Promise<MailauthSpf> | undefined;
+
+/**
+ * mailauth's SPF evaluator, loaded on first use: a command that never checks SPF (`cbv verify`
+ * without --client-ip, `cbv stats`) never pays for its module graph. The daemon loads it at
+ * start-up (loadSpfEvaluator), so the first policy request does not either.
+ */
+export function loadSpfEvaluator(): Promise<MailauthSpf> {
+  mailauth ??= import('mailauth/lib/spf/index.js').then((m) => m.spf);
+  return mailauth;
 }
 
 /** The sender in a cached explanation, written as RFC 7208's own macro for it (7.3, %{s}). */
@@ -94,6 +106,7 @@ export class SpfChecker {
     });
     const base = { identity: q.identity, domain: q.domain, clientIp: q.clientIp };
     try {
+      const mailauthSpf = await loadSpfEvaluator();
       const verdict = await Promise.race([
         mailauthSpf({
           sender: q.sender,

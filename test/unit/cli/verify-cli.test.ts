@@ -126,6 +126,64 @@ describe('cbv verify', () => {
     assert.match(r.stdout, /deliverable\s+accepted/);
   });
 
+  it('with connection facts, decides as the policy server would: the decision table on the callout', async () => {
+    const r = await cbv([
+      'verify',
+      ...loop(),
+      '--client-ip',
+      '::ffff:192.0.2.7',
+      'alice@[127.0.0.1]',
+      'nobody@[127.0.0.1]',
+    ]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stdout, /^ADDRESS\s+ACTION\s+SPF\s+RESULT\s+REASON\s+RULE\s+MS\s+REPLY \/ DETAIL$/m);
+    assert.match(
+      r.stdout,
+      /^alice@\[127\.0\.0\.1\]\s+dunno\s+-\s+deliverable\s+accepted\s+rcpt\.2xx\s+\d+\s+250 2\.1\.5 Ok$/m,
+    );
+    assert.match(
+      r.stdout,
+      /^nobody@\[127\.0\.0\.1\]\s+reject\s+-\s+undeliverable\s+user_unknown\s+rcpt\.bad-mailbox\s+\d+\s+550 5\.1\.7 the mail server for \[127\.0\.0\.1\] says this mailbox does not exist$/m,
+    );
+    assert.match(r.stderr, /deciding as the policy server would/);
+  });
+
+  it('with --sasl-user, an authenticated client: the sender is a skip, nobody is called, exit 0', async () => {
+    const sessions = s.sessions.length;
+    const r = await cbv(['verify', '--json', ...loop(), '--sasl-user', 'carol', 'nobody@[127.0.0.1]']);
+    assert.equal(r.code, 0, r.stderr);
+    const answer = JSON.parse(r.stdout) as {
+      reason: string;
+      rule: string;
+      decision: Record<string, unknown>;
+    };
+    assert.deepEqual(
+      [answer.reason, answer.rule, answer.decision],
+      ['skipped', 'policy.skip.authenticated', { action: 'dunno', reply: null, skipped: true, headers: [] }],
+    );
+    assert.equal(s.sessions.length, sessions, 'no callout');
+  });
+
+  it('with a client in policy.skip_client_cidrs (from the config file): a skip, as the policy server would', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cbv-cli-'));
+    const path = join(dir, 'cbv.yaml');
+    writeFileSync(path, `policy:\n  skip_client_cidrs: ['192.0.2.0/24']\n`);
+    const sessions = s.sessions.length;
+    const r = await cbv([
+      'verify',
+      '--json',
+      '--config',
+      path,
+      ...loop(),
+      '--client-ip',
+      '192.0.2.9',
+      'nobody@[127.0.0.1]',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as { rule: string }).rule, 'policy.skip.client');
+    assert.equal(s.sessions.length, sessions, 'no callout');
+  });
+
   it('takes -- to end the options', async () => {
     const r = await cbv(['verify', ...loop(), '--', '-alice@[127.0.0.1]']);
     assert.match(r.stdout, /-alice@\[127\.0\.0\.1\]/);
@@ -172,6 +230,12 @@ describe('cbv verify', () => {
       64,
     ],
     [['verify', '--timeout=-3', 'a@b.example'], new RegExp(`^cbv: --timeout: got -3, must be >0${help}`), 64],
+    [
+      ['verify', '--client-ip', '1.2.3', 'a@b.example'],
+      new RegExp(`^cbv: --client-ip: '1\\.2\\.3' is not an IPv4 or IPv6 address${help}`),
+      64,
+    ],
+    [['verify', '--client-helo=', 'a@b.example'], new RegExp(`^cbv: --client-helo: empty${help}`), 64],
     [['verify', '--frobnicate', 'a@b.example'], new RegExp(`^cbv: unknown option '--frobnicate'${help}`), 64],
     [
       ['verify', '--config', '/nonexistent/cbv.yaml', 'a@b.example'],
