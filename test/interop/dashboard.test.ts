@@ -216,7 +216,11 @@ describe(
     let attackerPage = '';
 
     before(async () => {
-      d = await startHttpDaemon({ rcpt: (line) => (line.includes('<mallory@') ? HOSTILE : null) });
+      d = await startHttpDaemon({
+        rcpt: (line) => (line.includes('<mallory@') ? HOSTILE : null),
+        // The policy server too: a page can make the browser send HTTP to its port.
+        policy: { enabled: true, listen: ['127.0.0.1:0'] },
+      });
       attacker = createServer((_req, res) => {
         res.writeHead(200, { 'content-type': 'text/html' }).end(attackerPage);
       });
@@ -299,6 +303,26 @@ describe(
       assert.ok(refused.length - before >= 3, `refused ${refused.length - before}: image, fetch and form`);
       const rcpts = d.smtp.sessions.flatMap((s) => s.commands).filter((c) => /victim/.test(c));
       assert.deepEqual(rcpts, [], 'no callout was made for any of them');
+      await page.close();
+    });
+
+    it('cannot make the policy server call out: a no-cors POST of a policy request to its port is closed unread', async () => {
+      const policy = d.daemon.listening.policy?.[0] ?? '';
+      const body = 'request=smtpd_access_policy\nprotocol_state=RCPT\nsender=victim-policy@[127.0.0.1]\n\n';
+      attackerPage = `<!doctype html><body><script>
+        window.done = Promise.all([
+          fetch(${JSON.stringify(`http://${policy}/`)}, { method: 'POST', mode: 'no-cors', body: ${JSON.stringify(body)} }).catch(() => null),
+          fetch(${JSON.stringify(`http://${policy}/?request=smtpd_access_policy`)}, { mode: 'no-cors' }).catch(() => null),
+        ]);
+      </script></body>`;
+      const before = d.logs.filter((l) => l.event === 'policy.limit_exceeded').length;
+      const page = await browser.newPage();
+      await page.goto(`http://attacker.test:${(attacker.address() as AddressInfo).port}/`);
+      await page.evaluate('window.done');
+      const closed = d.logs.filter((l) => l.event === 'policy.limit_exceeded').length - before;
+      assert.ok(closed >= 2, `HTTP connections closed by the policy server: ${closed}`);
+      const rcpts = d.smtp.sessions.flatMap((s) => s.commands).filter((c) => /victim-policy/.test(c));
+      assert.deepEqual(rcpts, [], 'no callout');
       await page.close();
     });
   },

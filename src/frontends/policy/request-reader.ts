@@ -14,12 +14,20 @@ export interface ReaderLimits {
   maxRequestBytes: number;
 }
 
-/** Abuse beyond the limits: the connection must be closed. */
+/** Abuse beyond the limits, or another protocol: the connection must be closed. */
 export class PolicyLimitError extends Error {
   readonly code = 'CBV_ERR_POLICY_LIMIT';
 }
 
 const NAME = /^[A-Za-z0-9_.-]+$/;
+
+/**
+ * An HTTP request line (RFC 9112 3). A web page can make a browser send an HTTP request to any
+ * port it does not block, the policy port included: its headers would read as one malformed
+ * request, and a text/plain body as a well-formed one, so any page the host's browser shows could
+ * make cbv call out. No policy client sends such a line; the connection is closed at once.
+ */
+const HTTP_REQUEST_LINE = /^[A-Z]+ \S+ HTTP\/\d(?:\.\d)?$/;
 
 export class PolicyRequestReader {
   private partial: Buffer[] = [];
@@ -78,9 +86,11 @@ export class PolicyRequestReader {
     if (text === '') return this.finish();
     const eq = text.indexOf('=');
     const name = eq > 0 ? text.slice(0, eq) : '';
-    if (!NAME.test(name))
+    if (!NAME.test(name)) {
+      if (HTTP_REQUEST_LINE.test(text))
+        throw new PolicyLimitError(`an HTTP request (${text.split(' ')[0] ?? ''}), not the policy protocol`);
       this.problem ??= `line without a name=value attribute: ${JSON.stringify(text.slice(0, 60))}`;
-    else this.attrs.set(name, text.slice(eq + 1));
+    } else this.attrs.set(name, text.slice(eq + 1));
     return null;
   }
 

@@ -10,12 +10,14 @@ import { execFile } from 'node:child_process';
 import { chmodSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { openStores } from '../../../src/app/build.js';
 import { StartupError } from '../../../src/app/startup-error.js';
 import { ConfigError, parseConfig } from '../../../src/config/load.js';
 import { cbv } from '../../support/cli.js';
 import { startTestDaemon, type TestDaemon } from '../../support/daemon.js';
+import { startScriptedServer } from '../../support/scripted-smtp.js';
 
 const NOBODY = { uid: 65534, gid: 65534 };
 const daemons: TestDaemon[] = [];
@@ -80,6 +82,67 @@ describe('policy listeners beyond loopback', () => {
     );
     assert.equal(check.stderr.trim().split('\n').length, 1);
     assert.ok(serve.stderr.includes(check.stderr.trim()), serve.stderr);
+  });
+});
+
+describe('a web page cannot drive the policy server (cross-protocol requests)', () => {
+  /**
+   * What a browser sends when a page does fetch('http://127.0.0.1:10040/', {method: 'POST',
+   * mode: 'no-cors', body}) (10040 is not among the ports browsers block): an HTTP request whose
+   * headers read as one malformed policy request, and whose text/plain body is a well-formed one.
+   */
+  function browserPost(port: number, body: string, method = 'POST'): string {
+    return [
+      `${method} /anything HTTP/1.1`,
+      `Host: 127.0.0.1:${port}`,
+      'Connection: keep-alive',
+      'Content-Type: text/plain;charset=UTF-8',
+      'Origin: http://attacker.example',
+      'Sec-Fetch-Site: cross-site',
+      `Content-Length: ${Buffer.byteLength(body)}`,
+      '',
+      body,
+    ].join('\r\n');
+  }
+
+  /** Sends raw bytes; resolves with what came back once the daemon closes (or after 2 s). */
+  function exchange(port: number, bytes: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1');
+      let text = '';
+      const timer = setTimeout(() => {
+        socket.destroy();
+        resolve(text);
+      }, 2000);
+      socket.on('data', (c: Buffer) => (text += c.toString('utf8')));
+      socket.on('close', () => {
+        clearTimeout(timer);
+        resolve(text);
+      });
+      socket.on('error', reject);
+      socket.write(bytes);
+    });
+  }
+
+  it('closes a connection that speaks HTTP before reading any request from it: no callout (was a callout per page)', async () => {
+    const mx = await startScriptedServer({});
+    try {
+      const d = await startTestDaemon({
+        verify: { allow_targets: ['127.0.0.0/8'], helo_name: 'verifier.test', port: mx.port },
+      });
+      daemons.push(d);
+      const smuggled = 'request=smtpd_access_policy\nprotocol_state=RCPT\nsender=victim@[127.0.0.1]\n\n';
+      for (const method of ['POST', 'GET', 'PUT']) {
+        const answer = await exchange(d.policy.port, browserPost(d.policy.port, smuggled, method));
+        assert.equal(answer, '', `${method}: nothing answered, the connection closed`);
+      }
+      assert.equal(mx.sessions.length, 0, 'no callout');
+      // Postfix's own requests are served as before.
+      const direct = await exchange(d.policy.port, smuggled);
+      assert.match(direct, /^action=/);
+    } finally {
+      await mx.close();
+    }
   });
 });
 

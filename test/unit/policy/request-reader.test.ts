@@ -42,6 +42,23 @@ describe('PolicyRequestReader', () => {
     assert.equal(reader.push(REQUEST)[0]?.kind, 'request');
   });
 
+  it('refuses an HTTP request line (a browser sent it), but not HTTP text inside an attribute', () => {
+    for (const line of [
+      'POST / HTTP/1.1',
+      'GET /?request=smtpd_access_policy HTTP/1.1',
+      'OPTIONS * HTTP/1.0',
+    ]) {
+      assert.throws(
+        () => new PolicyRequestReader(limits).push(Buffer.from(`${line}\r\nHost: 127.0.0.1\r\n\r\n`)),
+        PolicyLimitError,
+        line,
+      );
+    }
+    const reader = new PolicyRequestReader(limits);
+    assert.equal(reader.push(Buffer.from('helo_name=GET / HTTP/1.1\n\n'))[0]?.kind, 'request');
+    assert.equal(reader.push(Buffer.from('get / http/1.1\n\n'))[0]?.kind, 'malformed');
+  });
+
   it('reports an empty request as malformed', () => {
     assert.deepEqual(new PolicyRequestReader(limits).push(Buffer.from('\n')), [
       { kind: 'malformed', problem: 'empty request' },
