@@ -122,17 +122,23 @@ async function joinFleet(link: RedisLink, logger: Logger): Promise<void> {
   }
 }
 
-/** Run until a signal, then stop gracefully. */
+/**
+ * Run until a signal, then stop gracefully. The handlers stay in place until the stop is done:
+ * a repeated signal is not allowed to cut the grace short. Ctrl-C under `npm start` delivers
+ * SIGINT twice at once (the terminal signals the whole process group, and npm forwards its own
+ * copy to the script), and the stop is bounded anyway (service.shutdown_grace); systemd's
+ * TimeoutStopSec ends with SIGKILL if it ever were not.
+ */
 export async function runDaemon(config: Readonly<Config>, logger: Logger): Promise<void> {
   const daemon = await startDaemon(config, logger);
+  let onSignal: (s: NodeJS.Signals) => void = () => undefined;
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    const onSignal = (s: NodeJS.Signals): void => {
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
+    onSignal = (s) => {
+      onSignal = () => undefined;
       resolve(s);
     };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', (s) => onSignal(s));
+    process.on('SIGINT', (s) => onSignal(s));
   });
   await daemon.stop(signal);
   logger.flush();
