@@ -41,11 +41,11 @@ function descendants(pid: number): number[] {
   const tasks = `/proc/${pid}/task`;
   if (!existsSync(tasks)) return kids;
   for (const task of readdirSync(tasks)) {
-    let text = '';
+    let text: string;
     try {
       text = readFileSync(join(tasks, task, 'children'), 'utf8');
     } catch {
-      continue;
+      continue; // the task ended while we looked
     }
     for (const child of text.trim().split(/\s+/).filter(Boolean).map(Number))
       kids.push(child, ...descendants(child));
