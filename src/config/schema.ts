@@ -109,9 +109,24 @@ const canonical = (normalise: Canonical) =>
     return z.NEVER;
   });
 const domainName = canonical((t) => canonicalDomain(t, false));
-/** An entry of allow_senders: a domain (with its subdomains), an address literal, or an address. */
-const domainOrAddress = canonical((t) => (t.includes('@') ? canonicalAddress(t) : canonicalDomain(t, true)));
-const mailAddress = canonical(canonicalAddress);
+/**
+ * An entry of allow_senders: a domain (with its subdomains), an address literal, or an address.
+ * `@example.org` is the domain, as in Postfix's access maps (check_sender_access), not the
+ * address with an empty local part that it would otherwise parse as; write that one `""@example.org`.
+ */
+const domainOrAddress = canonical((t) =>
+  t.startsWith('@')
+    ? canonicalDomain(t.slice(1), true)
+    : t.includes('@')
+      ? canonicalAddress(t)
+      : canonicalDomain(t, true),
+);
+/** One address; `@example.org` (a whole domain, in Postfix's access maps) belongs in a domain list. */
+const mailAddress = canonical((t) =>
+  t.startsWith('@')
+    ? { ok: false, why: 'an address such as user@example.org; a whole domain goes in service.skip_domains' }
+    : canonicalAddress(t),
+);
 
 export const verifySchema = z
   .strictObject({
@@ -496,7 +511,7 @@ export const policySchema = z
       .array(domainOrAddress)
       .default([])
       .describe(
-        'Sender domains (with subdomains) and addresses never verified. Domains in U-labels or A-labels.',
+        'Sender domains (with subdomains; `example.org` or, as in Postfix access maps, `@example.org`) and addresses never verified. Domains in U-labels or A-labels.',
       ),
     local_domains: z
       .array(domainName)

@@ -61,6 +61,18 @@ describe('domain lists in the configuration', () => {
     fails({ verify: { sender: '<postmaster@example.org>' } }, /verify\.sender: /);
   });
 
+  it('reads @domain as Postfix\'s access maps do: the whole domain in allow_senders, refused in skip_addresses (was the empty local part ""@domain)', () => {
+    const c = parseConfig(
+      { policy: { allow_senders: ['@Partner.Example', '@bücher.example.', '""@x.example'] } },
+      'x',
+    );
+    assert.deepEqual(c.policy.allow_senders, ['partner.example', 'xn--bcher-kva.example', '""@x.example']);
+    fails(
+      { service: { skip_addresses: ['@example.org'] } },
+      /service\.skip_addresses\.0: got "@example\.org", expected .*service\.skip_domains/,
+    );
+  });
+
   it('refuses one route domain given twice in two spellings', () => {
     fails(
       { service: { routes: { 'bücher.example': '10.0.0.5:25', 'XN--BCHER-KVA.example': '10.0.0.6:25' } } },
