@@ -465,7 +465,7 @@ export const policySchema = z
       .boolean()
       .default(false)
       .describe(
-        'Add a header recording the verdict to accepted mail (PREPEND instead of DUNNO, once per message).',
+        'Add a header recording the verdict to accepted mail (PREPEND instead of DUNNO, once per message). With spf.received_spf_header too, it goes out at the next recipient or at DATA: ask cbv in smtpd_data_restrictions as well (docs/postfix.md).',
       ),
     header_name: z
       .string()

@@ -29,6 +29,8 @@ import { sleep } from '../support/testbed/process.js';
 
 const CLIENT = '127.0.3.1';
 const RCPT = 'rcpt@inbox.test';
+/** A second mailbox of the receiving Postfix, for messages with two accepted recipients. */
+const SECOND = 'second@inbox.test';
 const RELAY_DOMAIN = 'relay.test';
 const SASL_USER = { user: 'carol', password: 'cbv-test-password' };
 
@@ -40,7 +42,7 @@ const DOCUMENTED_SERVICE = 'inet:127.0.0.1:10040';
  * fenced block after "## main.cf"): what an administrator copies is what Postfix runs here.
  */
 function documentedRestrictions(): Record<
-  'smtpd_sender_restrictions' | 'smtpd_recipient_restrictions',
+  'smtpd_sender_restrictions' | 'smtpd_recipient_restrictions' | 'smtpd_data_restrictions',
   string
 > {
   const doc = readFileSync(new URL('../../docs/postfix.md', import.meta.url), 'utf8');
@@ -50,22 +52,29 @@ function documentedRestrictions(): Record<
     lists[m[1] ?? ''] = (m[2] ?? '').trimEnd();
   const sender = lists.smtpd_sender_restrictions;
   const recipient = lists.smtpd_recipient_restrictions;
-  if (!sender?.includes(DOCUMENTED_SERVICE) || !recipient?.includes(DOCUMENTED_SERVICE))
+  const data = lists.smtpd_data_restrictions;
+  if (![sender, recipient, data].every((list) => list?.includes(DOCUMENTED_SERVICE)))
     throw new Error(
-      `docs/postfix.md: no main.cf block with both restriction lists naming ${DOCUMENTED_SERVICE}`,
+      `docs/postfix.md: no main.cf block with the sender, recipient and data lists naming ${DOCUMENTED_SERVICE}`,
     );
-  return { smtpd_sender_restrictions: sender, smtpd_recipient_restrictions: recipient };
+  return {
+    smtpd_sender_restrictions: sender ?? '',
+    smtpd_recipient_restrictions: recipient ?? '',
+    smtpd_data_restrictions: data ?? '',
+  };
 }
 
-/** The documented lists asking `policy`, with policy_context=sender and =recipient. */
+/** The documented lists asking `policy`, with policy_context=sender and =recipient, and at DATA. */
 function restrictionsWithContext(policy: string): {
   senderRestrictions: string;
   recipientRestrictions: string;
+  dataRestrictions: string;
 } {
   const lists = documentedRestrictions();
   return {
     senderRestrictions: lists.smtpd_sender_restrictions.replace(DOCUMENTED_SERVICE, policy),
     recipientRestrictions: lists.smtpd_recipient_restrictions.replace(DOCUMENTED_SERVICE, policy),
+    dataRestrictions: lists.smtpd_data_restrictions.replace(DOCUMENTED_SERVICE, policy),
   };
 }
 
@@ -102,6 +111,13 @@ before(
           name,
           ip: `127.0.2.${[2, 3, 5][i]}`,
           recipientRestrictions: restrictions(`inet:127.0.0.1:${daemon(name).policy.port}`),
+          // The documented DATA-stage entry: where a message's second header field goes out.
+          ...(name === 'header'
+            ? {
+                dataRestrictions: restrictionsWithContext(`inet:127.0.0.1:${daemon(name).policy.port}`)
+                  .dataRestrictions,
+              }
+            : {}),
         })),
         {
           name: 'unix',
@@ -110,7 +126,7 @@ before(
         },
       ],
       mailDomain: 'inbox.test',
-      mailboxes: ['rcpt'],
+      mailboxes: ['rcpt', 'second'],
       relay: { domain: RELAY_DOMAIN, nexthop: `${bed.ip.rejecting}:${bed.smtpPort}` },
       saslUsers: [SASL_USER],
       mynetworks: '127.0.0.1/32',
@@ -147,10 +163,12 @@ async function startDaemons(): Promise<void> {
     },
     warn: { ...common(), policy: { listen: ['127.0.0.1:0'], mode: 'warn' } },
     down: common(),
+    // Both header fields: Received-SPF (ok.test publishes no SPF: `none`) and the verdict header.
     header: {
       ...common(),
       service: { routes: route },
       policy: { listen: ['127.0.0.1:0'], prepend_header: true },
+      spf: { received_spf_header: true },
     },
   };
   // Each is recorded as it comes up, so that after() stops it even if another failed.
@@ -413,13 +431,31 @@ describe('Postfix asking cbv through check_policy_service', { timeout: 120_000 }
     assert.doesNotMatch(await remote(), calloutToOk);
   });
 
+  /** The message's Received-SPF and verdict header lines, in the order Postfix wrote them. */
+  function cbvFields(message: string): string[] {
+    const header = message.split('\n\n')[0] ?? '';
+    return header.split('\n').filter((line) => /^(Received-SPF|X-Sender-Verification):/.test(line));
+  }
+  const BOTH = [
+    /^Received-SPF: none \(verifier\.test: .*\) client-ip=127\.0\.3\.1; envelope-from="alice@ok\.test"; helo=client\.test; receiver=verifier\.test; identity=mailfrom$/,
+    /^X-Sender-Verification: deliverable; reason=accepted; rule=rcpt\.2xx; sender=<alice@ok\.test>$/,
+  ];
+  function assertBothOnce(message: string | undefined, context: string): void {
+    assert.ok(message !== undefined, `delivered (${context})`);
+    const fields = cbvFields(message);
+    assert.equal(fields.length, 2, `${context}: ${fields.join(' | ')}`);
+    fields.forEach((field, i) => assert.match(field, BOTH[i] ?? /^$/, context));
+  }
+
   const orders: [string, string[]][] = [
+    ['one recipient: the second field at DATA', [RCPT]],
+    ['two accepted recipients', [RCPT, SECOND]],
     ['refused by cbv first, accepted next', [`nobody@${RELAY_DOMAIN}`, RCPT]],
     ['accepted first, refused by cbv next', [RCPT, `nobody@${RELAY_DOMAIN}`]],
     ['refused by Postfix first, accepted next', ['nobody@inbox.test', RCPT]],
   ];
   for (const [order, recipients] of orders) {
-    it(`prepend_header with a single entry: the verdict header once per accepted message (${order})`, async () => {
+    it(`prepend_header and Received-SPF: both header fields once per accepted message (${order})`, async () => {
       const id = `X-Cbv-Test: ${randomUUID()}`;
       const replies = await smtpDialogue(
         mta.at('header'),
@@ -428,27 +464,52 @@ describe('Postfix asking cbv through check_policy_service', { timeout: 120_000 }
           `MAIL FROM:<alice@${NAMES.ok}>`,
           ...recipients.map((r) => `RCPT TO:<${r}>`),
           'DATA',
-          `${id}\r\nSubject: one header\r\n\r\nbody\r\n.`,
+          `${id}\r\nSubject: two header fields\r\n\r\nbody\r\n.`,
           'QUIT',
         ],
         { localAddress: CLIENT },
       );
       const rcpt = replies.filter((r) => r.command === 'RCPT').map((r) => r.code);
+      const accepted: string[] = recipients.filter((r) => r === RCPT || r === SECOND);
       assert.deepEqual(
         rcpt,
-        recipients.map((r) => (r === RCPT ? 250 : 550)),
+        recipients.map((r) => (accepted.includes(r) ? 250 : 550)),
         JSON.stringify(replies),
       );
-      const message = await mta.delivered('rcpt', id);
-      assert.ok(message !== undefined, 'delivered');
-      const header = message.split('\n\n')[0] ?? '';
-      assert.deepEqual(
-        header.split('\n').filter((line) => line.startsWith('X-Sender-Verification:')),
-        ['X-Sender-Verification: deliverable; reason=accepted; rule=rcpt.2xx; sender=<alice@ok.test>'],
-        header,
-      );
+      for (const r of accepted) {
+        const box = r.split('@')[0] ?? '';
+        assertBothOnce(await mta.delivered(box, id), `${order}, mailbox ${box}`);
+      }
     });
   }
+
+  it('prepend_header and Received-SPF: both once when the client sends BDAT (CHUNKING), which Postfix asks about as DATA', async () => {
+    const id = `X-Cbv-Test: ${randomUUID()}`;
+    const content = `${id}\r\nSubject: chunked\r\n\r\nbody`;
+    // The chunk is the content and its final CRLF, exactly as many octets as BDAT announces.
+    const octets = Buffer.byteLength(content) + 2;
+    const replies = await smtpDialogue(
+      mta.at('header'),
+      [
+        'EHLO client.test',
+        `MAIL FROM:<alice@${NAMES.ok}>`,
+        `RCPT TO:<${RCPT}>`,
+        `BDAT ${octets} LAST\r\n${content}`,
+        'QUIT',
+      ],
+      { localAddress: CLIENT },
+    );
+    assert.ok(
+      replies.some((r) => r.command === 'EHLO' && r.lines.includes('CHUNKING')),
+      'Postfix offers CHUNKING',
+    );
+    assert.deepEqual(
+      replies.map((r) => r.code),
+      [220, 250, 250, 250, 250, 221],
+      JSON.stringify(replies),
+    );
+    assertBothOnce(await mta.delivered('rcpt', id), 'BDAT');
+  });
 
   it('Postfix warned about nothing but the stopped policy server', async () => {
     assert.deepEqual(mta.postfix.configWarnings, []);

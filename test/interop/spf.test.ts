@@ -256,11 +256,13 @@ describe('Postfix asking cbv with SPF, clients on different loopback addresses',
     assert.match(await remote(), calloutSeen);
   });
 
-  it("no SPF record: the callout's verdict", async () => {
+  it("no SPF record: a callout, and the callout's verdict", async () => {
+    const remote = await logSince(bed.postfix.postfix.logFile);
     const unknown = await send(SPF_CLIENTS.listed, `nobody@${SPF_NAMES.none}`);
     assert.match(unknown.reply('RCPT')?.lines[0] ?? '', /^5\.1\.7 .*mailbox does not exist/, unknown.output);
     const message = await delivered(await send(SPF_CLIENTS.listed, `alice@${SPF_NAMES.none}`));
     assert.match(message, /^Received-SPF: none /m);
+    assert.match(await remote(), calloutSeen, 'the MX of spfnone.test was called back');
   });
 
   it('an include whose name server SERVFAILs never rejects: the callout decides, an unproven sender is deferred', async () => {

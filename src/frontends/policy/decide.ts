@@ -3,10 +3,18 @@
  * SPF, verification, decision table, reply text: src/service/decider.ts);
  * this file keeps only what is Postfix's:
  *
- *   not RCPT/MAIL -> DUNNO
+ *   RCPT/MAIL: the sender (once per message, by `instance`) and call-forward
+ *   DATA/BDAT: the message's header fields not yet given (smtpd_data_restrictions)
+ *   anything else -> DUNNO
  *   policy_context: which of sender and call-forward this list asks for
- *   one answer per message (`instance`), a header only once
  *   warn mode turns rejections and deferrals into WARN (or PREPEND)
+ *
+ * Header fields (Received-SPF, the verdict header) go out as PREPEND, one per
+ * reply: Postfix reads a single action from a policy reply (SMTPD_POLICY_README),
+ * and access(5) PREPEND executes before the message content, at RCPT or DATA but
+ * not at END-OF-MESSAGE. So a message's fields are queued and each reply about
+ * it that has no other word to say carries the next one: its recipients' RCPTs,
+ * then its DATA (or first BDAT). Each field reaches Postfix once.
  *
  * Never throws for anything a request can contain; the server still wraps
  * it in the service's fail-safe for bugs and budget overruns.
@@ -32,19 +40,28 @@ export interface PolicyAnswer {
 
 /** An answer, and whether it stops the message. */
 interface Outcome {
+  /** The answer when no header field is due: DUNNO, WARN, or a rejection or deferral. */
   action: string;
   /** The action stops the message (reject/defer in enforce mode): recipients need no check. */
   final: boolean;
   kind: PolicyOutcome;
   verdict: ServiceVerdict | null;
+  /** The message's header fields as PREPEND actions, in the order they go out (never for a final action). */
+  prepends: readonly string[];
 }
+
+/** A message's sender outcome, and how many of its header fields have reached Postfix. */
+type Memo = Outcome & { at: number; given: number };
+
+/** No opinion, and nothing to add. */
+const NOTHING: Outcome = { action: 'DUNNO', final: true, kind: 'skip', verdict: null, prepends: [] };
 
 const MEMO_MAX = 10_000;
 const MEMO_TTL_MS = 3_600_000;
 
 export class PolicyDecider {
-  /** Per message (`instance`): the sender's outcome, and whether its header has been given to Postfix. */
-  private readonly memo = new BoundedMap<string, Outcome & { at: number; headerGiven?: boolean }>(MEMO_MAX);
+  /** Per message (`instance`): the sender's outcome, and how many of its header fields Postfix has. */
+  private readonly memo = new BoundedMap<string, Memo>(MEMO_MAX);
 
   constructor(
     private readonly config: PolicyConfig,
@@ -64,10 +81,15 @@ export class PolicyDecider {
 
   /**
    * The server sends `action` as the answer to `attrs` (not the fail-safe): a PREPEND in it has
-   * reached Postfix, so the message's next recipients need no header.
+   * reached Postfix, so the message's next replies carry its next header field, if any. Postfix
+   * keeps a PREPEND for the message even when it then refuses that recipient (measured with
+   * Postfix 3.7), so a field once given is never given again.
    */
   sent(attrs: PolicyRequest, action: string): void {
-    if (action.startsWith('PREPEND ')) this.headerGiven(attrs.get('instance'));
+    if (!action.startsWith('PREPEND ')) return;
+    const instance = attrs.get('instance');
+    const memo = instance ? this.memo.get(instance) : undefined;
+    if (memo && memo.prepends[memo.given] === action) memo.given++;
   }
 
   /** The service's fail-safe as an action, for faults and overruns (never a 5xx). */
@@ -81,29 +103,47 @@ export class PolicyDecider {
    * `sender` checks only the sender, `recipient` only call-forward; absent, both.
    */
   private async outcome(attrs: PolicyRequest): Promise<Outcome> {
-    if (attrs.get('request') !== 'smtpd_access_policy')
-      return { action: 'DUNNO', final: true, kind: 'malformed', verdict: null };
+    if (attrs.get('request') !== 'smtpd_access_policy') return { ...NOTHING, kind: 'malformed' };
     const state = (attrs.get('protocol_state') ?? '').toUpperCase();
-    if (state !== 'RCPT' && state !== 'MAIL')
-      return { action: 'DUNNO', final: true, kind: 'skip', verdict: null };
+    if (state === 'DATA' || state === 'BDAT') return this.dataOutcome(attrs.get('instance'));
+    if (state !== 'RCPT' && state !== 'MAIL') return NOTHING;
     const context = attrs.get('policy_context') ?? '';
     const wrapped = context === 'sender' || context === 'recipient';
     const recipientOnly = context === 'recipient';
     const sender = recipientOnly ? null : await this.senderOutcome(attrs, wrapped);
     if (sender && (sender.final || state !== 'RCPT' || context === 'sender')) return sender;
     const recipient = await this.recipientOutcome(attrs.get('recipient') ?? '', wrapped);
-    return recipient ?? sender ?? { action: 'DUNNO', final: false, kind: 'skip', verdict: null };
+    return recipient ?? sender ?? { ...NOTHING, final: false };
+  }
+
+  /**
+   * DATA (or the first BDAT, which Postfix treats as DATA): the message's header fields its
+   * RCPT replies could not carry, e.g. the second of Received-SPF and the verdict header on a
+   * message with one recipient. Nothing to say about a message cbv was not asked about.
+   */
+  private dataOutcome(instance: string | undefined): Outcome {
+    const memo = this.current(instance);
+    if (!memo || memo.final) return NOTHING;
+    return { ...NOTHING, action: memo.prepends[memo.given] ?? 'DUNNO' };
+  }
+
+  /** The message's memo, while it is fresh. */
+  private current(instance: string | undefined): Memo | undefined {
+    const memo = instance ? this.memo.get(instance) : undefined;
+    return memo && Date.now() - memo.at < MEMO_TTL_MS ? memo : undefined;
+  }
+
+  /** What to answer for a message's sender now: its next header field while one is due, else its action. */
+  private reply(memo: Memo): Outcome {
+    return { ...memo, action: memo.final ? memo.action : (memo.prepends[memo.given] ?? memo.action) };
   }
 
   private async senderOutcome(attrs: PolicyRequest, wrapped: boolean): Promise<Outcome> {
     const instance = attrs.get('instance');
-    const memo = instance ? this.memo.get(instance) : undefined;
-    if (memo && Date.now() - memo.at < MEMO_TTL_MS) {
-      // The same message's next recipient: one verification per message, and a header only once:
-      // again if the header has not reached Postfix yet (an earlier recipient got another answer).
-      const given = memo.action.startsWith('PREPEND ') && memo.headerGiven === true;
-      return { ...memo, action: given ? 'DUNNO' : memo.action };
-    }
+    // The same message's next recipient: one verification per message, and its header fields
+    // each once: the next one not yet given (an earlier recipient may have got another answer).
+    const memo = this.current(instance);
+    if (memo) return this.reply(memo);
     const answer = await this.decider.sender({
       sender: attrs.get('sender') ?? '',
       clientIp: attrs.get('client_address'),
@@ -112,9 +152,9 @@ export class PolicyDecider {
       saslUser: attrs.get('sasl_username'),
       stage: stageFromPostfix(attrs.get('protocol_state')),
     });
-    const outcome = this.render(answer, wrapped);
-    if (instance) this.memo.set(instance, { ...outcome, at: Date.now() });
-    return outcome;
+    const fresh: Memo = { ...this.render(answer, wrapped), at: Date.now(), given: 0 };
+    if (instance) this.memo.set(instance, fresh);
+    return this.reply(fresh);
   }
 
   /** Call-forward: a recipient at a routed relay domain is verified at its internal host. */
@@ -123,36 +163,31 @@ export class PolicyDecider {
     return answer ? this.render(answer, wrapped) : null;
   }
 
-  /** The answer as an action, honouring warn mode and prepend_header. */
+  /** The answer as an action and the message's header fields, honouring warn mode and prepend_header. */
   private render(answer: Answer, wrapped: boolean): Outcome {
     const v = answer.verdict;
     const kind: PolicyOutcome = answer.skipped ? 'skip' : answer.role;
     const header = this.config.prepend_header && answer.role === 'sender' && !answer.skipped && v !== null;
     if (answer.decision === 'dunno') {
-      // Postfix takes one PREPEND per reply: the service's header (Received-SPF) comes first.
-      const first = answer.headers[0];
-      const action = first
-        ? `PREPEND ${first}`
-        : header
-          ? verdictHeader(this.config.header_name, v, null)
-          : 'DUNNO';
-      return { action, final: false, kind, verdict: v };
+      // The service's fields (Received-SPF) first, then the verdict header.
+      const prepends = [
+        ...answer.headers.map((h) => `PREPEND ${h}`),
+        ...(header ? [verdictHeader(this.config.header_name, v, null)] : []),
+      ];
+      return { action: 'DUNNO', final: false, kind, verdict: v, prepends };
     }
     const enforced = enforcedAction(answer, { wrapped });
-    if (this.config.mode === 'enforce') return { action: enforced, final: true, kind, verdict: v };
-    const watched = header
-      ? verdictHeader(this.config.header_name, v, answer.decision)
-      : warnInstead(enforced);
-    return { action: watched, final: false, kind, verdict: v };
-  }
-
-  /**
-   * The message's header went to Postfix in this answer. Postfix keeps a PREPEND for the
-   * message even when it then refuses that recipient (measured with Postfix 3.7), so once
-   * given it is never given again; until then, every recipient's answer carries it.
-   */
-  private headerGiven(instance: string | undefined): void {
-    const memo = instance ? this.memo.get(instance) : undefined;
-    if (memo) memo.headerGiven = true;
+    if (this.config.mode === 'enforce')
+      return { action: enforced, final: true, kind, verdict: v, prepends: [] };
+    // Warn mode: the header says what enforce mode would have done; without it, Postfix logs a WARN.
+    return header
+      ? {
+          action: 'DUNNO',
+          final: false,
+          kind,
+          verdict: v,
+          prepends: [verdictHeader(this.config.header_name, v, answer.decision)],
+        }
+      : { action: warnInstead(enforced), final: false, kind, verdict: v, prepends: [] };
   }
 }

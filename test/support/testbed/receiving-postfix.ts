@@ -1,6 +1,6 @@
 /**
  * A receiving Postfix: the MTA under test rather than a remote. One master with one smtpd
- * listener per loopback address, each with the recipient (and sender) restrictions the caller names (the
+ * listener per loopback address, each with the recipient (and sender, data) restrictions the caller names (the
  * first listener's go in main.cf, the others' in main.cf parameters that master.cf -o points at).
  * It delivers for real: virtual mailboxes in maildirs under its temp directory, owned by
  * `nobody`; it relays one domain to a fixed next hop over SMTP; and it offers SASL AUTH PLAIN
@@ -21,6 +21,8 @@ export interface ReceiverListener {
   recipientRestrictions: string;
   /** The value of smtpd_sender_restrictions, if any. */
   senderRestrictions?: string;
+  /** The value of smtpd_data_restrictions (also applied at the first BDAT), if any. */
+  dataRestrictions?: string;
 }
 
 export interface ReceivingPostfixOptions {
@@ -82,10 +84,12 @@ function mainCf(options: ReceivingPostfixOptions, dirs: PostfixDirs, uid: number
   }
   lines.push(`smtpd_recipient_restrictions = ${first.recipientRestrictions}`);
   if (first.senderRestrictions) lines.push(`smtpd_sender_restrictions = ${first.senderRestrictions}`);
+  if (first.dataRestrictions) lines.push(`smtpd_data_restrictions = ${first.dataRestrictions}`);
   for (const listener of others) {
     lines.push(`${listener.name}_recipient_restrictions = ${listener.recipientRestrictions}`);
-    // Always set, even empty: otherwise the first listener's sender restrictions would apply here.
+    // Always set, even empty: otherwise the first listener's sender and data restrictions would apply here.
     lines.push(`${listener.name}_sender_restrictions = ${listener.senderRestrictions ?? ''}`);
+    lines.push(`${listener.name}_data_restrictions = ${listener.dataRestrictions ?? ''}`);
   }
   return lines.join('\n');
 }
@@ -96,6 +100,7 @@ function masterCf(options: ReceivingPostfixOptions, port: number): string {
     `  -o syslog_name=postfix/${listener.name}`,
     ...(index === 0 ? [] : [`  -o smtpd_recipient_restrictions=$${listener.name}_recipient_restrictions`]),
     ...(index === 0 ? [] : [`  -o smtpd_sender_restrictions=$${listener.name}_sender_restrictions`]),
+    ...(index === 0 ? [] : [`  -o smtpd_data_restrictions=$${listener.name}_data_restrictions`]),
   ]);
   // The delivery agents the internal services leave out on purpose.
   return [...smtpd, 'virtual unix - n n - - virtual', 'smtp unix - - n - - smtp'].join('\n');

@@ -251,6 +251,58 @@ describe('policy decisions', () => {
     );
   });
 
+  it('at DATA gives only a header field the message still owes, once; never at END-OF-MESSAGE', async () => {
+    // relay.test is routed to the scripted MX: call-forward refuses nobody@relay.test there.
+    const c = await client(
+      await daemon({
+        policy: { listen: ['127.0.0.1:0'], prepend_header: true },
+        service: { routes: { 'relay.test': `127.0.0.1:${mx.port}` } },
+      }),
+    );
+    const header =
+      'action=PREPEND X-Sender-Verification: deliverable; reason=accepted; rule=rcpt.2xx; sender=<alice@[127.0.0.1]>';
+    const data = (instance: string, state = 'DATA') =>
+      rcptRequest({
+        sender: at('alice'),
+        instance,
+        protocol_state: state,
+        recipient: '',
+        recipient_count: '1',
+      });
+    // Given at RCPT: nothing left for DATA.
+    assert.equal(await c.ask(rcptRequest({ sender: at('alice'), instance: 'd.1' })), header);
+    assert.equal(await c.ask(data('d.1')), 'action=DUNNO');
+    // The only recipient cbv saw was refused by call-forward (another check accepted the next one):
+    // the header goes out at DATA (or the first BDAT), once.
+    assert.match(
+      await c.ask(rcptRequest({ sender: at('alice'), instance: 'd.2', recipient: 'nobody@relay.test' })),
+      /^action=550 5\.1\.1 /,
+    );
+    assert.equal(await c.ask(data('d.2', 'BDAT')), header);
+    assert.equal(await c.ask(data('d.2')), 'action=DUNNO');
+    // PREPEND cannot execute after the content (access(5)): END-OF-MESSAGE never gets one.
+    assert.match(
+      await c.ask(rcptRequest({ sender: at('alice'), instance: 'd.3', recipient: 'nobody@relay.test' })),
+      /^action=550 /,
+    );
+    assert.equal(await c.ask(data('d.3', 'END-OF-MESSAGE')), 'action=DUNNO');
+    // A message cbv was never asked about at RCPT: no lookup, no callout, no opinion.
+    const sessions = mx.sessions.length;
+    assert.equal(await c.ask(data('d.4')), 'action=DUNNO');
+    assert.equal(mx.sessions.length, sessions);
+  });
+
+  it('at DATA says nothing for a sender it rejected', async () => {
+    const c = await client(await daemon({ policy: { listen: ['127.0.0.1:0'], prepend_header: true } }));
+    assert.match(await c.ask(rcptRequest({ sender: at('nobody'), instance: 'r.1' })), /^action=550 5\.1\.7 /);
+    assert.equal(
+      await c.ask(
+        rcptRequest({ sender: at('nobody'), instance: 'r.1', protocol_state: 'DATA', recipient: '' }),
+      ),
+      'action=DUNNO',
+    );
+  });
+
   it('follows a changed decision table', async () => {
     const c = await client(
       await daemon({
