@@ -265,6 +265,7 @@ export function buildService(
       ttl: cacheTtls(config),
       skipDomains: config.service.skip_domains,
       skipAddresses: config.service.skip_addresses,
+      singleLabelDomains: config.verify.allow_single_label_domains,
     },
     {
       engine,

@@ -43,6 +43,7 @@ export function engineOptions(config: Config, fqdn: () => string = machineFqdn):
     addressFamilies: v.address_families,
     budgetMs: ms(v.budget),
     allowTargets: v.allow_targets,
+    singleLabelDomains: v.allow_single_label_domains,
   };
 }
 

@@ -188,6 +188,12 @@ export const verifySchema = z
       .min(1)
       .default(['ipv4', 'ipv6'])
       .describe('Address families to connect over, in order of preference.'),
+    allow_single_label_domains: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Verify senders at a domain of one label (root@vm) instead of refusing them as invalid_syntax (550). For sites whose internal hosts send as such; a single-label domain the DNS has no mail host for is then unverifiable (DUNNO), never rejected. docs/verdicts.md, 'Single-label domains'.",
+      ),
     allow_targets: z
       .array(cidr)
       .default([])

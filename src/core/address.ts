@@ -109,8 +109,23 @@ export function isNullPath(input: string): boolean {
   return /^\s*(?:<\s*>)?\s*$/.test(input);
 }
 
+/** How strict the parser is where sites differ. */
+export interface ParseOptions {
+  /**
+   * Accept a domain of one label (`root@vm`), as a site whose internal hosts send as such may want
+   * (`verify.allow_single_label_domains`). Off by default: from a stranger no reply can reach such a
+   * domain (RFC 5321 2.3.5 wants fully qualified names), so it is `invalid_syntax`.
+   */
+  singleLabelDomains?: boolean;
+}
+
+/** True for a domain of one label (`vm`, `localhost`); never for an address literal. */
+export function isSingleLabel(domain: string): boolean {
+  return !domain.startsWith('[') && !domain.includes('.');
+}
+
 /** Parse `local@domain` (optionally wrapped in angle brackets), in RFC 5321 form or Postfix's internal form. */
-export function parseMailbox(input: string): ParseResult {
+export function parseMailbox(input: string, options: ParseOptions = {}): ParseResult {
   const chars = Array.from(input);
   const bad = chars.findIndex(isForbidden);
   if (bad >= 0)
@@ -124,7 +139,7 @@ export function parseMailbox(input: string): ParseResult {
   if (text === '') return fail('invalid', 'empty address');
   const at = splitAtLastAt(text);
   if (at === null) return fail('invalid', `missing '@' between local part and domain`);
-  const domain = parseDomain(text.slice(at + 1), at + 2);
+  const domain = parseDomain(text.slice(at + 1), at + 2, options);
   if (!domain.ok) return fail('invalid', domain.error);
   const local = parseLocalPart(text.slice(0, at));
   if (!local.ok) return fail(local.kind, local.error);
@@ -165,12 +180,15 @@ function withinLimits(mailbox: Mailbox): ParseResult {
  * A mail domain alone (as configuration lists and domain facts hold it): A-labels,
  * lower case, no trailing dot, or an address literal; the domain rules of parseMailbox.
  */
-export function parseMailDomain(input: string): { ok: true; domain: string } | { ok: false; error: string } {
+export function parseMailDomain(
+  input: string,
+  options: ParseOptions = {},
+): { ok: true; domain: string } | { ok: false; error: string } {
   const chars = Array.from(input);
   const bad = chars.findIndex((c) => isForbidden(c) || isUnsendable(c));
   if (bad >= 0)
     return { ok: false, error: `${describeChar(chars[bad] ?? '')} at position ${bad + 1} is not allowed` };
-  const domain = parseDomain(input, 1);
+  const domain = parseDomain(input, 1, options);
   return domain.ok ? { ok: true, domain: domain.value } : domain;
 }
 
@@ -258,7 +276,7 @@ export function toALabels(name: string): string {
 
 type DomainPart = { ok: true; value: string; literalIp: string | null } | { ok: false; error: string };
 
-function parseDomain(raw: string, offset: number): DomainPart {
+function parseDomain(raw: string, offset: number, options: ParseOptions): DomainPart {
   if (raw === '') return { ok: false, error: 'empty domain' };
   if (raw.startsWith('[')) return parseAddressLiteral(raw);
   // The absolute form (example.org.) names the same domain.
@@ -296,10 +314,10 @@ function parseDomain(raw: string, offset: number): DomainPart {
       };
     }
   }
-  if (labels.length < 2)
+  if (labels.length < 2 && !options.singleLabelDomains)
     return {
       ok: false,
-      error: `domain '${ascii}' has no dot; a mail domain from outside needs at least two labels (RFC 5321 2.3.5)`,
+      error: `domain '${ascii}' has no dot; a mail domain from outside needs at least two labels (RFC 5321 2.3.5; verify.allow_single_label_domains accepts it)`,
     };
   if (/^[0-9]+$/.test(labels[labels.length - 1] ?? '')) {
     return {

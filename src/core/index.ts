@@ -1,12 +1,14 @@
 /** The core's public surface: what the service and front-ends may use. */
 export {
   isNullPath,
+  isSingleLabel,
   parseMailbox,
   parseMailDomain,
   toALabels,
   MAX_PATH_OCTETS,
   type Mailbox,
   type ParseFailure,
+  type ParseOptions,
   type ParseResult,
 } from './address.js';
 export { NodeDnsResolver, type DnsResolver, type NodeDnsOptions } from './dns/resolver.js';

@@ -18,6 +18,7 @@ import { chooseAnswer } from './callout/choose.js';
 import { refusedMessage, targetsOf, type TargetList } from './callout/targets.js';
 import { tryTarget, type CalloutContext } from './callout/try-target.js';
 import { findMailHosts, type AddressFamily, type MailHost, type MailRoute } from './dns/mail-hosts.js';
+import { singleLabelRoute } from './dns/single-label.js';
 import type { DnsResolver } from './dns/resolver.js';
 import type { Connector } from './smtp/connector.js';
 import { Probe, type ProbeOptions } from './smtp/probe.js';
@@ -43,6 +44,12 @@ export interface EngineOptions {
   budgetMs: number;
   /** CIDRs that may be connected to although special-purpose (loopback for tests, a lab network). */
   allowTargets: readonly string[];
+  /**
+   * Verify addresses at single-label domains (`root@vm`) rather than refuse them as invalid syntax.
+   * The DNS saying such a name does not exist is then no evidence (the name may live in a search
+   * domain or /etc/hosts): the verdict is `unverifiable`, never undeliverable. Default false.
+   */
+  singleLabelDomains?: boolean;
 }
 
 /**
@@ -141,7 +148,7 @@ export class VerificationEngine {
     const verdicts: EngineVerdict[] = new Array<EngineVerdict>(inputs.length);
     const byDomain = new Map<string, { index: number; mailbox: Mailbox }[]>();
     inputs.forEach((input, index) => {
-      const parsed = parseMailbox(input);
+      const parsed = parseMailbox(input, { singleLabelDomains: this.options.singleLabelDomains ?? false });
       if (!parsed.ok) {
         const unverifiable = parsed.kind === 'unverifiable';
         verdicts[index] = this.verdict(input, '', startedAt, {
@@ -180,7 +187,7 @@ export class VerificationEngine {
     const signal = opts.signal ? AbortSignal.any([budget, opts.signal]) : budget;
     const first = mailboxes[0];
     if (!first) return [];
-    const route = await this.route(first, signal, opts.signal);
+    const route = singleLabelRoute(first.domain, await this.route(first, signal, opts.signal));
     if (route.kind === 'verdict')
       return mailboxes.map((m) => this.verdict(m.address, m.domain, startedAt, route));
     return this.callout(mailboxes, route.hosts, signal, opts, startedAt);

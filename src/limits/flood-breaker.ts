@@ -1,5 +1,5 @@
 /**
- * The flood breaker (seed 001). A forged-sender flood shows one signature: many distinct,
+ * The flood breaker. A forged-sender flood shows one signature: many distinct,
  * never-seen local parts at one domain that its MX answers "no such user". Calling each of
  * them out would make us one of the many verifiers that DDoS the forged domain's MX.
  *

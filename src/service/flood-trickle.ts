@@ -1,6 +1,6 @@
 /**
  * The trickle through a tripped domain. During a forged flood the verifier must not become
- * the forged domain's DDoS (seed 001), yet a real new sender of that domain must still be
+ * the forged domain's DDoS, yet a real new sender of that domain must still be
  * verified, however long the flood lasts.
  *
  * Requests for never-seen addresses of a tripped domain are answered rate_limited (the policy

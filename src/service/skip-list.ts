@@ -33,7 +33,7 @@ export class SkipList {
 
   /** An address as a request gives it: compared in canonical form when it parses, as written otherwise. */
   matchesInput(input: string): boolean {
-    const parsed = parseMailbox(input);
+    const parsed = parseMailbox(input, { singleLabelDomains: true });
     if (parsed.ok) return this.matches(parsed.mailbox.address, parsed.mailbox.domain);
     const lower = input.toLowerCase();
     return this.matches(lower, lower.slice(lower.lastIndexOf('@') + 1));
@@ -42,6 +42,6 @@ export class SkipList {
 
 /** The canonical domain of an address as a request gives it (A-labels, lower case), or null if it has none. */
 export function domainOf(input: string): string | null {
-  const parsed = parseMailbox(input);
+  const parsed = parseMailbox(input, { singleLabelDomains: true });
   return parsed.ok ? parsed.mailbox.domain : null;
 }

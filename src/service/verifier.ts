@@ -10,7 +10,7 @@
  * while its callout finishes in the background, so the sender's retry is
  * answered from the cache.
  */
-import { parseMailbox, type EngineVerdict, type VerifyOptions } from '../core/index.js';
+import { parseMailbox, type EngineVerdict, type ParseOptions, type VerifyOptions } from '../core/index.js';
 import type { VerdictCache } from '../cache/verdict-cache.js';
 import type { CalloutLimits } from '../limits/callout-limits.js';
 import { Coalescer } from '../limits/coalescer.js';
@@ -72,6 +72,8 @@ export interface VerifierOptions {
   ttl: CacheTtls;
   skipDomains: readonly string[];
   skipAddresses: readonly string[];
+  /** Verify senders at single-label domains (verify.allow_single_label_domains); default false. */
+  singleLabelDomains?: boolean;
 }
 
 export interface VerifierDeps {
@@ -107,12 +109,15 @@ export class Verifier {
   private readonly now: () => number;
   private readonly coordinator: CalloutCoordinator;
   private closing = false;
+  /** How senders are parsed: verify.allow_single_label_domains, as the engine parses them. */
+  private readonly parseOptions: ParseOptions;
 
   constructor(
     private readonly options: VerifierOptions,
     private readonly deps: VerifierDeps,
   ) {
     this.skip = new SkipList(options.skipDomains, options.skipAddresses);
+    this.parseOptions = { singleLabelDomains: options.singleLabelDomains ?? false };
     this.now = deps.now ?? Date.now;
     this.coordinator = deps.coordinator ?? new LocalCoordinator();
     const perSession = deps.engine.addressesPerSession;
@@ -168,7 +173,7 @@ export class Verifier {
    * allow-list): counted as a request and a skip, like the service's own skips.
    */
   recordSkip(input: string, rule: string): ServiceVerdict {
-    const parsed = parseMailbox(input);
+    const parsed = parseMailbox(input, this.parseOptions);
     const address = parsed.ok ? parsed.mailbox.address : input;
     const domain = parsed.ok ? parsed.mailbox.domain : '';
     const verdict = localVerdict(
@@ -222,7 +227,7 @@ export class Verifier {
   ): Promise<{ verdict: ServiceVerdict; joined: boolean }> {
     const startedAt = this.now();
     const input = request.sender;
-    const parsed = parseMailbox(input);
+    const parsed = parseMailbox(input, this.parseOptions);
     if (!parsed.ok) {
       const [reason, rule] =
         parsed.kind === 'unverifiable'

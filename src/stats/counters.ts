@@ -1,5 +1,5 @@
 /**
- * Verdict -> counters, modelled on seed 002's WcSAP statistics: how many
+ * Verdict -> counters, modelled on WcSAP's statistics: how many
  * requests, how many skipped or answered from cache, what DNS said, how many
  * connections failed, how many SMTP sessions and at which command the remote
  * server refused.

@@ -1,6 +1,6 @@
 /**
  * The statistics table as data (rows with labels, values and percentages), in
- * the shape of seed 002's WcSAP table. The CLI prints it; the dashboard
+ * the shape of WcSAP's statistics table. The CLI prints it; the dashboard
  * renders it; both therefore show the same numbers.
  */
 import { ENGINE_REASONS } from '../core/index.js';

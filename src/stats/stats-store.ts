@@ -1,5 +1,5 @@
 /**
- * Persistent daily counters (seed 002's WcSAP table). Counting happens in
+ * Persistent daily counters (the WcSAP-style statistics table). Counting happens in
  * memory on the hot path and is flushed to the store every second and at
  * shutdown, so a verification costs no disk write for its statistics; a
  * killed process loses at most the last second of counts.

@@ -39,6 +39,9 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+/** A lookup rejects nobody: an address at a single-label domain may be in the cache (verify.allow_single_label_domains). */
+const LOOKUP = { singleLabelDomains: true } as const;
+
 function args(argv: string[], allowed: readonly (keyof typeof OPTIONS)[]) {
   const parsed = parseCommandArgs({ args: argv, allowPositionals: true, strict: true, options: OPTIONS });
   const extra = Object.keys(parsed.values).find((k) => !allowed.includes(k as keyof typeof OPTIONS));
@@ -75,7 +78,7 @@ export function parseCacheCommand(argv: string[]): StoreCommand {
     case 'get': {
       const [input] = positionals;
       if (!input || positionals.length > 1) throw new UsageError('cache get takes one ADDRESS');
-      const parsed = parseMailbox(input);
+      const parsed = parseMailbox(input, LOOKUP);
       if (!parsed.ok) throw new UsageError(`not an address: ${parsed.error}`);
       return { ...base, access: 'read', run: (deps) => cacheGet(parsed.mailbox, json, deps) };
     }
@@ -84,7 +87,7 @@ export function parseCacheCommand(argv: string[]): StoreCommand {
       if (!target || positionals.length > 1) throw new UsageError('cache purge takes one ADDRESS or DOMAIN');
       let key: { address: string } | { domain: string };
       if (target.includes('@')) {
-        const parsed = parseMailbox(target);
+        const parsed = parseMailbox(target, LOOKUP);
         if (!parsed.ok) throw new UsageError(`not an address: ${parsed.error}`);
         key = { address: parsed.mailbox.address };
       } else key = { domain: target.toLowerCase() };

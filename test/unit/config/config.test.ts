@@ -40,7 +40,7 @@ describe('configuration', () => {
   const cases: [string, string][] = [
     [
       'verify:\n  prot: 25\n',
-      'unknown.yaml: verify.prot: unknown key; allowed here: helo_name, sender, null_sender_recheck, recheck_sender, port, starttls, tls_verify, catch_all_test, vrfy, max_mx_hosts, max_addresses, max_sessions, max_rcpt_per_session, address_families, allow_targets, bind_address, budget, timeouts, reply_limits',
+      'unknown.yaml: verify.prot: unknown key; allowed here: helo_name, sender, null_sender_recheck, recheck_sender, port, starttls, tls_verify, catch_all_test, vrfy, max_mx_hosts, max_addresses, max_sessions, max_rcpt_per_session, address_families, allow_single_label_domains, allow_targets, bind_address, budget, timeouts, reply_limits',
     ],
     [
       'verfy: {}\n',

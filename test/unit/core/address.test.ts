@@ -172,3 +172,19 @@ describe('parseMailbox', () => {
     );
   });
 });
+
+describe('single-label domains (verify.allow_single_label_domains)', () => {
+  const allow = { singleLabelDomains: true };
+  for (const input of ['root@vm', 'a@localhost', 'nagios@Monitor', 'x@vm.', 'x@xn--bcher-kva', 'x@bücher'])
+    it(`${input}: refused by default, parsed when allowed`, () => {
+      const strict = parseMailbox(input);
+      assert.match(strict.ok ? 'parsed' : strict.error, /verify\.allow_single_label_domains/);
+      const r = parseMailbox(input, allow);
+      assert.doesNotMatch(r.ok ? r.mailbox.domain : 'not parsed.', /\.|[A-Z]/);
+    });
+
+  for (const input of ['a@123', 'a@-vm', 'a@v_m-', 'a@', 'a@.vm', 'a@vm..'])
+    it(`${input}: still invalid when single labels are allowed`, () => {
+      assert.equal(parseMailbox(input, allow).ok, false);
+    });
+});

@@ -1,5 +1,5 @@
 /**
- * The statistics table (seed 002's WcSAP table, as `cbv stats` prints it) for
+ * The statistics table (the WcSAP-style statistics table, as `cbv stats` prints it) for
  * three periods side by side: today, this month, and a chosen range. Days are
  * the server's UTC days: "today" is whatever /v1/stats answers by default.
  */

@@ -19,15 +19,18 @@ const domainParams = z.strictObject({
   domain: z.string().min(1).max(255).describe('A domain (or an address literal such as [192.0.2.1]).'),
 });
 
+/** A lookup rejects nobody: an address at a single-label domain may be in the cache (verify.allow_single_label_domains). */
+const LOOKUP = { singleLabelDomains: true } as const;
+
 function mailbox(address: string): Mailbox {
-  const parsed = parseMailbox(address);
+  const parsed = parseMailbox(address, LOOKUP);
   if (!parsed.ok) throw invalid('address', `address: ${parsed.error}`);
   return parsed.mailbox;
 }
 
 /** The domain as the cache keys it (A-labels, lower case), by the same rules as an address's domain. */
 function domainKey(domain: string): string {
-  const parsed = parseMailDomain(domain);
+  const parsed = parseMailDomain(domain, LOOKUP);
   if (!parsed.ok) throw invalid('domain', `domain: ${parsed.error}`);
   return parsed.domain;
 }

@@ -1,5 +1,5 @@
 /**
- * Statistics: the seed-002 table over a range of days (the very report
+ * Statistics: the WcSAP-style statistics table over a range of days (the very report
  * `cbv stats` prints, so the dashboard and the CLI agree), and the series of
  * verdicts by result for the dashboard's chart.
  */
