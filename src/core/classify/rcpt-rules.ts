@@ -56,7 +56,8 @@ const TRANSIENT_RULES: readonly ReplyRule[] = [
   },
   {
     id: 'rcpt.too-many-recipients',
-    stages: ['rcpt'],
+    // The random probe too: refused as one too many, it has not been answered (probe.ts asks again).
+    stages: RCPT,
     code: /^4/,
     enhanced: /^4\.5\.3$/,
     outcome: 'retry_alone',
@@ -65,7 +66,7 @@ const TRANSIENT_RULES: readonly ReplyRule[] = [
   },
   {
     id: 'rcpt.too-many-recipients-text',
-    stages: ['rcpt'],
+    stages: RCPT,
     code: /^[45]/,
     text: TOO_MANY_RECIPIENTS,
     outcome: 'retry_alone',

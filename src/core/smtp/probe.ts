@@ -266,21 +266,34 @@ export class Probe {
       if (decision.kind !== 'final') return failed(decision, count);
       return answered(answers.map((a) => a ?? decision));
     }
-    const catchAll = !req.probe
-      ? req.knownCatchAll
-      : replies.random
-        ? catchAllFrom(classify(d, 'rcpt_random', replies.random))
-        : null;
+    const random = req.probe && replies.random ? classify(d, 'rcpt_random', replies.random) : null;
+    const catchAll = !req.probe ? req.knownCatchAll : random ? catchAllFrom(random) : null;
     let recipientLimit: number | null = null;
+    // The random probe refused as one recipient too many (452 4.5.3; it goes last without
+    // PIPELINING): its answer is still owed, and until it comes an address's yes may be a
+    // catch-all's. Such addresses are asked again, with the probe, within the server's limit.
+    const probeOwed = random?.outcome === 'retry_alone';
+    if (probeOwed) {
+      d.conn.note(
+        '*',
+        'server refused the random probe as one recipient too many; asking again in a new transaction',
+      );
+      recipientLimit = this.acceptedBefore((slot) => slot.kind === 'random', transactions, replies);
+    }
     for (const [index, { reply, mail: txMail }] of replies.rcpts) {
       if (!isPositive(txMail)) continue;
       const c = classify(d, 'rcpt', reply);
       if (c.outcome === 'retry_alone') {
         d.conn.note('*', 'server takes fewer recipients per transaction; asking again in a new transaction');
-        const limit = this.acceptedBefore(index, transactions, replies);
+        const limit = this.acceptedBefore(
+          (slot) => slot.kind === 'address' && slot.index === index,
+          transactions,
+          replies,
+        );
         recipientLimit = Math.min(recipientLimit ?? limit, limit);
         continue;
       }
+      if (probeOwed && c.outcome === 'accepted') continue;
       answers[index] = decideRcpt(d, reply, c, catchAll);
     }
     if (cutWhy && rcptRepliesSeen === 0) return failed(cutWhy, count);
@@ -298,11 +311,15 @@ export class Probe {
   }
 
   /** How many RCPTs of its transaction came before the one refused as too many: the server's limit. */
-  private acceptedBefore(index: number, transactions: RcptSlot[][], replies: EnvelopeReplies): number {
-    const tx = transactions.find((t) => t.some((s) => s.kind === 'address' && s.index === index)) ?? [];
+  private acceptedBefore(
+    refused: (slot: RcptSlot) => boolean,
+    transactions: RcptSlot[][],
+    replies: EnvelopeReplies,
+  ): number {
+    const tx = transactions.find((t) => t.some(refused)) ?? [];
     let n = 0;
     for (const slot of tx) {
-      if (slot.kind === 'address' && slot.index === index) break;
+      if (refused(slot)) break;
       const reply = slot.kind === 'random' ? replies.random : replies.rcpts.get(slot.index)?.reply;
       if (reply && reply.code !== 452) n++;
     }

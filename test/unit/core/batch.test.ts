@@ -130,6 +130,36 @@ describe('verifyBatch', () => {
     await engine.idle();
   });
 
+  it('calls no address deliverable while the random probe is owed: a catch-all without PIPELINING that refuses it as one recipient too many (452 4.5.3)', async () => {
+    // Without PIPELINING the random probe goes last, so a per-transaction limit lands on it.
+    for (const limit of [1, 3, 7]) {
+      const s = await server({
+        replies: {
+          EHLO: ['250-test.example\r\n', '250 8BITMIME\r\n'],
+          RCPT: (_line, session) => {
+            const sinceMail =
+              session.commands.length - 1 - session.commands.findLastIndex((c) => c.startsWith('MAIL'));
+            // A catch-all: every local part is taken, within the limit.
+            return [sinceMail > limit ? '452 4.5.3 Error: too many recipients\r\n' : '250 2.1.5 Ok\r\n'];
+          },
+        },
+      });
+      const engine = engineFor(s);
+      const names = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace'];
+      const verdicts = await engine.verifyBatch(
+        names.map((n) => at(s, n)),
+        { waitForClose: true },
+      );
+      assert.deepEqual(
+        verdicts.map((v) => `${v.reason}/${String(v.catchAllProbe)}`),
+        names.map(() => 'catch_all/true'),
+        `limit ${limit}: ${JSON.stringify(s.sessions.map((x) => x.commands))}`,
+      );
+      assert.ok(s.sessions.every((x) => rcpts(x).length <= 8));
+      await engine.idle();
+    }
+  });
+
   it('asks the rest again, one command at a time, when the session is lost mid-batch', async () => {
     // The first session is reset after the third RCPT arrives; later sessions behave.
     const s = await server({
