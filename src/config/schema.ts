@@ -378,10 +378,10 @@ export const limitsSchema = z
     mx_burst: count(10, 'Sessions to one MX address allowed at once after a quiet spell.', 100_000),
     flood_threshold: count(
       5,
-      "Distinct never-seen local parts at one domain that its MX answers user_unknown within flood_window (and that outnumber those it confirms) that trip the flood breaker: a forged-sender flood's signature. A domain whose new senders exist never trips.",
+      "Distinct never-seen addresses at one site (registrable domain: a domain and its subdomains) that its MX answers user_unknown within flood_window (and that outnumber those it confirms) that trip the flood breaker: a forged-sender flood's signature. A site whose new senders exist never trips.",
       1_000_000,
     ),
-    flood_window: seconds(60, 'Window for counting never-seen local parts answered user_unknown'),
+    flood_window: seconds(60, 'Window for counting never-seen addresses answered user_unknown'),
     flood_cooldown: seconds(
       300,
       'How long a tripped domain stays tripped after the last evidence: new senders are deferred (rate_limited), known ones answered from the cache',

@@ -23,6 +23,7 @@
 import { randomBytes } from 'node:crypto';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { RedisLink } from '../redis/link.js';
+import { floodSite } from './flood-site.js';
 import type { Release } from './semaphore.js';
 
 /** Which budget: one per sender domain, one per MX address. */
@@ -189,16 +190,16 @@ export class FleetLimits {
   }
 
   /**
-   * Count a never-seen address at `domain` fleet-wide (each address once per
-   * window): 'tripped' for the sighting that trips the breaker, 'open' while
+   * Count a never-seen address at `domain` fleet-wide, under its site (floodSite, as the
+   * node's breaker counts; each address once per window): 'tripped' for the sighting that trips the breaker, 'open' while
    * it is tripped, 'ok', or 'local' without Redis. The service counts only
    * addresses the MX answered user_unknown (CalloutLimits.floodEvidence): the
    * forged-flood signature, never mere volume.
    */
   async recordNewAddress(domain: string, address: string): Promise<FleetFlood> {
     const f = this.options.flood;
-    // One hash tag per domain: both keys in one Cluster slot, as a script needs.
-    const head = `${this.link.prefix}flood:{${domain}}`;
+    // One hash tag per site: both keys in one Cluster slot, as a script needs.
+    const head = `${this.link.prefix}flood:{${floodSite(domain)}}`;
     const r = await this.link.call(
       'limits.flood',
       (c) =>
@@ -217,9 +218,9 @@ export class FleetLimits {
     return r === -1 ? 'local' : r === 0 ? 'ok' : r === 1 ? 'tripped' : 'open';
   }
 
-  /** Whether the breaker holds `domain` tripped fleet-wide (false without Redis). */
+  /** Whether the breaker holds the site of `domain` tripped fleet-wide (false without Redis). */
   async isFloodTripped(domain: string): Promise<boolean> {
-    const key = `${this.link.prefix}flood:{${domain}}:tripped`;
+    const key = `${this.link.prefix}flood:{${floodSite(domain)}}:tripped`;
     return (await this.link.call('limits.flood', (c) => c.exists(key), 0)) === 1;
   }
 }

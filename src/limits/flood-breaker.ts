@@ -3,24 +3,30 @@
  * never-seen local parts at one domain that its MX answers "no such user". Calling each of
  * them out would make us one of the many verifiers that DDoS the forged domain's MX.
  *
- * What counts, per domain, within `windowMs`, each local part once however often it is asked:
+ * The breaker counts per *site* (floodSite: the registrable domain), not per domain: random
+ * subdomains of a wildcard-MX domain are one victim. Every method takes a mail domain and
+ * answers for its site. What counts, per site, within `windowMs`, each address once however
+ * often it is asked:
  *
- * - suspects: never-seen local parts the MX answered `user_unknown`;
- * - witnesses: never-seen local parts the MX confirmed (they exist);
- * - in flight: never-seen local parts sent to the MX and not answered yet.
+ * - suspects: never-seen addresses the MX answered `user_unknown`;
+ * - witnesses: never-seen addresses the MX confirmed (they exist);
+ * - in flight: never-seen addresses sent to the MX and not answered yet.
  *
- * The domain trips when suspects reach `threshold` and outnumber the witnesses: a busy domain
+ * The site trips when suspects reach `threshold` and outnumber the witnesses: a busy domain
  * whose new senders exist never trips, however many there are. While tripped (`cooldownMs`,
  * re-armed by fresh evidence) the service calls out only as a trickle (see FloodTrickle).
  *
- * Until then, a domain is *held* while it has suspects that its witnesses do not outnumber, or,
- * before any answer, `threshold` never-seen local parts in flight: it gets one session at a time,
- * each gathering the addresses queued for it, until the answers show which kind of domain it is.
- * That bounds what a flood costs its victim before it trips (a session or two), and slows a real
- * domain only while an unknown sender outweighs the known ones.
+ * Until then, a site is *held* while it has suspects that its witnesses do not outnumber, or,
+ * before any answer, `threshold` never-seen addresses in flight: it gets one session at a time
+ * (across all its domains: see inFlight), each gathering the addresses queued for it, until the
+ * answers show which kind of site it is. That bounds what a flood costs its victim before it
+ * trips (a session or two), and slows a real domain only while an unknown sender outweighs the
+ * known ones.
  */
+import { floodSite } from './flood-site.js';
+
 export interface FloodOptions {
-  /** Distinct never-seen local parts answered user_unknown within the window that trip a domain. */
+  /** Distinct never-seen addresses answered user_unknown within the window that trip a site. */
   threshold: number;
   windowMs: number;
   /** How long a trip lasts after the last evidence that re-armed it. */
@@ -35,33 +41,34 @@ export type FloodEvidence = 'unknown' | 'exists' | 'neither';
 export type FloodState = 'open' | 'held' | 'tripped';
 
 interface DomainWindow {
-  /** local part -> when it was answered user_unknown. */
+  /** address (local part @ domain) -> when it was answered user_unknown. */
   suspects: Map<string, number>;
-  /** local part -> when it was confirmed to exist. */
+  /** address -> when it was confirmed to exist. */
   witnesses: Map<string, number>;
   inFlight: Set<string>;
   trippedUntil: number;
 }
 
-/** Domains kept before idle ones are swept. */
+/** Sites kept before idle ones are swept. */
 const SWEEP_AT = 10_000;
 
 export class FloodBreaker {
-  private readonly domains = new Map<string, DomainWindow>();
+  private readonly sites = new Map<string, DomainWindow>();
   private readonly now: () => number;
 
   constructor(private readonly options: FloodOptions) {
     this.now = options.now ?? Date.now;
   }
 
+  /** Whether the site of `domain` is tripped. */
   isTripped(domain: string): boolean {
-    const w = this.domains.get(domain);
+    const w = this.sites.get(floodSite(domain));
     return w !== undefined && w.trippedUntil > this.now();
   }
 
-  /** Whether a domain may get a callout session now, given how many it has in flight. */
+  /** Whether a domain may get a callout session now: the state of its site. */
   state(domain: string): FloodState {
-    const w = this.domains.get(domain);
+    const w = this.sites.get(floodSite(domain));
     if (!w) return 'open';
     const now = this.now();
     if (w.trippedUntil > now) return 'tripped';
@@ -74,7 +81,15 @@ export class FloodBreaker {
   /** Local parts of a domain are about to be asked at its MX. */
   dispatched(domain: string, localParts: readonly string[]): void {
     const w = this.window(domain);
-    for (const local of localParts) w.inFlight.add(local);
+    for (const local of localParts) w.inFlight.add(`${local}@${domain}`);
+  }
+
+  /**
+   * Never-seen addresses of the site of `domain` (any of its domains) asked and not answered
+   * yet: a held site gets its next session only when this is 0.
+   */
+  inFlight(domain: string): number {
+    return this.sites.get(floodSite(domain))?.inFlight.size ?? 0;
   }
 
   /**
@@ -84,10 +99,11 @@ export class FloodBreaker {
   settle(domain: string, localPart: string, evidence: FloodEvidence): 'tripped' | 'ok' {
     const now = this.now();
     const w = this.window(domain);
-    w.inFlight.delete(localPart);
+    const address = `${localPart}@${domain}`;
+    w.inFlight.delete(address);
     this.expire(w, now);
-    if (evidence === 'unknown') touch(w.suspects, localPart, now);
-    else if (evidence === 'exists') touch(w.witnesses, localPart, now);
+    if (evidence === 'unknown') touch(w.suspects, address, now);
+    else if (evidence === 'exists') touch(w.witnesses, address, now);
     const looksForged = w.suspects.size >= this.options.threshold && w.suspects.size > w.witnesses.size;
     if (evidence !== 'unknown' || !looksForged) return 'ok';
     const wasTripped = w.trippedUntil > now;
@@ -95,22 +111,24 @@ export class FloodBreaker {
     return wasTripped ? 'ok' : 'tripped';
   }
 
-  /** Domains currently tripped (for the dashboard and metrics). */
+  /** Sites currently tripped (for the dashboard and metrics): `domain` is the site. */
   tripped(): { domain: string; untilMs: number; suspects: number }[] {
     const now = this.now();
     const out: { domain: string; untilMs: number; suspects: number }[] = [];
-    for (const [domain, w] of this.domains) {
-      if (w.trippedUntil > now) out.push({ domain, untilMs: w.trippedUntil, suspects: w.suspects.size });
+    for (const [site, w] of this.sites) {
+      if (w.trippedUntil > now)
+        out.push({ domain: site, untilMs: w.trippedUntil, suspects: w.suspects.size });
     }
     return out;
   }
 
   private window(domain: string): DomainWindow {
-    let w = this.domains.get(domain);
+    const site = floodSite(domain);
+    let w = this.sites.get(site);
     if (!w) {
-      if (this.domains.size >= SWEEP_AT) this.sweep();
+      if (this.sites.size >= SWEEP_AT) this.sweep();
       w = { suspects: new Map(), witnesses: new Map(), inFlight: new Set(), trippedUntil: 0 };
-      this.domains.set(domain, w);
+      this.sites.set(site, w);
     }
     return w;
   }
@@ -119,19 +137,19 @@ export class FloodBreaker {
   private expire(w: DomainWindow, now: number): void {
     const from = now - this.options.windowMs;
     for (const map of [w.suspects, w.witnesses]) {
-      for (const [local, at] of map) {
+      for (const [address, at] of map) {
         if (at > from) break;
-        map.delete(local);
+        map.delete(address);
       }
     }
   }
 
   private sweep(): void {
     const now = this.now();
-    for (const [domain, w] of this.domains) {
+    for (const [site, w] of this.sites) {
       this.expire(w, now);
       const idle = w.suspects.size === 0 && w.witnesses.size === 0 && w.inFlight.size === 0;
-      if (idle && w.trippedUntil <= now) this.domains.delete(domain);
+      if (idle && w.trippedUntil <= now) this.sites.delete(site);
     }
   }
 }

@@ -11,13 +11,15 @@
  * next batch gathers, so a busy domain costs its MX sessions at the domain rate however
  * many senders it has, and a single sender costs one session.
  *
- * The flood breaker is consulted before each session: a held domain (suspects, no witness
- * yet) gets one session at a time; a tripped one gets none, its queued requests are
- * answered rate_limited and handed to the trickle.
+ * The flood breaker is consulted before each session. It answers for the domain's site (the
+ * registrable domain, so that random subdomains of a wildcard-MX domain are one victim): a held
+ * site (suspects, no witness yet) gets one session at a time across all its domains; a tripped
+ * one gets none, its queued requests are answered rate_limited and handed to the trickle.
  */
 import type { EngineVerdict, VerifyOptions } from '../core/index.js';
 import type { CalloutLimits } from '../limits/callout-limits.js';
 import type { FloodEvidence } from '../limits/flood-breaker.js';
+import { floodSite } from '../limits/flood-site.js';
 import { localVerdict } from './local-verdict.js';
 import type { CalloutVerdict } from './verifier.js';
 
@@ -52,7 +54,7 @@ export interface SchedulerDeps {
   shutdown: AbortSignal;
   /** Each verdict of a session, before whoever waits for it hears it: cache writes, statistics. */
   settle(verdict: CalloutVerdict, job: CalloutJob): Promise<void>;
-  /** The breaker tripped for a domain (once per trip). */
+  /** The breaker tripped for a site (floodSite: the registrable domain), once per trip. */
   floodTripped(domain: string): void;
   /** Requests that were queued for a tripped domain, answered rate_limited: the trickle's now. */
   divert(domain: string, jobs: readonly CalloutJob[]): void;
@@ -166,7 +168,7 @@ export class CalloutScheduler {
         const state = this.deps.limits.flood.state(domain);
         if (state === 'tripped' || (await this.deps.limits.floodTripped(domain)))
           return this.divert(domain, q);
-        if (state === 'held' && (q.sessions > 0 || this.gathering(domain, q))) return; // pumped again later
+        if (state === 'held' && (this.siteBusy(domain, q) || this.gathering(domain, q))) return; // pumped again later
         q.wait = new AbortController();
         const slot = await this.deps.limits.acquireDomain(
           domain,
@@ -175,7 +177,7 @@ export class CalloutScheduler {
         q.wait = null;
         if (typeof slot === 'string') continue; // nobody left, or shutdown: the loop decides
         const again = this.deps.limits.flood.state(domain);
-        if (again === 'tripped' || (again === 'held' && q.sessions > 0) || q.waiting.length === 0) {
+        if (again === 'tripped' || (again === 'held' && this.siteBusy(domain, q)) || q.waiting.length === 0) {
           slot();
           continue;
         }
@@ -189,6 +191,24 @@ export class CalloutScheduler {
     } finally {
       q.pumping = false;
       this.forgetIfIdle(domain, q);
+    }
+  }
+
+  /** A session of this domain, or of another domain of its site, is under way. */
+  private siteBusy(domain: string, q: DomainQueue): boolean {
+    return q.sessions > 0 || this.deps.limits.flood.inFlight(domain) > 0;
+  }
+
+  /**
+   * After a session: the next one of this domain, and of the other domains of its site that
+   * waited while the site was held (their queues are not pumped by anything else).
+   */
+  private pumpSite(domain: string, q: DomainQueue): void {
+    void this.pump(domain, q);
+    const site = floodSite(domain);
+    for (const [other, oq] of this.domains) {
+      if (other !== domain && oq.waiting.length > 0 && !oq.pumping && floodSite(other) === site)
+        void this.pump(other, oq);
     }
   }
 
@@ -249,8 +269,8 @@ export class CalloutScheduler {
     }
     slot();
     q.sessions--;
-    if (tripped) this.deps.floodTripped(domain);
-    void this.pump(domain, q);
+    if (tripped) this.deps.floodTripped(floodSite(domain));
+    this.pumpSite(domain, q);
   }
 
   /** The domain tripped while jobs waited: answer them now, and let the trickle have them. */

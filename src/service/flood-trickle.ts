@@ -9,21 +9,27 @@
  * is answered from the cache. Addresses asked again go first (a real MTA retries a deferral,
  * a forger rarely does), then the oldest. What the flood costs its victim is bounded by this
  * trickle, not by the flood.
+ *
+ * The trickle runs per site, as the breaker trips (floodSite): a flood over random subdomains
+ * of one victim gets one trickle session per interval, not one per subdomain. A session carries
+ * addresses of one domain (the first picked, and others of its domain).
  */
 import { BoundedMap } from '../limits/bounded-map.js';
+import { floodSite } from '../limits/flood-site.js';
 import type { CalloutJob, CalloutScheduler } from './callout-scheduler.js';
 
 export interface TrickleOptions {
-  /** One trickle session per tripped domain this often. */
+  /** One trickle session per tripped site this often. */
   intervalMs: number;
   /** Addresses one trickle session carries. */
   perSession: number;
-  /** Deferred addresses remembered per domain (least recently asked forgotten first). */
+  /** Deferred addresses remembered per site (least recently asked forgotten first). */
   maxQueued: number;
 }
 
 /** What one trickle tick did, for logs and metrics. */
 export interface TrickleReport {
+  /** The tripped site (registrable domain). */
   domain: string;
   /** Addresses sent in this tick's session (0 when there was nothing to send or no slot). */
   sent: number;
@@ -35,11 +41,12 @@ export interface TrickleReport {
 
 export interface TrickleDeps {
   scheduler: Pick<CalloutScheduler, 'runUnattended'>;
+  /** Whether the site of `domain` is still tripped. */
   isTripped(domain: string): Promise<boolean>;
-  /** One call per tick of a tripped domain. */
+  /** One call per tick of a tripped site. */
   tick(report: TrickleReport): void;
-  /** The trip ended: the domain is called out normally again. */
-  ended(domain: string): void;
+  /** The trip ended: the site is called out normally again. */
+  ended(site: string): void;
 }
 
 interface Deferred {
@@ -56,58 +63,59 @@ interface DomainTrickle {
 }
 
 export class FloodTrickle {
-  private readonly domains = new Map<string, DomainTrickle>();
+  private readonly sites = new Map<string, DomainTrickle>();
 
   constructor(
     private readonly options: TrickleOptions,
     private readonly deps: TrickleDeps,
   ) {}
 
-  /** A request for a never-seen address of a tripped domain was deferred: keep it for the trickle. */
+  /** A request for a never-seen address of a tripped site was deferred: keep it for the trickle. */
   defer(job: CalloutJob): void {
-    const d = this.domain(job.domain);
+    const d = this.site(floodSite(job.domain));
     d.deferred++;
     const held = d.queue.get(job.address);
     if (held) held.asked++;
     else d.queue.set(job.address, { job: { ...job, kind: 'trickle' }, asked: 1, since: Date.now() });
   }
 
-  /** Tripped domains with what waits for their trickle. */
+  /** Tripped sites with what waits for their trickle. */
   snapshot(): { domain: string; queued: number }[] {
-    return [...this.domains].map(([domain, d]) => ({ domain, queued: d.queue.size }));
+    return [...this.sites].map(([site, d]) => ({ domain: site, queued: d.queue.size }));
   }
 
   close(): void {
-    for (const d of this.domains.values()) clearInterval(d.timer);
-    this.domains.clear();
+    for (const d of this.sites.values()) clearInterval(d.timer);
+    this.sites.clear();
   }
 
-  private domain(domain: string): DomainTrickle {
-    let d = this.domains.get(domain);
+  private site(site: string): DomainTrickle {
+    let d = this.sites.get(site);
     if (!d) {
-      const timer = setInterval(() => void this.tick(domain), this.options.intervalMs);
+      const timer = setInterval(() => void this.tick(site), this.options.intervalMs);
       timer.unref();
       d = { queue: new BoundedMap(this.options.maxQueued), timer, deferred: 0, busy: false };
-      this.domains.set(domain, d);
+      this.sites.set(site, d);
     }
     return d;
   }
 
-  private async tick(domain: string): Promise<void> {
-    const d = this.domains.get(domain);
+  private async tick(site: string): Promise<void> {
+    const d = this.sites.get(site);
     if (!d || d.busy) return;
-    if (!(await this.deps.isTripped(domain))) {
+    if (!(await this.deps.isTripped(site))) {
       // Whoever was deferred retries and is verified normally now.
       clearInterval(d.timer);
-      this.domains.delete(domain);
-      this.deps.ended(domain);
+      this.sites.delete(site);
+      this.deps.ended(site);
       return;
     }
     const picked = this.pick(d);
     const deferred = d.deferred;
     d.deferred = 0;
     let sent = 0;
-    if (picked.length > 0) {
+    const domain = picked[0]?.job.domain;
+    if (domain !== undefined) {
       d.busy = true;
       try {
         const jobs = picked.map((p) => p.job);
@@ -118,14 +126,18 @@ export class FloodTrickle {
         d.busy = false;
       }
     }
-    this.deps.tick({ domain, sent, deferred, queued: d.queue.size });
+    this.deps.tick({ domain: site, sent, deferred, queued: d.queue.size });
   }
 
-  /** The most asked, then the oldest; taken out of the queue. */
+  /**
+   * The most asked, then the oldest, and others of the same domain (a session speaks to one
+   * domain's MX) up to perSession; taken out of the queue.
+   */
   private pick(d: DomainTrickle): Deferred[] {
     const all = [...d.queue.entries()].map(([, v]) => v);
     all.sort((a, b) => b.asked - a.asked || a.since - b.since);
-    const picked = all.slice(0, this.options.perSession);
+    const domain = all[0]?.job.domain;
+    const picked = all.filter((p) => p.job.domain === domain).slice(0, this.options.perSession);
     for (const p of picked) d.queue.delete(p.job.address);
     return picked;
   }

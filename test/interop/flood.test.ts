@@ -5,6 +5,7 @@
  *
  * - 500 forged senders at one domain from 20 clients in parallel: at most 10 connections, and
  *   no forged sender accepted; a known sender of that domain is answered from the cache.
+ * - The same spread over 500 subdomains of one domain whose MX serves them all: at most 10.
  * - 300 existing senders of one domain within about 15 s: no trip, every one accepted.
  * - 100 messages from one new sender at once: one callout, no trip.
  */
@@ -12,11 +13,13 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { startTestDaemon, type TestDaemon } from '../support/daemon.js';
-import { startFloodRig, type FloodRig } from '../support/testbed/flood-rig.js';
+import { rigSubdomains, startFloodRig, type FloodRig } from '../support/testbed/flood-rig.js';
 import { sleep } from '../support/testbed/process.js';
 import type { EnvelopeResult } from '../support/testbed/smtp-sender.js';
 
-const DOMAINS = { forged: 'forged.test', busy: 'busy.test', single: 'single.test' };
+const DOMAINS = { forged: 'forged.test', busy: 'busy.test', single: 'single.test', wild: 'wild.test' };
+/** wild.test has a wildcard-like MX: 500 subdomains, all served by its MX. */
+const WILD_SUBDOMAINS = 500;
 const USERS = ['known', 'newcomer', ...Array.from({ length: 300 }, (_, i) => `user${i + 1}`)];
 const CLIENTS = 20;
 
@@ -28,6 +31,7 @@ before(
     rig = await startFloodRig({
       domains: DOMAINS,
       users: USERS,
+      subdomains: { wild: WILD_SUBDOMAINS },
       cbv: async (dns, smtpPort) => {
         // Only what the rig needs (its DNS, its MX port, loopback allowed): every limit is the default.
         cbv = await startTestDaemon({
@@ -108,6 +112,26 @@ describe('forged floods through a real Postfix asking cbv serve', { timeout: 300
     assert.equal(hits, 1, 'the known sender was answered from the cache, without a callout');
     console.log(
       `# forged flood: ${connections} connections to the forged domain's MX; forged senders ${JSON.stringify(summary)}`,
+    );
+  });
+
+  it('500 forged senders at 500 subdomains of one domain (a wildcard MX) from 20 clients cost its MX at most 10 connections; none is accepted', async () => {
+    const forged = rigSubdomains(DOMAINS.wild, WILD_SUBDOMAINS).map(
+      (sub, i) => `r${String(i + 1).padStart(4, '0')}@${sub}`,
+    );
+    const results = await rig.send(forged, CLIENTS);
+    const connections = await settledCallouts('wild');
+    const summary = codes(results);
+    assert.equal(results.length, 500);
+    assert.deepEqual(
+      Object.keys(summary).filter((k) => !['4xx', '5xx'].includes(k)),
+      [],
+      JSON.stringify(summary),
+    );
+    assert.ok(connections <= 10, `the wildcard domain's MX saw ${connections} connections`);
+    assert.ok(daemon().service.limits.flood.isTripped(`s0042.${DOMAINS.wild}`), 'the site tripped');
+    console.log(
+      `# subdomain flood: ${connections} connections to the wildcard domain's MX; forged senders ${JSON.stringify(summary)}`,
     );
   });
 

@@ -32,6 +32,11 @@ export interface FloodRigOptions {
   domains: Record<string, string>;
   /** Local parts that exist at every domain. */
   users: readonly string[];
+  /**
+   * label -> how many subdomains (s0000.<domain> ...) have the same MX as the domain, as a
+   * wildcard MX gives them; the victim answers for them on the domain's listener.
+   */
+  subdomains?: Record<string, number>;
   /** Starts cbv against the rig's DNS and the victim's SMTP port. */
   cbv(dns: DnsServer, smtpPort: number): Promise<CbvUnderTest>;
 }
@@ -67,6 +72,11 @@ function victimMasterCf(labels: readonly string[], port: number): string {
     .join('\n');
 }
 
+/** The subdomains the rig gives `domain`: s0000.<domain>, s0001.<domain>, ... */
+export function rigSubdomains(domain: string, count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `s${String(i).padStart(4, '0')}.${domain}`);
+}
+
 export async function startFloodRig(options: FloodRigOptions): Promise<FloodRig> {
   const labels = Object.keys(options.domains);
   const ips = labels.map((_, i) => `127.0.7.${i + 1}`);
@@ -81,6 +91,11 @@ export async function startFloodRig(options: FloodRigOptions): Promise<FloodRig>
         return [
           { name: domain, type: 'MX' as const, value: `10 mx.${domain}` },
           { name: `mx.${domain}`, type: 'A' as const, value: ips[i] ?? '' },
+          ...rigSubdomains(domain, options.subdomains?.[label] ?? 0).map((name) => ({
+            name,
+            type: 'MX' as const,
+            value: `10 mx.${domain}`,
+          })),
         ];
       }),
     });

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { FloodBreaker } from '../../../src/limits/flood-breaker.js';
 import type { ServiceVerdict } from '../../../src/service/verdict.js';
 import { StaticResolver } from '../../support/engine.js';
 import { startScriptedServer, type ScriptedServer } from '../../support/scripted-smtp.js';
@@ -122,6 +123,88 @@ describe('the flood breaker', () => {
     assert.equal(server.sessions.length, 1);
     assert.deepEqual(svc.observer.tripped, []);
     assert.equal(svc.limits.flood.isTripped('one.test'), false);
+  });
+});
+
+/**
+ * A scripted MX serving `count` subdomains of `site` (as a wildcard MX does), and `site` itself;
+ * `exists` decides per local part.
+ */
+async function wildcardSite(site: string, count: number, exists: (local: string) => boolean) {
+  const { server } = await mailDomain(site, exists);
+  const zone: Record<string, { mx?: { exchange: string; priority: number }[]; a?: string[] }> = {
+    [site]: { mx: [{ exchange: `mx.${site}`, priority: 10 }] },
+    [`mx.${site}`]: { a: [server.host] },
+  };
+  const subdomains = Array.from({ length: count }, (_, i) => `s${String(i).padStart(4, '0')}.${site}`);
+  for (const sub of subdomains) zone[sub] = { mx: [{ exchange: `mx.${site}`, priority: 10 }] };
+  return { server, resolver: new StaticResolver(zone), subdomains };
+}
+
+describe('a flood spread over the subdomains of one site', () => {
+  it('trips the site (its registrable domain) within its first sessions: 200 forged senders at 200 subdomains', async () => {
+    const { server, resolver, subdomains } = await wildcardSite('wild.test', 200, (l) => l === 'known');
+    const svc = testService(server.port, resolver, { limits: DEFAULT_LIMITS });
+    const flood = await Promise.all(subdomains.map((sub, i) => svc.verifier.verify(`r${i}@${sub}`)));
+    assert.deepEqual(reasons(flood), ['rate_limited/service.flood-breaker', 'user_unknown/rcpt.bad-mailbox']);
+    assert.ok(flood.every((v) => v.result !== 'deliverable'));
+    // The sessions under way before the first answers (threshold never-seen addresses), no more.
+    assert.ok(server.sessions.length <= 10, `sessions: ${rcptsOf(server).join(',')}`);
+    assert.deepEqual(svc.observer.tripped, ['wild.test']);
+    assert.equal(svc.limits.flood.isTripped('another.sub.wild.test'), true);
+    assert.equal(svc.limits.flood.isTripped('wild.test'), true);
+    await svc.verifier.close(0);
+  });
+
+  it('counts one local part at different subdomains as different addresses, and repeats of one address once', () => {
+    const flood = new FloodBreaker(DEFAULT_LIMITS.flood);
+    for (let i = 0; i < 4; i++) flood.settle(`s${i}.site.test`, 'info', 'unknown');
+    for (let i = 0; i < 10; i++) flood.settle('s0.site.test', 'info', 'unknown');
+    assert.equal(flood.isTripped('site.test'), false, 'four distinct addresses, one of them repeated');
+    assert.equal(flood.settle('s4.site.test', 'info', 'unknown'), 'tripped');
+    assert.equal(flood.isTripped('s9.site.test'), true);
+    // Sites the Public Suffix List separates stay apart (its private section included).
+    for (let i = 0; i < 5; i++) flood.settle(`user${i}.github.io`, `r${i}`, 'unknown');
+    assert.equal(flood.isTripped('user0.github.io'), false);
+    assert.equal(flood.isTripped('github.io'), false);
+    for (let i = 0; i < 5; i++) flood.settle(`d${i}.example.co.uk`, `r${i}`, 'unknown');
+    assert.equal(flood.isTripped('example.co.uk'), true);
+    assert.equal(flood.isTripped('other.co.uk'), false);
+  });
+
+  it('never trips a site whose new senders at its subdomains exist, among a few unknown ones', async () => {
+    const { server, resolver, subdomains } = await wildcardSite('campus.test', 18, (l) =>
+      l.startsWith('user'),
+    );
+    const svc = testService(server.port, resolver, { limits: DEFAULT_LIMITS });
+    // One session per subdomain (a session speaks for one domain): 18 at the MX's rate.
+    const verdicts = await Promise.all(
+      subdomains.map((sub, i) => svc.verifier.verify(`${i % 6 === 0 ? 'gone' : 'user'}${i}@${sub}`)),
+    );
+    assert.equal(
+      verdicts.filter((v) => v.reason === 'accepted').length,
+      15,
+      JSON.stringify(reasons(verdicts)),
+    );
+    assert.equal(verdicts.filter((v) => v.reason === 'user_unknown').length, 3);
+    assert.deepEqual(svc.observer.tripped, []);
+    await svc.verifier.close(0);
+  });
+
+  it('trickles one session per interval for the whole site, not one per subdomain', async () => {
+    const { server, resolver, subdomains } = await wildcardSite('drip.test', 40, (l) => l === 'real');
+    const svc = testService(server.port, resolver, { limits: DEFAULT_LIMITS, trickleIntervalMs: 150 });
+    await Promise.all(subdomains.slice(0, 20).map((sub, i) => svc.verifier.verify(`r${i}@${sub}`)));
+    assert.deepEqual(svc.observer.tripped, ['drip.test']);
+    const tripSessions = server.sessions.length;
+    const deferred = await Promise.all(
+      subdomains.slice(20).map((sub, i) => svc.verifier.verify(`late${i}@${sub}`)),
+    );
+    assert.deepEqual(reasons(deferred), ['rate_limited/service.flood-breaker']);
+    await sleep(600); // four intervals
+    const trickled = server.sessions.length - tripSessions;
+    assert.ok(trickled >= 1 && trickled <= 5, `trickle sessions in 4 intervals: ${trickled}`);
+    await svc.verifier.close(0);
   });
 });
 
