@@ -27,6 +27,9 @@ type PolicyConfig = Config['policy'];
 /** Beyond the service's inline budget, how long before a request is answered with the fail-safe anyway. */
 const HARD_DEADLINE_MARGIN_MS = 5000;
 
+/** After the shutdown grace, how long requests whose callouts were abandoned have to be answered (ms). */
+const ANSWER_AFTER_GRACE_MS = 2000;
+
 export class PolicyServer implements Frontend {
   readonly name = 'policy';
   private readonly servers: Server[] = [];
@@ -225,7 +228,11 @@ export class PolicyServer implements Frontend {
       this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))),
     );
     for (const connection of this.connections) connection.end();
-    const deadline = Date.now() + graceMs;
+    // The verifier abandons its callouts at the same deadline, and their requests are then
+    // answered (a temporary verdict: the fail-safe defer, never a reject). Those answers get a
+    // moment to be written before anything still busy is cut: on a loaded machine the cut won
+    // that race, and Postfix saw a reset instead of an answer.
+    const deadline = Date.now() + graceMs + (graceMs > 0 ? ANSWER_AFTER_GRACE_MS : 0);
     while ([...this.connections].some((c) => c.busy) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
     }
