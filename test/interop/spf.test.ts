@@ -435,13 +435,20 @@ describe(
       const daemon = cbv;
       assert.ok(daemon);
       const base = `http://${daemon.listening.http?.[0] ?? ''}`;
-      const requests: [string, string, string][] = [
+      const requests: [string, string, string, Record<string, string>?][] = [
         [SPF_CLIENTS.listed, 'client.test', `nobody@${SPF_NAMES.pass}`],
         [SPF_CLIENTS.stranger, 'client.test', `alice@${SPF_NAMES.include}`],
         [SPF_CLIENTS.stranger, 'client.test', `nobody@${SPF_NAMES.softfail}`],
         [SPF_CLIENTS.listed, 'client.test', `alice@${SPF_NAMES.brokenInclude}`],
         [SPF_CLIENTS.listed, SPF_NAMES.pass, '<>'],
         [SPF_CLIENTS.stranger, SPF_NAMES.pass, '<>'],
+        // An authenticated client (with its reverse DNS name): a skip, whatever SPF would say.
+        [
+          SPF_CLIENTS.stranger,
+          'client.test',
+          `nobody@${SPF_NAMES.pass}`,
+          { sasl_user: 'carol', client_name: 'client.test' },
+        ],
       ];
       const view = (a: Decided) => ({
         address: a.address,
@@ -451,12 +458,13 @@ describe(
         spf: a.spf?.result ?? null,
         decision: a.decision,
       });
-      for (const [ip, helo, address] of requests) {
-        const query = new URLSearchParams({ address, client_ip: ip, helo });
+      for (const [ip, helo, address, more = {}] of requests) {
+        const query = new URLSearchParams({ address, client_ip: ip, helo, ...more });
         const response = await fetch(`${base}/v1/verify?${query.toString()}`);
         assert.equal(response.status, 200);
         const http = (await response.json()) as Decided;
-        const cli = await cliDecides(['--client-ip', ip, '--client-helo', helo], [address]);
+        const flags = Object.entries(more).flatMap(([k, v]) => [`--${k.replace('_', '-')}`, v]);
+        const cli = await cliDecides(['--client-ip', ip, '--client-helo', helo, ...flags], [address]);
         assert.equal(cli.answers.length, 1, cli.stderr);
         assert.deepEqual(view(cli.answers[0] as Decided), view(http), `${address} from ${ip}`);
       }

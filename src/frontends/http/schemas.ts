@@ -140,6 +140,25 @@ export const heloText = z
   .regex(/^[\x21-\x7e]+$/, 'a host name or address literal, as given in HELO')
   .describe('The name the SMTP client gave in HELO/EHLO (the SPF identity for the null sender).');
 
+/** The client's verified reverse DNS name (Postfix's client_name), as a mail server has it. */
+export const clientNameText = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[\x21-\x7e]+$/, 'a host name')
+  .describe(
+    "The SMTP client's verified reverse DNS name (Postfix's client_name), when the mail server knows it.",
+  );
+/** The name the client authenticated as (SMTP AUTH, RFC 4954). */
+export const saslUserText = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[^\x00-\x1f\x7f]+$/, 'a login name without control characters')
+  .describe(
+    'The name the SMTP client authenticated as (SMTP AUTH): its senders are not verified, as in the policy server.',
+  );
+
 export const replySchema = z.object({
   code: z.number().int().describe('The SMTP reply code (RFC 5321), e.g. 550.'),
   enhanced: z.string().describe('The enhanced status code (RFC 3463), e.g. 5.1.7.'),

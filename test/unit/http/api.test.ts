@@ -55,7 +55,11 @@ describe('HTTP API', () => {
 
   describe('the decision beside the verdict (the path the policy server shares)', () => {
     type Answered = Verdict & {
-      decision: { action: string; reply: { code: number; enhanced: string; text: string } | null };
+      decision: {
+        action: string;
+        reply: { code: number; enhanced: string; text: string } | null;
+        skipped?: boolean;
+      };
     };
     it('says what a mail server should do: reject an unknown sender with 550 5.1.7, no opinion on a known one', async () => {
       const bob = await json<Answered>(await d.get(`/v1/verify?address=${encodeURIComponent(at('bob'))}`));
@@ -91,6 +95,23 @@ describe('HTTP API', () => {
         helo: 'mx.example',
       });
       assert.equal(batch.status, 200);
+    });
+
+    it('takes client_name and sasl_user: an authenticated client is a skip, as in the policy server', async () => {
+      const sessions = d.smtp.sessions.length;
+      const r = await d.get(
+        `/v1/verify?address=${encodeURIComponent(at('nobody'))}&client_ip=192.0.2.1&client_name=mail.example&sasl_user=carol`,
+      );
+      assert.equal(r.status, 200);
+      const a = await json<Answered>(r);
+      assert.deepEqual(
+        [a.reason, a.rule, a.decision.action, a.decision.skipped],
+        ['skipped', 'policy.skip.authenticated', 'dunno', true],
+      );
+      assert.equal(d.smtp.sessions.length, sessions, 'no callout');
+      const bad = await d.get(`/v1/verify?address=${encodeURIComponent(at('nobody'))}&sasl_user=%01x`);
+      assert.equal(bad.status, 400);
+      assert.equal((await json<Problem>(bad)).field, 'sasl_user');
     });
 
     it('follows the configured decision table and skip rules, with the client IP the request gives', async () => {

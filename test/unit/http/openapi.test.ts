@@ -63,6 +63,8 @@ describe('OpenAPI document', () => {
         ['address', 'query', true],
         ['client_ip', 'query', false],
         ['helo', 'query', false],
+        ['client_name', 'query', false],
+        ['sasl_user', 'query', false],
         ['transcript', 'query', false],
       ],
     );
