@@ -47,6 +47,8 @@ export class PolicyConnection {
   /** Reading stopped because `maxPipelined` requests wait for answers. */
   private full = false;
   private reportedBackpressure = false;
+  /** A malformed request was read: nothing more is read or decided on this connection. */
+  private untrusted = false;
 
   constructor(
     readonly socket: Socket,
@@ -118,6 +120,7 @@ export class PolicyConnection {
   }
 
   private receive(chunk: Buffer): void {
+    if (this.untrusted) return;
     let read: ReturnType<PolicyRequestReader['read']>;
     try {
       read = this.reader.read(chunk, this.limits.maxPipelined - this.pending.length);
@@ -180,6 +183,16 @@ export class PolicyConnection {
       }
       if (this.isGone()) return; // closed while deciding (limits, shutdown): the answer has nowhere to go
       this.socket.write(`action=${action}\n\n`);
+      if (next.kind === 'malformed') {
+        // Postfix never sends a malformed request: what does is broken or another protocol
+        // aimed at this port (a browser's request whose body is a policy request, a TURN
+        // username holding newlines). Nothing after it is trusted: it gets its DUNNO, and the
+        // connection ends without deciding anything that followed it.
+        this.untrusted = true;
+        this.pending.length = 0;
+        this.ended = true;
+        break;
+      }
       if (this.full && this.pending.length < this.limits.maxPipelined) {
         this.full = false;
         this.socket.resume();

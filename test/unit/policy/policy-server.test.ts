@@ -86,15 +86,34 @@ describe('policy protocol', () => {
     assert.equal(await c.next(), 'action=DUNNO');
   });
 
-  it('answers malformed requests with DUNNO and keeps the connection', async () => {
-    const c = await client(d);
-    c.write('request=smtpd_access_policy\nthis line is not an attribute\n\n');
-    assert.equal(await c.next(), 'action=DUNNO');
-    c.write('\n');
-    assert.equal(await c.next(), 'action=DUNNO');
-    assert.equal(await c.ask({ request: 'something_else', sender: at('nobody') }), 'action=DUNNO');
-    assert.equal(await c.ask(rcptRequest({ sender: at('alice') })), 'action=DUNNO');
-  });
+  it(
+    'answers a malformed request DUNNO and ends the connection, deciding nothing sent after it',
+    { timeout: 30_000 },
+    async () => {
+      // Each kind of malformed request: a line that is no attribute, an empty request, a
+      // name with characters no attribute has, a line of binary.
+      for (const [i, malformed] of [
+        'request=smtpd_access_policy\nthis line is not an attribute\n\n',
+        '\n',
+        'request=smtpd_access_policy\nsen der=x@y\n\n',
+        '\u0016\u0003\u0001\u0002\u0000\n\n',
+      ].entries()) {
+        const sessions = mx.sessions.length;
+        const c = await client(d);
+        // A well-formed request smuggled after it in the same segment, and one after the answer.
+        c.write(malformed + encode(rcptRequest({ sender: at(`smuggled${i}`) })));
+        assert.equal(await c.next(), 'action=DUNNO', JSON.stringify(malformed));
+        c.write(encode(rcptRequest({ sender: at(`after${i}`) })));
+        await c.whenClosed();
+        assert.deepEqual(c.replies, [], 'nothing after the malformed request was answered');
+        assert.equal(mx.sessions.length, sessions, 'nothing after the malformed request was decided');
+      }
+      // A well-behaved client on a new connection is served as ever.
+      const c = await client(d);
+      assert.equal(await c.ask({ request: 'something_else', sender: at('nobody') }), 'action=DUNNO');
+      assert.equal(await c.ask(rcptRequest({ sender: at('alice') })), 'action=DUNNO');
+    },
+  );
 
   it('closes the connection on an oversized line', async () => {
     const c = await client(d);
