@@ -12,7 +12,8 @@ import { SERVICE_REASON_MEANING, type ServiceReason } from '../src/service/verdi
 import { defaultsYaml } from '../src/config/defaults-yaml.js';
 
 const MEANING: Record<ServiceReason, string> = {
-  accepted: 'The MX accepted the address, and refused a random local part (or the catch-all test is off).',
+  accepted:
+    'The MX accepted the address, and refused a random local part, or the catch-all test told nothing (off, or the random local part got a 4xx: `catchAllProbe` is null). A positive verdict, so an inconclusive probe can only let a sender through, never reject one.',
   user_unknown:
     'The MX said the mailbox does not exist (5.1.x, a text that says so, or as a last resort a plain 550 with no text about us, quota, rate or policy).',
   mailbox_disabled: 'The MX said the mailbox is disabled (5.2.1).',
@@ -76,7 +77,7 @@ export function verdictsDoc(): string {
     '| `reason`, `temporary`, `rule`, `message` | see above; `message` is one human-readable line |',
     '| `mx` | `{host, ip, preference}` of the MX that decided, or null |',
     '| `smtp` | `{stage, code, enhancedCode, text}` of the deciding reply, or null |',
-    '| `catchAllProbe` | the random local part was accepted (true), refused (false) or not tested (null) |',
+    '| `catchAllProbe` | the random local part was accepted (true), refused (false), or not tested or answered inconclusively, e.g. 4xx (null) |',
     '| `durationMs` | time to the decision |',
     '| `attempts` | every address tried: `{host, ip, reason, rule, stage}` |',
     '| `cache` | service only: `{hit, fact, ageSeconds}`; `fact` names the domain fact that answered |',
