@@ -215,25 +215,35 @@ describe('the trickle', () => {
     await Promise.all(Array.from({ length: 10 }, (_, i) => svc.verifier.verify(`r${i}@trickle.test`)));
     assert.deepEqual(svc.observer.tripped, ['trickle.test']);
     const tripSessions = server.sessions.length;
-    // 30 more forged senders, and a real one that retries (as an MTA does after a deferral).
+    // A real sender that retries (as an MTA does after a deferral), and 30 more forged senders.
+    // The real one is asked first, so whenever the first tick comes it is the most asked or the
+    // oldest in the queue (a tick may fall anywhere in between on a loaded machine).
+    assert.equal((await svc.verifier.verify('real@trickle.test')).reason, 'rate_limited');
+    assert.equal((await svc.verifier.verify('real@trickle.test')).reason, 'rate_limited');
     const deferred = await Promise.all(
       Array.from({ length: 30 }, (_, i) => svc.verifier.verify(`late${i}@trickle.test`)),
     );
     assert.deepEqual(reasons(deferred), ['rate_limited/service.flood-breaker']);
-    assert.equal((await svc.verifier.verify('real@trickle.test')).reason, 'rate_limited');
-    assert.equal((await svc.verifier.verify('real@trickle.test')).reason, 'rate_limited');
-    assert.equal(server.sessions.length, tripSessions, 'deferring costs the MX nothing');
-    // The first trickle session carries the retried sender, with others of the domain.
+    // The first trickle session carries the retried sender.
     while (server.sessions.length === tripSessions) await sleep(20);
-    const first = server.sessions[tripSessions]?.commands.filter((c) => c.startsWith('RCPT')) ?? [];
-    assert.ok(first.length > 2 && first.length <= 8, first.join('\n'));
+    const trickleRcpts = () =>
+      server.sessions.slice(tripSessions).map((s) => s.commands.filter((c) => c.startsWith('RCPT')));
+    const first = trickleRcpts()[0] ?? [];
     assert.ok(
       first.some((c) => c.includes('<real@')),
       first.join('\n'),
     );
+    // Several per session: the 31 deferred senders go out in sessions of up to 7 (8 RCPTs with
+    // the probe), one per interval.
+    while (server.sessions.length < tripSessions + 3) await sleep(20);
+    assert.ok(
+      trickleRcpts().some((r) => r.length > 2),
+      JSON.stringify(trickleRcpts()),
+    );
+    assert.ok(trickleRcpts().every((r) => r.length <= 8));
     // Its retry is now answered from the cache.
     let retry = await svc.verifier.verify('real@trickle.test');
-    for (let i = 0; i < 50 && !retry.cache.hit; i++) {
+    for (let i = 0; i < 500 && !retry.cache.hit; i++) {
       await sleep(20);
       retry = await svc.verifier.verify('real@trickle.test');
     }
