@@ -9,14 +9,15 @@
  * measured against a trivial server that answers DUNNO at once.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startPostgrey } from '../test/support/testbed/index.js';
 import { startScriptedServer } from '../test/support/scripted-smtp.js';
+import { selfTimes } from './lib/cpuprofile.js';
 import { runLoad, sendAll, type LoadResult } from './lib/policy-load.js';
-import { machine, median, percentiles } from './lib/stats.js';
+import { machine, median, percentiles, processCpuUs } from './lib/stats.js';
 
 const { values } = parseArgs({
   options: {
@@ -102,16 +103,25 @@ interface Row {
   p99: number;
   max: number;
   errors: number;
+  /** The server's own CPU time per request (us, user + system), median of the runs. */
+  cpuUs: number | null;
   actions: Record<string, number>;
 }
 
-async function measure(server: string, port: number, all: Buffer[]): Promise<Row[]> {
+async function measure(server: string, port: number, all: Buffer[], pid: number): Promise<Row[]> {
   const rows: Row[] = [];
   for (const connections of CONNECTIONS) {
     const runs: LoadResult[] = [];
     for (let i = 0; i < RUNS; i++)
       runs.push(
-        await runLoad({ host: '127.0.0.1', port, connections, durationMs: DURATION_MS, requests: all }),
+        await runLoad({
+          host: '127.0.0.1',
+          port,
+          connections,
+          durationMs: DURATION_MS,
+          requests: all,
+          serverCpuUs: () => processCpuUs(pid),
+        }),
       );
     const p = runs.map((r) => percentiles(Array.from(r.latenciesUs)));
     rows.push({
@@ -122,9 +132,12 @@ async function measure(server: string, port: number, all: Buffer[]): Promise<Row
       p99: median(p.map((x) => x.p99)),
       max: median(p.map((x) => x.max)),
       errors: runs.reduce((n, r) => n + r.errors, 0),
+      cpuUs: Math.round(median(runs.map((r) => r.serverCpuPerRequestUs ?? 0)) * 10) / 10,
       actions: runs[0]?.actions ?? {},
     });
-    console.error(`  ${server} x${connections}: ${rows.at(-1)?.perSecond} req/s`);
+    console.error(
+      `  ${server} x${connections}: ${rows.at(-1)?.perSecond} req/s, ${rows.at(-1)?.cpuUs} us CPU/request`,
+    );
   }
   return rows;
 }
@@ -144,6 +157,29 @@ async function warm(
   return actions;
 }
 
+/**
+ * Where a request's time went while the load ran (start-up and warm-up left out): the profile's
+ * self time in that window, by function and by file, as microseconds per request and shares.
+ */
+function profileReport(r: LoadResult): void {
+  const file = readdirSync(PROFILE_DIR ?? '')
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => join(PROFILE_DIR ?? '', f))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+  if (!file) return;
+  const perRequest = (ms: number): string => ((ms * 1000) / r.requests).toFixed(2);
+  for (const byFile of [false, true]) {
+    console.log(
+      `\n| us/request | share | ${byFile ? 'file' : 'function'} (self time) |\n| --- | --- | --- |`,
+    );
+    for (const t of selfTimes(file, byFile ? 20 : 30, byFile, r.window))
+      console.log(`| ${perRequest(t.ms)} | ${t.share}% | ${t.name.replace(/\/.*\/dist\//, 'dist/')} |`);
+  }
+  console.log(
+    `\n${r.requests} requests in ${r.seconds.toFixed(1)} s, ${r.serverCpuPerRequestUs?.toFixed(1)} us CPU/request`,
+  );
+}
+
 /** Ends the profile mode early, through the same clean-up as a full run. */
 class ProfileDone extends Error {}
 
@@ -153,15 +189,17 @@ const rows: Row[] = [];
 const cleanups: (() => Promise<void>)[] = [];
 try {
   console.error(`machine: ${machine()}`);
-  // The ceiling of the generator itself.
-  const trivial = spawn(process.execPath, ['--import', 'tsx', 'bench/lib/trivial-policy-server.ts', '0'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  cleanups.push(() => stopChild(trivial));
-  const trivialPort = Number(await waitForLine(trivial, /^(\d+)$/m, 10_000));
-  pin(trivial.pid ?? 0);
-  rows.push(...(await measure('trivial (ceiling)', trivialPort, all)));
-  await stopChild(trivial);
+  if (!PROFILE_DIR) {
+    // The ceiling of the generator itself (profile mode measures cbv only).
+    const trivial = spawn(process.execPath, ['--import', 'tsx', 'bench/lib/trivial-policy-server.ts', '0'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    cleanups.push(() => stopChild(trivial));
+    const trivialPort = Number(await waitForLine(trivial, /^(\d+)$/m, 10_000));
+    pin(trivial.pid ?? 0);
+    rows.push(...(await measure('trivial (ceiling)', trivialPort, all, trivial.pid ?? 0)));
+    await stopChild(trivial);
+  }
 
   // cbv: the built daemon on its SQLite default, senders verified once against a loopback MX.
   const mx = await startScriptedServer({
@@ -217,22 +255,24 @@ try {
       connections: 8,
       durationMs: seconds * 1000,
       requests: all,
+      serverCpuUs: () => processCpuUs(cbv.pid ?? 0),
     });
     console.error(
-      `  profiled cbv x8: ${Math.round(r.perSecond)} req/s; profile written to ${PROFILE_DIR} when cbv stops`,
+      `  profiled cbv x8: ${Math.round(r.perSecond)} req/s, ${r.serverCpuPerRequestUs?.toFixed(1)} us CPU/request; profile written to ${PROFILE_DIR}`,
     );
     await stopChild(cbv);
+    profileReport(r);
     process.exitCode = 0;
     throw new ProfileDone();
   }
-  rows.push(...(await measure('cbv', cbvPort, all)));
+  rows.push(...(await measure('cbv', cbvPort, all, cbv.pid ?? 0)));
 
   // postgrey: each triplet seen, then seen again after its delay, so it answers from its database.
   const postgrey = await startPostgrey({ delaySeconds: 1 });
   cleanups.push(() => postgrey.stop());
   pin(postgrey.pid);
   console.error(`  postgrey warm: ${JSON.stringify(await warm(postgrey.port, all, 2, 1500))}`);
-  rows.push(...(await measure('postgrey', postgrey.port, all)));
+  rows.push(...(await measure('postgrey', postgrey.port, all, postgrey.pid)));
 } catch (error) {
   if (!(error instanceof ProfileDone)) throw error;
 } finally {
@@ -243,11 +283,21 @@ if (PROFILE_DIR) process.exit(0);
 
 const result = { machine: machine(), runs: RUNS, seconds: DURATION_MS / 1000, rows };
 if (values.json) writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);
-console.log(`| server | connections | requests/s | p50 us | p99 us | max us | errors |`);
-console.log(`| --- | --- | --- | --- | --- | --- | --- |`);
+console.log(
+  `| server | connections | requests/s | p50 us | p99 us | max us | server CPU us/request | errors |`,
+);
+console.log(`| --- | --- | --- | --- | --- | --- | --- | --- |`);
 for (const r of rows)
   console.log(
-    `| ${r.server} | ${r.connections} | ${r.perSecond.toLocaleString('en')} | ${r.p50} | ${r.p99} | ${r.max} | ${r.errors} |`,
+    `| ${r.server} | ${r.connections} | ${r.perSecond.toLocaleString('en')} | ${r.p50} | ${r.p99} | ${r.max} | ${r.cpuUs} | ${r.errors} |`,
   );
 const at8 = (s: string): number => rows.find((r) => r.server === s && r.connections === 8)?.perSecond ?? 0;
 console.log(`\ncbv / postgrey at 8 connections: ${(at8('cbv') / Math.max(1, at8('postgrey'))).toFixed(1)}x`);
+console.log(
+  `cbv / trivial (ceiling) at 8 connections: ${((at8('cbv') / Math.max(1, at8('trivial (ceiling)'))) * 100).toFixed(1)}%`,
+);
+console.log(
+  `load average at the end: ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(', ')}`,
+);

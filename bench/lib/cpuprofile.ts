@@ -7,6 +7,8 @@ interface ProfileNode {
 }
 interface Profile {
   nodes: ProfileNode[];
+  /** Monotonic clock, microseconds (the clock of process.hrtime in every process on the machine). */
+  startTime: number;
   samples: number[];
   timeDeltas: number[];
 }
@@ -23,15 +25,27 @@ function shortUrl(url: string): string {
   return at >= 0 ? path.slice(at + 1) : path || '(native)';
 }
 
-/** The top `limit` entries of self time, grouped by function (or by file with byFile). */
-export function selfTimes(file: string, limit = 15, byFile = false): SelfTime[] {
+/** A stretch of the profile: monotonic microseconds (process.hrtime.bigint() / 1000n). */
+export interface Window {
+  fromUs: number;
+  toUs: number;
+}
+
+/**
+ * The top `limit` entries of self time, grouped by function (or by file with byFile);
+ * with `window`, only the samples taken within it (e.g. while a load ran, not start-up).
+ */
+export function selfTimes(file: string, limit = 15, byFile = false, window?: Window): SelfTime[] {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
   const totals = new Map<string, number>();
   let all = 0;
+  let at = profile.startTime;
   profile.samples.forEach((id, i) => {
     const frame = nodes.get(id)?.callFrame;
     const us = profile.timeDeltas[i] ?? 0;
+    at += us;
+    if (window && (at < window.fromUs || at > window.toUs)) return;
     all += us;
     if (!frame) return;
     const where = shortUrl(frame.url);

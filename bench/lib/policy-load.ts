@@ -15,6 +15,8 @@ export interface LoadOptions {
   requests: readonly Buffer[];
   /** Unmeasured time first (JIT, caches, socket buffers). */
   warmupMs?: number;
+  /** The server's cumulative CPU time in microseconds (user + system), read when measuring starts and ends. */
+  serverCpuUs?: () => number;
 }
 
 export interface LoadResult {
@@ -27,6 +29,10 @@ export interface LoadResult {
   errors: number;
   /** First word of each action, with counts. */
   actions: Record<string, number>;
+  /** When measuring started and stopped: monotonic microseconds (as in a V8 CPU profile). */
+  window: { fromUs: number; toUs: number };
+  /** The server's CPU time per measured request (us), when `serverCpuUs` was given. */
+  serverCpuPerRequestUs: number | null;
 }
 
 function open(host: string, port: number): Promise<Socket> {
@@ -93,11 +99,14 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   };
   const runs = sockets.map((s) => drive(s, next, onReply));
   await new Promise((r) => setTimeout(r, o.warmupMs ?? 300));
+  const cpuBefore = o.serverCpuUs?.() ?? null;
   measuring = true;
   const started = process.hrtime.bigint();
   await new Promise((r) => setTimeout(r, o.durationMs));
   measuring = false;
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpuAfter = o.serverCpuUs?.() ?? null;
+  const ended = process.hrtime.bigint();
+  const seconds = Number(ended - started) / 1e9;
   stop = true;
   await Promise.all(runs);
   for (const s of sockets) s.destroy();
@@ -108,6 +117,9 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     latenciesUs: latencies.slice(0, Math.min(count, latencies.length)),
     errors,
     actions,
+    window: { fromUs: Number(started / 1000n), toUs: Number(ended / 1000n) },
+    serverCpuPerRequestUs:
+      cpuBefore !== null && cpuAfter !== null && count > 0 ? (cpuAfter - cpuBefore) / count : null,
   };
 }
 

@@ -20,9 +20,13 @@ export class MemoryCache implements VerdictCache {
   }
 
   getAddress(address: string, now: number): Promise<AddressEntry | null> {
+    return Promise.resolve(this.peekAddress(address, now));
+  }
+
+  peekAddress(address: string, now: number): AddressEntry | null {
     const e = this.addresses.get(address);
     if (e && e.expiresAt <= now) this.addresses.delete(address);
-    return Promise.resolve(e && e.expiresAt > now ? e : null);
+    return e && e.expiresAt > now ? e : null;
   }
 
   putAddress(entry: AddressEntry): Promise<void> {

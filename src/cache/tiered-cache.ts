@@ -37,6 +37,12 @@ export class TieredCache implements VerdictCache {
     return cold;
   }
 
+  /** A hit in the memory tier; undefined otherwise (only the persistent tier can tell). */
+  peekAddress(address: string, now: number): AddressEntry | undefined {
+    this.syncFront();
+    return this.front.peekAddress?.(address, now) ?? undefined;
+  }
+
   async putAddress(entry: AddressEntry): Promise<void> {
     await this.back.putAddress(entry);
     await this.front.putAddress(entry);

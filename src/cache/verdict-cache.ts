@@ -44,6 +44,12 @@ export interface CacheStats {
 export interface VerdictCache {
   /** The live (unexpired at `now`) entry for an address. */
   getAddress(address: string, now: number): Promise<AddressEntry | null>;
+  /**
+   * What getAddress would give, when this cache can tell without waiting (a memory tier):
+   * the entry, null when it knows there is none, undefined when only getAddress can tell.
+   * The hot path of a cache hit: no promise, no trip through the event loop.
+   */
+  peekAddress?(address: string, now: number): AddressEntry | null | undefined;
   putAddress(entry: AddressEntry): Promise<void>;
   getDomainFact(domain: string, now: number): Promise<DomainFact | null>;
   putDomainFact(fact: DomainFact): Promise<void>;

@@ -66,7 +66,17 @@ export const LIMITS = { localPart: 64, domain: 255, label: 63, path: 256 } as co
  */
 export const MAX_PATH_OCTETS = 1000;
 
-const ATEXT = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\u0080-\u{10FFFF}]$/u;
+const ATEXT = "[A-Za-z0-9!#$%&'*+\\-/=?^_`{|}~\\u0080-\\u{10FFFF}]";
+/** A dot-string (RFC 5321 4.1.2): atoms of atext characters (UTF-8 ones too, RFC 6531) joined by single dots. */
+const DOT_STRING = new RegExp(`^${ATEXT}+(?:\\.${ATEXT}+)*$`, 'u');
+/**
+ * One test for the whole text before the character-by-character search that names the culprit
+ * (most addresses have none): what isForbidden, isUnsendable and the domain's own rule refuse.
+ * With the u flag a surrogate range matches only unpaired surrogates, as isForbidden does.
+ */
+const ANY_FORBIDDEN = /[\0\n\r\uD800-\uDFFF]/u;
+const ANY_UNSENDABLE = /[\x00-\x1f\x7f-\x9f\uFFFD]/u;
+const ANY_NOT_IN_DOMAIN = /[\s"\\()<>[\],;:@\x00-\x1f\x7f-\x9f\uFFFD]/u;
 /** A DNS label as mail systems accept it: letters, digits, underscores, inner hyphens. */
 const LABEL = /^[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?$/;
 
@@ -126,10 +136,11 @@ export function isSingleLabel(domain: string): boolean {
 
 /** Parse `local@domain` (optionally wrapped in angle brackets), in RFC 5321 form or Postfix's internal form. */
 export function parseMailbox(input: string, options: ParseOptions = {}): ParseResult {
-  const chars = Array.from(input);
-  const bad = chars.findIndex(isForbidden);
-  if (bad >= 0)
+  if (ANY_FORBIDDEN.test(input)) {
+    const chars = Array.from(input);
+    const bad = chars.findIndex(isForbidden);
     return fail('invalid', `${describeChar(chars[bad] ?? '')} at position ${bad + 1} is not allowed`);
+  }
   let text = input;
   if (text.startsWith('<') || text.endsWith('>')) {
     if (!(text.startsWith('<') && text.endsWith('>') && text.length >= 2))
@@ -222,9 +233,9 @@ type Part = { ok: true; value: string } | { ok: false; kind: ParseFailure; error
 function parseLocalPart(raw: string): Part {
   // An empty local part is the empty quoted string "" (valid in RFC 5321; Postfix accepts
   // MAIL FROM:<""@example.org> and hands policy servers "@example.org").
-  const chars = Array.from(raw);
-  const unsendable = chars.findIndex(isUnsendable);
-  if (unsendable >= 0) {
+  if (ANY_UNSENDABLE.test(raw)) {
+    const chars = Array.from(raw);
+    const unsendable = chars.findIndex(isUnsendable);
     return {
       ok: false,
       kind: 'unverifiable',
@@ -232,15 +243,12 @@ function parseLocalPart(raw: string): Part {
     };
   }
   if (isDotString(raw)) return { ok: true, value: raw };
-  const quoted = quotedContent(chars);
+  const quoted = quotedContent(Array.from(raw));
   return { ok: true, value: canonicalLocalPart(quoted ?? raw) };
 }
 
 function isDotString(text: string): boolean {
-  return (
-    text !== '' &&
-    text.split('.').every((atom) => atom !== '' && Array.from(atom).every((c) => ATEXT.test(c)))
-  );
+  return DOT_STRING.test(text);
 }
 
 /** The content of an RFC 5321 quoted string that is the whole of `chars`, or null if it is not one. */
@@ -281,7 +289,9 @@ function parseDomain(raw: string, offset: number, options: ParseOptions): Domain
   if (raw.startsWith('[')) return parseAddressLiteral(raw);
   // The absolute form (example.org.) names the same domain.
   const name = raw.endsWith('.') && !raw.endsWith('..') ? raw.slice(0, -1) : raw;
-  const badChar = Array.from(name).findIndex((c) => /[\s"\\()<>[\],;:@]/u.test(c) || isUnsendable(c));
+  const badChar = ANY_NOT_IN_DOMAIN.test(name)
+    ? Array.from(name).findIndex((c) => /[\s"\\()<>[\],;:@]/u.test(c) || isUnsendable(c))
+    : -1;
   if (badChar >= 0) {
     return {
       ok: false,

@@ -4,7 +4,7 @@ import type { TrickleReport } from '../service/flood-trickle.js';
 import type { CalloutVerdict } from '../service/verifier.js';
 import type { ServiceVerdict } from '../service/verdict.js';
 import { EVENTS } from './events.js';
-import { logEvent, type Logger } from './logger.js';
+import { logEvent, logFlat, type Logger } from './logger.js';
 import { NullTelemetry, type PolicyOutcome } from './telemetry.js';
 
 export class LogTelemetry extends NullTelemetry {
@@ -13,7 +13,8 @@ export class LogTelemetry extends NullTelemetry {
   }
 
   override verdict(v: ServiceVerdict, context: { joined: boolean }): void {
-    logEvent(this.logger, 'info', EVENTS.verifyResult, {
+    // One line per request answered: the hot path's line, without pino's key-by-key serialisation.
+    logFlat(this.logger, 'info', EVENTS.verifyResult, {
       address: v.address,
       result: v.result,
       reason: v.reason,

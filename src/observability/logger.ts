@@ -6,26 +6,103 @@ import type { EventCode } from './events.js';
 export type { Logger };
 
 /** How much log output is gathered before one write, and how long it may wait at most. */
-const BUFFER_BYTES = 8 * 1024;
+const BUFFER_CHARS = 8 * 1024;
 const FLUSH_MS = 250;
+
+/** Fields every line carries (pino's `base`). */
+const BASE = { service: 'cbv' };
+
+/** Where a logger made by createLogger writes its lines, for logFlat (same stream, same hook). */
+const sinks = new WeakMap<Logger, (line: string) => void>();
 
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
   const options = {
     level,
-    base: { service: 'cbv' },
-    timestamp: pino.stdTimeFunctions.isoTime,
+    base: BASE,
+    timestamp: isoTime,
     formatters: { level: (label: string) => ({ level: label }) },
     // pino escapes C0 controls as JSON does; C1, DEL and bidirectional formatting from remote replies and
     // sender addresses would reach whoever reads the log raw, so every line is escaped once more (losslessly).
     hooks: { streamWrite: escapeJsonText },
   };
-  if (destination) return pino(options, destination);
+  if (destination) {
+    const logger = pino(options, destination);
+    sinks.set(logger, (line) => destination.write(escapeJsonText(line)));
+    return logger;
+  }
   // One line per verification: written one by one, each line would be a write(2) (and a wake-up of
-  // libuv's thread pool) per request. Buffered, they go out in batches, at most FLUSH_MS late.
-  const stdout = pino.destination({ fd: 1, sync: false, minLength: BUFFER_BYTES });
+  // libuv's thread pool) per request. Gathered, they go out in batches, at most FLUSH_MS late.
+  const stdout = new LineBatch(pino.destination({ fd: 1, sync: false }), BUFFER_CHARS);
   setInterval(() => stdout.flush(), FLUSH_MS).unref();
   process.once('exit', () => stdout.flushSync());
-  return pino(options, stdout);
+  const logger = pino(options, stdout);
+  sinks.set(logger, (line) => stdout.write(escapeJsonText(line)));
+  return logger;
+}
+
+/** What LineBatch writes to: sonic-boom (pino.destination), which owns the descriptor. */
+interface LineSink {
+  write(text: string): boolean;
+  flush(cb: (error?: Error) => void): void;
+  flushSync(): void;
+}
+
+/**
+ * Log lines gathered into one string per batch before they reach sonic-boom. sonic-boom can
+ * batch by itself (minLength), but it then measures the UTF-8 length of everything pending on
+ * every line (Buffer.byteLength of a growing concatenation), which costs more than the line:
+ * here a line costs an array push, and sonic-boom sees one string per batch.
+ */
+export class LineBatch {
+  private lines: string[] = [];
+  private chars = 0;
+
+  constructor(
+    private readonly sink: LineSink,
+    private readonly minChars: number,
+  ) {}
+
+  write(line: string): boolean {
+    this.lines.push(line);
+    this.chars += line.length;
+    if (this.chars >= this.minChars) this.flush();
+    return true;
+  }
+
+  /** Hand what is gathered to sonic-boom, which writes it asynchronously; `done` once written (logger.flush). */
+  flush(done?: (error?: Error) => void): void {
+    if (this.chars > 0) {
+      const text = this.lines.join('');
+      this.lines = [];
+      this.chars = 0;
+      this.sink.write(text);
+    }
+    if (done) this.sink.flush(done);
+  }
+
+  /** Everything written before this returns (at exit). */
+  flushSync(): void {
+    this.flush();
+    this.sink.flushSync();
+  }
+}
+
+/**
+ * pino's isoTime (`,"time":"<ISO 8601 UTC>"`), formatting the date once per second rather than
+ * once per line: Date#toISOString costs about as much as the rest of a line.
+ */
+let second = NaN;
+let secondPrefix = '';
+function isoTime(): string {
+  const now = Date.now();
+  const s = Math.floor(now / 1000);
+  if (s !== second) {
+    second = s;
+    // Everything up to the milliseconds: 'YYYY-MM-DDTHH:MM:SS.'
+    secondPrefix = new Date(s * 1000).toISOString().slice(0, -4);
+  }
+  const ms = now - s * 1000;
+  return `,"time":"${secondPrefix}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z"`;
 }
 
 /** Log with an event code; keeps call sites short and the code mandatory. */
@@ -36,5 +113,33 @@ export function logEvent(
   fields: Record<string, unknown> = {},
   msg?: string,
 ): void {
-  logger[level]({ event, ...fields }, msg ?? event);
+  // Debug lines on the hot path cost nothing when debug is off: not even the copy of their fields.
+  if (logger.isLevelEnabled(level)) logger[level]({ event, ...fields }, msg ?? event);
 }
+
+/** A field value logFlat writes: what JSON has without nesting. */
+export type FlatValue = string | number | boolean | null;
+
+/**
+ * logEvent for a line written on every request (`verify.result`): the line pino would write
+ * (test/unit/observability/logger.test.ts compares them), its fields serialised by one
+ * JSON.stringify rather than by pino's key-by-key escaping, which costs several times more.
+ * A logger not made by createLogger gets logEvent.
+ */
+export function logFlat(
+  logger: Logger,
+  level: 'info' | 'warn' | 'error' | 'debug',
+  event: EventCode,
+  fields: Record<string, FlatValue>,
+): void {
+  const write = sinks.get(logger);
+  if (!write) return logEvent(logger, level, event, fields);
+  if (!logger.isLevelEnabled(level)) return;
+  const json = JSON.stringify(fields);
+  const rest = json.length > 2 ? `,${json.slice(1, -1)}` : '';
+  const name = JSON.stringify(event);
+  write(`{"level":"${level}"${isoTime()}${BINDINGS},"event":${name}${rest},"msg":${name}}\n`);
+}
+
+/** BASE as pino writes it after the time: `,"service":"cbv"`. */
+const BINDINGS = `,${JSON.stringify(BASE).slice(1, -1)}`;

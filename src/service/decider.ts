@@ -14,7 +14,7 @@ import type { Answer, Decision, DecisionTable } from './answer.js';
 import { FAIL_SAFE_REPLY, replyFor, spfTemperrorReply } from './reply-text.js';
 import { receivedSpf } from './spf/received-spf.js';
 import { toRequest, type RequestInput, type VerificationRequest } from './request.js';
-import { SkipList, domainOf } from './skip-list.js';
+import { SkipList, domainOf, parseListed } from './skip-list.js';
 import type { ServiceVerdict } from './verdict.js';
 import type { RequestOptions, Verifier } from './verifier.js';
 
@@ -63,18 +63,36 @@ export class Decider {
     input: string | RequestInput | VerificationRequest,
     opts: RequestOptions = {},
   ): Promise<Answer> {
+    return this.senderNow(input, opts);
+  }
+
+  /**
+   * The same answer as sender(), returned as it is when nothing has to be waited for (a skip
+   * rule, a hit in the memory tier), a promise otherwise: the policy server's hot path.
+   */
+  senderNow(
+    input: string | RequestInput | VerificationRequest,
+    opts: RequestOptions = {},
+  ): Answer | Promise<Answer> {
     const request = toRequest(input);
-    if (request.sender === '') {
-      // The null sender: only SPF's HELO check can say anything (RFC 7208 2.3); else a skip.
-      const helo = await this.verifier.verifyNullSender(request);
-      if (helo) return this.senderAnswer(helo, request);
-    }
+    if (request.sender === '') return this.nullSender(request);
     const skip = this.skipReason(request);
-    if (skip) {
-      const verdict = this.verifier.recordSkip(request.sender, skip);
-      return { decision: 'dunno', role: 'sender', reply: null, verdict, skipped: true, headers: [] };
-    }
-    return this.senderAnswer(await this.verifier.verify(request, opts), request);
+    if (skip) return this.skipped(request, skip);
+    const verdict = this.verifier.verifyNow(request, opts);
+    return verdict instanceof Promise
+      ? verdict.then((v) => this.senderAnswer(v, request))
+      : this.senderAnswer(verdict, request);
+  }
+
+  /** The null sender: only SPF's HELO check can say anything (RFC 7208 2.3); else a skip. */
+  private async nullSender(request: VerificationRequest): Promise<Answer> {
+    const helo = await this.verifier.verifyNullSender(request);
+    return helo ? this.senderAnswer(helo, request) : this.skipped(request, 'policy.skip.null-sender');
+  }
+
+  private skipped(request: VerificationRequest, rule: string): Answer {
+    const verdict = this.verifier.recordSkip(request.sender, rule);
+    return { decision: 'dunno', role: 'sender', reply: null, verdict, skipped: true, headers: [] };
   }
 
   /** The decision table, SPF's temperror rule, and the Received-SPF header. */
@@ -110,17 +128,23 @@ export class Decider {
    * null when cbv has nothing to say about this recipient.
    */
   async recipient(address: string): Promise<Answer | null> {
-    if (!this.options.verifyRecipients) return null;
+    return this.recipientNow(address);
+  }
+
+  /** recipient(), with its usual answer (nothing to say: not a routed domain) returned at once. */
+  recipientNow(address: string): Answer | null | Promise<Answer | null> {
+    if (!this.options.verifyRecipients || this.routed.size === 0) return null;
     const domain = domainOf(address);
     if (domain === null || !this.routed.has(domain)) return null;
-    const verdict = await this.verifier.verify(address);
-    const decision: Decision =
-      verdict.reason === 'user_unknown' || verdict.reason === 'mailbox_disabled'
-        ? 'reject'
-        : verdict.temporary
-          ? 'defer'
-          : 'dunno';
-    return decision === 'dunno' ? null : this.answer(decision, verdict, 'recipient');
+    return this.verifier.verify(address).then((verdict) => {
+      const decision: Decision =
+        verdict.reason === 'user_unknown' || verdict.reason === 'mailbox_disabled'
+          ? 'reject'
+          : verdict.temporary
+            ? 'defer'
+            : 'dunno';
+      return decision === 'dunno' ? null : this.answer(decision, verdict, 'recipient');
+    });
   }
 
   /** The answer when cbv itself failed or ran out of time: no opinion, or a deferral; never a rejection. */
@@ -147,8 +171,10 @@ export class Decider {
     if (request.saslUser !== null) return 'policy.skip.authenticated';
     if (request.client.ip !== null && this.skipClients.contains(request.client.ip))
       return 'policy.skip.client';
-    if (this.allowList.matchesInput(sender)) return 'policy.skip.allow-list';
-    if (this.localDomains.matchesInput(sender)) return 'policy.skip.local-domain';
+    if (this.allowList.empty && this.localDomains.empty) return null;
+    const parsed = parseListed(sender);
+    if (this.allowList.matchesParsed(parsed, sender)) return 'policy.skip.allow-list';
+    if (this.localDomains.matchesParsed(parsed, sender)) return 'policy.skip.local-domain';
     return null;
   }
 }

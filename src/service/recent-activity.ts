@@ -27,14 +27,16 @@ export interface RecentDecision {
   hasTranscript: boolean;
 }
 
-/** What is kept per decision: the public shape, with the time as a number until someone asks. */
-type Held = Omit<RecentDecision, 'at' | 'hasTranscript'> & { atMs: number };
+/**
+ * What is kept per decision: the public shape, with the time as a number until someone asks,
+ * and the verdict it was made from (to find it again when the front-end reports its action).
+ */
+type Held = Omit<RecentDecision, 'at' | 'hasTranscript'> & { atMs: number; verdict: ServiceVerdict };
 
 export class RecentActivity extends NullTelemetry {
   /** A ring: verdict() runs on every request, so no shifting of arrays and no date formatting there. */
   private readonly ring: (Held | undefined)[];
   private next = 0;
-  private readonly byVerdict = new WeakMap<object, Held>();
   private readonly transcripts: BoundedMap<string, { at: string; lines: TranscriptLine[] }>;
   private nextId = 1;
 
@@ -57,10 +59,10 @@ export class RecentActivity extends NullTelemetry {
       fact: v.cache.fact,
       action: null,
       frontend: null,
+      verdict: v,
     };
     this.ring[this.next] = d;
     this.next = (this.next + 1) % this.ring.length;
-    this.byVerdict.set(v, d);
   }
 
   override callout(v: CalloutVerdict): void {
@@ -70,11 +72,25 @@ export class RecentActivity extends NullTelemetry {
 
   /** The policy front-end reports what it did with a verdict it got from the Verifier. */
   override policyDecision(action: string, _outcome: PolicyOutcome, verdict: ServiceVerdict | null): void {
-    const d = verdict ? this.byVerdict.get(verdict) : undefined;
+    const d = verdict ? this.held(verdict) : undefined;
     if (d) {
       d.action = action;
       d.frontend = 'policy';
     }
+  }
+
+  /**
+   * The entry made from this verdict, searched newest first: it is usually the newest, as the
+   * front-end reports right after the Verifier answered. (A WeakMap from verdict to entry cost
+   * more per request than the search: every set is an ephemeron the garbage collector must trace.)
+   */
+  private held(verdict: ServiceVerdict): Held | undefined {
+    for (let i = 1; i <= this.ring.length; i++) {
+      const d = this.ring[(this.next - i + this.ring.length) % this.ring.length];
+      if (!d) return undefined;
+      if (d.verdict === verdict) return d;
+    }
+    return undefined;
   }
 
   /** Newest first. */
@@ -83,7 +99,7 @@ export class RecentActivity extends NullTelemetry {
     for (let i = 1; i <= this.ring.length && out.length < limit; i++) {
       const d = this.ring[(this.next - i + this.ring.length) % this.ring.length];
       if (!d) break;
-      const { atMs, ...rest } = d;
+      const { atMs, verdict: _verdict, ...rest } = d;
       out.push({ ...rest, at: new Date(atMs).toISOString(), hasTranscript: this.transcripts.has(d.address) });
     }
     return out;

@@ -74,6 +74,10 @@ export function toRequest(input: string | RequestInput | VerificationRequest): V
   };
 }
 
+const OCTET = '(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])';
+/** A dotted-quad IPv4 address in its canonical form (decimal octets, no leading zeros). */
+const DOTTED_QUAD = new RegExp(`^${OCTET}(?:\\.${OCTET}){3}$`);
+
 /**
  * An IP address in its one canonical text form, or null when it is none.
  * Accepts what front-ends are given: `[1.2.3.4]`, `IPv6:...` (RFC 5321
@@ -83,6 +87,8 @@ export function toRequest(input: string | RequestInput | VerificationRequest): V
  */
 export function normaliseClientIp(text: string | null | undefined): string | null {
   if (!text) return null;
+  // What Postfix sends for an IPv4 client is already canonical: no parser needed.
+  if (DOTTED_QUAD.test(text)) return text;
   let t = text.trim();
   if (t.startsWith('[') && t.endsWith(']')) t = t.slice(1, -1);
   if (/^ipv6:/i.test(t)) t = t.slice(5);

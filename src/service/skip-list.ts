@@ -4,7 +4,7 @@
  * normalises them), and addresses are compared in the same form, so an entry matches however
  * the address is written (U-labels or A-labels, Postfix's unquoted internal form, any case).
  */
-import { parseMailbox } from '../core/index.js';
+import { parseMailbox, type ParseResult } from '../core/index.js';
 
 export class SkipList {
   private readonly domains: Set<string>;
@@ -31,17 +31,34 @@ export class SkipList {
     return false;
   }
 
+  /** Nothing on the list: nothing matches. */
+  get empty(): boolean {
+    return this.domains.size === 0 && this.addresses.size === 0;
+  }
+
   /** An address as a request gives it: compared in canonical form when it parses, as written otherwise. */
   matchesInput(input: string): boolean {
-    const parsed = parseMailbox(input, { singleLabelDomains: true });
+    return !this.empty && this.matchesParsed(parseListed(input), input);
+  }
+
+  /** matchesInput() for an address already parsed (`parsed` is parseListed(input)). */
+  matchesParsed(parsed: ParseResult, input: string): boolean {
     if (parsed.ok) return this.matches(parsed.mailbox.address, parsed.mailbox.domain);
     const lower = input.toLowerCase();
     return this.matches(lower, lower.slice(lower.lastIndexOf('@') + 1));
   }
 }
 
+/**
+ * An address as a request gives it, parsed to be compared with list entries: single-label
+ * domains are taken as written, so an entry can name them whatever verification allows.
+ */
+export function parseListed(input: string): ParseResult {
+  return parseMailbox(input, { singleLabelDomains: true });
+}
+
 /** The canonical domain of an address as a request gives it (A-labels, lower case), or null if it has none. */
 export function domainOf(input: string): string | null {
-  const parsed = parseMailbox(input, { singleLabelDomains: true });
+  const parsed = parseListed(input);
   return parsed.ok ? parsed.mailbox.domain : null;
 }

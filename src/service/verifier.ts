@@ -11,7 +11,7 @@
  * answered from the cache.
  */
 import { parseMailbox, type EngineVerdict, type ParseOptions, type VerifyOptions } from '../core/index.js';
-import type { VerdictCache } from '../cache/verdict-cache.js';
+import type { AddressEntry, VerdictCache } from '../cache/verdict-cache.js';
 import type { CalloutLimits } from '../limits/callout-limits.js';
 import { Coalescer } from '../limits/coalescer.js';
 import { LocalCoordinator, type CalloutCoordinator } from '../limits/fleet-coalescer.js';
@@ -31,8 +31,14 @@ import {
 import { localVerdict } from './local-verdict.js';
 import { toRequest, type RequestInput, type VerificationRequest } from './request.js';
 import { SkipList } from './skip-list.js';
-import { spfForHelo, spfForSender, type SpfPolicy, type SpfStep } from './spf/spf-stage.js';
+import { spfApplies, spfForHelo, spfForSender, type SpfPolicy, type SpfStep } from './spf/spf-stage.js';
 import type { ServiceVerdict } from './verdict.js';
+
+/** A verdict, and whether it came from another request's callout (joined). */
+interface Answered {
+  verdict: ServiceVerdict;
+  joined: boolean;
+}
 
 /** A callout's verdict: the engine's, or the service's own when limits prevented the callout. */
 export type CalloutVerdict = Omit<ServiceVerdict, 'cache'>;
@@ -197,7 +203,24 @@ export class Verifier {
     input: string | RequestInput | VerificationRequest,
     opts: RequestOptions = {},
   ): Promise<ServiceVerdict> {
-    const { verdict, joined } = await this.answer(toRequest(input), opts);
+    return this.verifyNow(input, opts);
+  }
+
+  /**
+   * The same verdict as verify(), returned as it is when nothing has to be waited for (a hit
+   * in the memory tier, a verdict of syntax or skip list), a promise otherwise. The policy
+   * server's hot path: a cache hit goes through no promise and no turn of the event loop.
+   */
+  verifyNow(
+    input: string | RequestInput | VerificationRequest,
+    opts: RequestOptions = {},
+  ): ServiceVerdict | Promise<ServiceVerdict> {
+    const answered = this.answer(toRequest(input), opts);
+    return answered instanceof Promise ? answered.then((a) => this.answered(a)) : this.answered(answered);
+  }
+
+  /** Counted and observed once per request answered. */
+  private answered({ verdict, joined }: Answered): ServiceVerdict {
     for (const counter of requestCounters(verdict)) this.deps.stats.count(counter);
     if (verdict.rule === FLOOD_RULE) this.deps.observer.floodDeferred?.(verdict.domain);
     this.deps.observer.verdict(verdict, { joined });
@@ -221,10 +244,7 @@ export class Verifier {
     return verdict;
   }
 
-  private async answer(
-    request: VerificationRequest,
-    opts: RequestOptions,
-  ): Promise<{ verdict: ServiceVerdict; joined: boolean }> {
+  private answer(request: VerificationRequest, opts: RequestOptions): Answered | Promise<Answered> {
     const startedAt = this.now();
     const input = request.sender;
     const parsed = parseMailbox(input, this.parseOptions);
@@ -249,7 +269,22 @@ export class Verifier {
         joined: false,
       };
     }
-    const spf = this.deps.spf ? await spfForSender(this.deps.spf, request, address, domain) : null;
+    // No SPF to wait for (off, no client IP, an address literal): a cache hit is answered at once.
+    if (!this.deps.spf || !spfApplies(request, domain))
+      return this.fromAddress(address, domain, opts, startedAt);
+    return this.withSpf(this.deps.spf, request, address, domain, opts, startedAt);
+  }
+
+  /** SPF first (when the request has a client IP): it may answer alone, else it goes with the verdict. */
+  private async withSpf(
+    policy: SpfPolicy,
+    request: VerificationRequest,
+    address: string,
+    domain: string,
+    opts: RequestOptions,
+    startedAt: number,
+  ): Promise<Answered> {
+    const spf = await spfForSender(policy, request, address, domain);
     if (spf?.answers) return { verdict: this.fromSpf(spf, address, domain, startedAt), joined: false };
     const answered = await this.fromAddress(address, domain, opts, startedAt);
     return spf ? { ...answered, verdict: { ...answered.verdict, spf: spf.outcome } } : answered;
@@ -263,27 +298,45 @@ export class Verifier {
     return { ...localVerdict(address, domain, reason, `spf.${o.result}`, message, startedAt), spf: o };
   }
 
-  /** The address itself: cache, domain facts, flood breaker, then the callout within the budget. */
-  private async fromAddress(
+  /**
+   * The address itself: cache, domain facts, flood breaker, then the callout within the budget.
+   * A hit in the memory tier is answered at once.
+   */
+  private fromAddress(
     address: string,
     domain: string,
     opts: RequestOptions,
     startedAt: number,
-  ): Promise<{ verdict: ServiceVerdict; joined: boolean }> {
+  ): Answered | Promise<Answered> {
+    const hot = this.deps.cache.peekAddress?.(address, startedAt);
+    if (hot) return this.fromCache(hot, address, domain, startedAt);
+    return this.lookUp(address, domain, opts, startedAt);
+  }
+
+  /** A cached verdict, with a background refresh when one is due. */
+  private fromCache(cached: AddressEntry, address: string, domain: string, startedAt: number): Answered {
+    if (cached.refreshAt !== null && startedAt >= cached.refreshAt)
+      this.refreshInBackground(address, domain, cached.storedAt);
+    const ageSeconds = Math.round((startedAt - cached.storedAt) / 1000);
+    return {
+      verdict: {
+        ...cached.verdict,
+        durationMs: this.now() - startedAt,
+        cache: { hit: true, fact: null, ageSeconds },
+      },
+      joined: false,
+    };
+  }
+
+  /** fromAddress() beyond the memory tier: the persistent cache, then domain facts, limits, the callout. */
+  private async lookUp(
+    address: string,
+    domain: string,
+    opts: RequestOptions,
+    startedAt: number,
+  ): Promise<Answered> {
     const cached = await this.deps.cache.getAddress(address, startedAt);
-    if (cached) {
-      if (cached.refreshAt !== null && startedAt >= cached.refreshAt)
-        this.refreshInBackground(address, domain, cached.storedAt);
-      const ageSeconds = Math.round((startedAt - cached.storedAt) / 1000);
-      return {
-        verdict: {
-          ...cached.verdict,
-          durationMs: this.now() - startedAt,
-          cache: { hit: true, fact: null, ageSeconds },
-        },
-        joined: false,
-      };
-    }
+    if (cached) return this.fromCache(cached, address, domain, startedAt);
     const fact = await this.deps.cache.getDomainFact(domain, startedAt);
     if (fact && factHolds(fact)) return { verdict: verdictFromFact(fact, address, startedAt), joined: false };
     if (this.closing) {

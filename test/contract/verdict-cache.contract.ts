@@ -106,6 +106,22 @@ export function runCacheContract(
         assert.equal(await c.getAddress('bob@example.org', now), null);
       }));
 
+    it('peekAddress, where a cache has it, agrees with getAddress or says it cannot tell', () =>
+      withCache(async (c) => {
+        if (!c.peekAddress) return; // only memory tiers answer without waiting
+        await c.putAddress(entry('alice@example.org', now, 1000));
+        for (const [address, at] of [
+          ['alice@example.org', now + 1],
+          ['alice@example.org', now + 999],
+          ['alice@example.org', now + 1000],
+          ['bob@example.org', now],
+        ] as const) {
+          const peeked = c.peekAddress(address, at);
+          if (peeked !== undefined)
+            assert.deepEqual(peeked, await c.getAddress(address, at), `${address} at +${at - now} ms`);
+        }
+      }));
+
     it('does not return expired entries', () =>
       withCache(async (c) => {
         await c.putAddress(entry('alice@example.org', now, 1000));

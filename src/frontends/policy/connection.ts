@@ -11,6 +11,9 @@
  *   (Postfix writes one in a single write): a client trickling a byte at a
  *   time (slow-loris) is closed, although each byte would reset an idle timer.
  * - A connection with nothing in flight closes after `idleTimeoutMs`.
+ * - Answers known at once (a cache hit) are written at once, without a trip
+ *   through the promise queue, and the answers to requests that arrived
+ *   together (a client that pipelines) leave in one write.
  */
 import type { Socket } from 'node:net';
 import { PolicyLimitError, PolicyRequestReader, type ReadResult } from './request-reader.js';
@@ -26,8 +29,11 @@ export interface ConnectionLimits {
 }
 
 export interface ConnectionHooks {
-  /** The action for one request (never throws: faults are the caller's fail-safe). */
-  answer(result: ReadResult): Promise<string>;
+  /**
+   * The action for one request: the action itself when it is known at once, a promise when it
+   * needs time (never throws or rejects: faults are the caller's fail-safe).
+   */
+  answer(result: ReadResult): string | Promise<string>;
   /** The client broke a limit; the connection is being closed. */
   limitExceeded(problem: string): void;
   /** Reading stopped because the client does not read its answers (once per connection). */
@@ -72,9 +78,9 @@ export class PolicyConnection {
     socket.on('end', () => {
       this.ended = true;
       this.disarm();
-      void this.pump();
+      this.pump();
     });
-    socket.on('drain', () => void this.pump());
+    socket.on('drain', () => this.pump());
     socket.on('error', () => socket.destroy());
     socket.on('close', () => {
       this.disarm();
@@ -145,7 +151,7 @@ export class PolicyConnection {
       }
     }
     this.arm();
-    void this.pump();
+    this.pump();
   }
 
   /** The request deadline runs while a request is partly here and we are reading. */
@@ -168,37 +174,71 @@ export class PolicyConnection {
     this.socket.destroy();
   }
 
-  /** Answer waiting requests in order, one at a time, while the client takes the answers. */
-  private async pump(): Promise<void> {
+  /**
+   * Answer waiting requests in order, one at a time, while the client takes the answers.
+   * Answers known at once are gathered and written together; an answer that needs time
+   * first lets those go, then holds the rest until it is written.
+   */
+  private pump(): void {
     if (this.answering) return;
+    let replies = '';
     while (this.pending.length > 0 && !this.isGone() && !this.socket.writableNeedDrain) {
       const next = this.pending.shift();
       if (!next) break;
+      const action = this.hooks.answer(next);
+      if (typeof action === 'string') {
+        replies += `action=${action}\n\n`;
+        if (next.kind === 'malformed') {
+          this.distrust();
+          break;
+        }
+        continue;
+      }
+      if (replies !== '') this.send(replies);
       this.answering = true;
-      let action: string;
-      try {
-        action = await this.hooks.answer(next);
-      } finally {
-        this.answering = false;
-      }
-      if (this.isGone()) return; // closed while deciding (limits, shutdown): the answer has nowhere to go
-      this.socket.write(`action=${action}\n\n`);
-      if (next.kind === 'malformed') {
-        // Postfix never sends a malformed request: what does is broken or another protocol
-        // aimed at this port (a browser's request whose body is a policy request, a TURN
-        // username holding newlines). Nothing after it is trusted: it gets its DUNNO, and the
-        // connection ends without deciding anything that followed it.
-        this.untrusted = true;
-        this.pending.length = 0;
-        this.ended = true;
-        break;
-      }
-      if (this.full && this.pending.length < this.limits.maxPipelined) {
-        this.full = false;
-        this.socket.resume();
-        this.arm();
-      }
+      action.then(
+        (later) => this.answered(later, next.kind === 'malformed'),
+        // Not expected (answer() never rejects); should it happen, the client gets no reply it could
+        // take for another request's: the connection closes and Postfix applies its own default.
+        () => {
+          this.answering = false;
+          this.socket.destroy();
+        },
+      );
+      return;
     }
+    if (replies !== '') this.send(replies);
     this.finishIfDone();
+  }
+
+  /** An answer that took time: written (unless the socket closed meanwhile), then the queue goes on. */
+  private answered(action: string, malformed: boolean): void {
+    this.answering = false;
+    if (this.isGone()) return; // closed while deciding (limits, shutdown): the answer has nowhere to go
+    this.send(`action=${action}\n\n`);
+    if (malformed) this.distrust();
+    this.pump();
+  }
+
+  /**
+   * Postfix never sends a malformed request: what does is broken or another protocol aimed at
+   * this port (a browser's request whose body is a policy request, a TURN username holding
+   * newlines). Nothing after it is trusted: it gets its DUNNO, and the connection ends without
+   * deciding anything that followed it.
+   */
+  private distrust(): void {
+    this.untrusted = true;
+    this.pending.length = 0;
+    this.ended = true;
+  }
+
+  /** Write replies; reading resumes once fewer than `maxPipelined` requests wait. */
+  private send(replies: string): void {
+    this.socket.write(replies);
+    if (this.full && this.pending.length < this.limits.maxPipelined) {
+      this.full = false;
+      this.socket.resume();
+      this.arm();
+    }
   }
 }

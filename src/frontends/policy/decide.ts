@@ -56,6 +56,11 @@ type Memo = Outcome & { at: number; given: number };
 /** No opinion, and nothing to add. */
 const NOTHING: Outcome = { action: 'DUNNO', final: true, kind: 'skip', verdict: null, prepends: [] };
 
+/** What the server sends and records of an outcome. */
+function asAnswer({ action, kind, verdict }: Outcome): PolicyAnswer {
+  return { action, kind, verdict };
+}
+
 const MEMO_MAX = 10_000;
 const MEMO_TTL_MS = 3_600_000;
 
@@ -70,13 +75,14 @@ export class PolicyDecider {
   ) {}
 
   /**
-   * The action for one well-formed request (without the `action=` prefix). Nothing is
+   * The action for one well-formed request (without the `action=` prefix): the answer itself
+   * when nothing had to be waited for (a cache hit, a skip), else a promise of it. Nothing is
    * recorded here: the server records the reply it actually sends, exactly once, which
    * is the fail-safe instead of this one when this one comes too late.
    */
-  async decide(attrs: PolicyRequest): Promise<PolicyAnswer> {
-    const { action, kind, verdict } = await this.outcome(attrs);
-    return { action, kind, verdict };
+  decide(attrs: PolicyRequest): PolicyAnswer | Promise<PolicyAnswer> {
+    const outcome = this.outcome(attrs);
+    return outcome instanceof Promise ? outcome.then(asAnswer) : asAnswer(outcome);
   }
 
   /**
@@ -102,7 +108,7 @@ export class PolicyDecider {
    * policy_context (Postfix 3.1+, set per check_policy_service) says which list asks:
    * `sender` checks only the sender, `recipient` only call-forward; absent, both.
    */
-  private async outcome(attrs: PolicyRequest): Promise<Outcome> {
+  private outcome(attrs: PolicyRequest): Outcome | Promise<Outcome> {
     if (attrs.get('request') !== 'smtpd_access_policy') return { ...NOTHING, kind: 'malformed' };
     const state = (attrs.get('protocol_state') ?? '').toUpperCase();
     if (state === 'DATA' || state === 'BDAT') return this.dataOutcome(attrs.get('instance'));
@@ -110,10 +116,15 @@ export class PolicyDecider {
     const context = attrs.get('policy_context') ?? '';
     const wrapped = context === 'sender' || context === 'recipient';
     const recipientOnly = context === 'recipient';
-    const sender = recipientOnly ? null : await this.senderOutcome(attrs, wrapped);
-    if (sender && (sender.final || state !== 'RCPT' || context === 'sender')) return sender;
-    const recipient = await this.recipientOutcome(attrs.get('recipient') ?? '', wrapped);
-    return recipient ?? sender ?? { ...NOTHING, final: false };
+    const sender = recipientOnly ? null : this.senderOutcome(attrs, wrapped);
+    // Each step goes on at once when its answer is known, after it when it takes time.
+    const then = (s: Outcome | null): Outcome | Promise<Outcome> => {
+      if (s && (s.final || state !== 'RCPT' || context === 'sender')) return s;
+      const recipient = this.recipientOutcome(attrs.get('recipient') ?? '', wrapped);
+      const last = (r: Outcome | null): Outcome => r ?? s ?? { ...NOTHING, final: false };
+      return recipient instanceof Promise ? recipient.then(last) : last(recipient);
+    };
+    return sender instanceof Promise ? sender.then(then) : then(sender);
   }
 
   /**
@@ -138,13 +149,13 @@ export class PolicyDecider {
     return { ...memo, action: memo.final ? memo.action : (memo.prepends[memo.given] ?? memo.action) };
   }
 
-  private async senderOutcome(attrs: PolicyRequest, wrapped: boolean): Promise<Outcome> {
+  private senderOutcome(attrs: PolicyRequest, wrapped: boolean): Outcome | Promise<Outcome> {
     const instance = attrs.get('instance');
     // The same message's next recipient: one verification per message, and its header fields
     // each once: the next one not yet given (an earlier recipient may have got another answer).
     const memo = this.current(instance);
     if (memo) return this.reply(memo);
-    const answer = await this.decider.sender({
+    const answer = this.decider.senderNow({
       sender: attrs.get('sender') ?? '',
       clientIp: attrs.get('client_address'),
       helo: attrs.get('helo_name'),
@@ -152,15 +163,19 @@ export class PolicyDecider {
       saslUser: attrs.get('sasl_username'),
       stage: stageFromPostfix(attrs.get('protocol_state')),
     });
-    const fresh: Memo = { ...this.render(answer, wrapped), at: Date.now(), given: 0 };
-    if (instance) this.memo.set(instance, fresh);
-    return this.reply(fresh);
+    const remember = (a: Answer): Outcome => {
+      const fresh: Memo = { ...this.render(a, wrapped), at: Date.now(), given: 0 };
+      if (instance) this.memo.set(instance, fresh);
+      return this.reply(fresh);
+    };
+    return answer instanceof Promise ? answer.then(remember) : remember(answer);
   }
 
   /** Call-forward: a recipient at a routed relay domain is verified at its internal host. */
-  private async recipientOutcome(recipient: string, wrapped: boolean): Promise<Outcome | null> {
-    const answer = await this.decider.recipient(recipient);
-    return answer ? this.render(answer, wrapped) : null;
+  private recipientOutcome(recipient: string, wrapped: boolean): Outcome | null | Promise<Outcome | null> {
+    const answer = this.decider.recipientNow(recipient);
+    const render = (a: Answer | null): Outcome | null => (a ? this.render(a, wrapped) : null);
+    return answer instanceof Promise ? answer.then(render) : render(answer);
   }
 
   /** The answer as an action and the message's header fields, honouring warn mode and prepend_header. */

@@ -5,6 +5,8 @@
  * line length and request size end the connection (the caller closes it);
  * a request that is merely malformed is reported so that it still gets an answer.
  */
+import { isAscii } from 'node:buffer';
+
 export type PolicyRequest = ReadonlyMap<string, string>;
 
 export type ReadResult = { kind: 'request'; attrs: PolicyRequest } | { kind: 'malformed'; problem: string };
@@ -48,6 +50,9 @@ export class PolicyRequestReader {
    * caller can hand them back to the socket and read them when it has room.
    */
   read(chunk: Buffer, limit = Infinity): { results: ReadResult[]; consumed: number } {
+    // Postfix writes a request in one write: a chunk that begins at a line start and is ASCII
+    // (octets are characters) is decoded once, not line by line.
+    if (this.partialBytes === 0 && isAscii(chunk)) return this.readAscii(chunk, limit);
     const results: ReadResult[] = [];
     let start = 0;
     for (let nl = chunk.indexOf(0x0a, start); nl >= 0; nl = chunk.indexOf(0x0a, start)) {
@@ -58,9 +63,40 @@ export class PolicyRequestReader {
       this.partialBytes = 0;
       start = nl + 1;
       this.account(line.length + 1);
-      const result = this.line(line);
+      const result = this.line(line.toString('utf8'));
       if (result) results.push(result);
     }
+    return this.keepRest(chunk, start, results, limit);
+  }
+
+  /** read() for an ASCII chunk with no partial line before it: one string, offsets are octets. */
+  private readAscii(chunk: Buffer, limit: number): { results: ReadResult[]; consumed: number } {
+    const text = chunk.toString('latin1');
+    const results: ReadResult[] = [];
+    let start = 0;
+    for (let nl = text.indexOf('\n', start); nl >= 0; nl = text.indexOf('\n', start)) {
+      if (results.length >= limit) return { results, consumed: start };
+      this.account(nl - start + 1);
+      const end = nl > start && text.charCodeAt(nl - 1) === 0x0d ? nl - 1 : nl;
+      const eq = end > start ? text.indexOf('=', start) : -1;
+      // The common line, name=value, read in place; anything else as read() reads it.
+      const result =
+        eq > start && eq < end && this.attribute(text.slice(start, eq), text, eq + 1, end)
+          ? null
+          : this.line(text.slice(start, nl));
+      start = nl + 1;
+      if (result) results.push(result);
+    }
+    return this.keepRest(chunk, start, results, limit);
+  }
+
+  /** The bytes after the last newline: kept as the start of the next line, unless the limit stops reading. */
+  private keepRest(
+    chunk: Buffer,
+    start: number,
+    results: ReadResult[],
+    limit: number,
+  ): { results: ReadResult[]; consumed: number } {
     if (results.length >= limit && start < chunk.length) return { results, consumed: start };
     if (start < chunk.length) {
       const rest = chunk.subarray(start);
@@ -81,8 +117,16 @@ export class PolicyRequestReader {
       throw new PolicyLimitError(`request larger than ${this.limits.maxRequestBytes} octets`);
   }
 
-  private line(raw: Buffer): ReadResult | null {
-    const text = raw.toString('utf8').replace(/\r$/, '');
+  /** name=value with a valid name, kept; false when the name is not one (line() then reports it). */
+  private attribute(name: string, text: string, from: number, to: number): boolean {
+    if (!NAME.test(name)) return false;
+    this.attrs.set(name, text.slice(from, to));
+    return true;
+  }
+
+  /** One line, without its LF (a CR before it is dropped). */
+  private line(raw: string): ReadResult | null {
+    const text = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     if (text === '') return this.finish();
     const eq = text.indexOf('=');
     const name = eq > 0 ? text.slice(0, eq) : '';

@@ -15,10 +15,10 @@ import { logEvent, type Logger } from '../../observability/logger.js';
 import type { Telemetry } from '../../observability/telemetry.js';
 import type { Frontend } from '../frontend.js';
 import { listenFailure } from '../listen-failure.js';
-import type { PolicyDecider } from './decide.js';
+import type { PolicyAnswer, PolicyDecider } from './decide.js';
 import { clientOf, leastUseful } from './admission.js';
 import { PolicyConnection, type ConnectionLimits } from './connection.js';
-import type { ReadResult } from './request-reader.js';
+import type { PolicyRequest, ReadResult } from './request-reader.js';
 import { applySocketAccess, SOCKET_UMASK } from './socket-file.js';
 import { claimSocketPath, type ClaimedSocket } from './unix-socket.js';
 
@@ -186,29 +186,49 @@ export class PolicyServer implements Frontend {
     logEvent(this.logger, 'warn', EVENTS.policyLimitExceeded, { remote: client, problem });
   }
 
-  /** One request, one action: malformed -> DUNNO, fault or overrun -> fail-safe. */
-  private async answer(result: ReadResult): Promise<string> {
+  /**
+   * One request, one action: malformed -> DUNNO, fault or overrun -> fail-safe. An answer the
+   * decider knows at once (a cache hit) is returned as it is: no deadline to race.
+   */
+  private answer(result: ReadResult): string | Promise<string> {
     if (result.kind === 'malformed') {
       logEvent(this.logger, 'warn', EVENTS.policyMalformed, { problem: result.problem });
       this.telemetry.policyDecision('DUNNO', 'malformed', null);
       return 'DUNNO';
     }
+    let decided: PolicyAnswer | Promise<PolicyAnswer>;
+    try {
+      decided = this.decider.decide(result.attrs);
+    } catch (error) {
+      return this.failSafe(error instanceof Error ? error.message : String(error), error);
+    }
+    return decided instanceof Promise
+      ? this.answerInTime(result.attrs, decided)
+      : this.sent(result.attrs, decided);
+  }
+
+  /** A decision that takes time races the hard deadline; the one that loses is dropped unrecorded. */
+  private async answerInTime(attrs: PolicyRequest, decided: Promise<PolicyAnswer>): Promise<string> {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'overrun'>((resolve) => {
       timer = setTimeout(() => resolve('overrun'), this.inlineBudgetMs + this.deadlineMarginMs);
     });
     try {
-      // The decision that loses the race is dropped unrecorded: one reply, one record.
-      const answer = await Promise.race([this.decider.decide(result.attrs), deadline]);
+      const answer = await Promise.race([decided, deadline]);
       if (answer === 'overrun') return this.failSafe('request took longer than its budget');
-      this.telemetry.policyDecision(answer.action, answer.kind, answer.verdict);
-      this.decider.sent(result.attrs, answer.action);
-      return answer.action;
+      return this.sent(attrs, answer);
     } catch (error) {
       return this.failSafe(error instanceof Error ? error.message : String(error), error);
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** The reply that goes out, recorded once. */
+  private sent(attrs: PolicyRequest, answer: PolicyAnswer): string {
+    this.telemetry.policyDecision(answer.action, answer.kind, answer.verdict);
+    this.decider.sent(attrs, answer.action);
+    return answer.action;
   }
 
   private failSafe(problem: string, error?: unknown): string {

@@ -31,6 +31,14 @@ function step(policy: SpfPolicy, outcome: SpfOutcome): SpfStep {
   return { outcome, answers };
 }
 
+/**
+ * Whether SPF can say anything about this sender: there is a client IP to check and the
+ * domain can be an SPF identity (not an address literal). When not, spfForSender is null.
+ */
+export function spfApplies(request: VerificationRequest, domain: string): boolean {
+  return request.client.ip !== null && isSpfDomain(domain);
+}
+
 /** SPF for a sender's domain (the MAIL FROM identity); null when there is no client IP to check. */
 export async function spfForSender(
   policy: SpfPolicy,
@@ -39,7 +47,7 @@ export async function spfForSender(
   domain: string,
 ): Promise<SpfStep | null> {
   const ip = request.client.ip;
-  if (ip === null || !isSpfDomain(domain)) return null;
+  if (ip === null || !spfApplies(request, domain)) return null;
   const outcome = await policy.checker.check({
     identity: 'mailfrom',
     domain,
