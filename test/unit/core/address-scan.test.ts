@@ -26,12 +26,13 @@ it('refuses, flags or accepts a local part as the character-by-character rules s
       const r = parseMailbox(`${lp}@example.org`);
       const cps = points(lp);
       if (cps.some(forbidden)) {
-        assert.equal(r.ok, false);
-        assert.equal(!r.ok && r.kind, 'invalid');
+        if (r.ok) assert.fail(`accepted ${JSON.stringify(lp)}`);
+        assert.equal(r.kind, 'invalid');
         const bad = Array.from(`${lp}@example.org`).findIndex((c) => forbidden(c.codePointAt(0) ?? 0));
-        assert.match(!r.ok ? r.error : '', new RegExp(`at position ${bad + 1} is not allowed`));
+        assert.match(r.error, new RegExp(`at position ${bad + 1} is not allowed`));
       } else if (cps.some(unsendable)) {
-        assert.equal(!r.ok && r.kind, 'unverifiable', JSON.stringify(lp));
+        if (r.ok) assert.fail(`accepted ${JSON.stringify(lp)}`);
+        assert.equal(r.kind, 'unverifiable', JSON.stringify(lp));
       } else if (r.ok) {
         assert.equal(r.mailbox.domain, 'example.org');
       }
@@ -48,11 +49,7 @@ it('refuses a domain with a character no domain holds, naming it', () => {
     ['ex,ample.org', "','"],
   ] as const) {
     const r = parseMailbox(`alice@${domain}`);
-    assert.equal(r.ok, false, domain);
-    assert.match(
-      !r.ok ? r.error : '',
-      new RegExp(`^${named.replace(/[+.]/g, '\\$&')} at position \\d+`),
-      domain,
-    );
+    if (r.ok) assert.fail(`accepted ${domain}`);
+    assert.match(r.error, new RegExp(`^${named.replace(/[+.]/g, '\\$&')} at position \\d+`), domain);
   }
 });
