@@ -28,8 +28,16 @@ export function formatTable(verdicts: readonly Printed[]): string {
       replySummary(v),
     ].map(printable),
   );
+  return alignColumns(header, rows);
+}
+
+/**
+ * Rows under a header, each column padded to its widest cell; the last column is never padded
+ * (nor cut), so a long message stays whole. Cells must already be printable.
+ */
+export function alignColumns(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string =>
+  const line = (cells: readonly string[]): string =>
     cells
       .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
       .join('  ')

@@ -11,7 +11,7 @@ import { normaliseClientIp, type RequestInput } from '../../service/request.js';
 import { describeSource } from '../../config/locate.js';
 import { UsageError } from './cli-errors.js';
 import { EXIT } from './exit-codes.js';
-import { formatTranscript, replySummary } from './format.js';
+import { alignColumns, formatTranscript, replySummary } from './format.js';
 import type { VerifyArgs, VerifyCommandDeps } from './verify-command.js';
 
 /** What the flags say about the SMTP client; absent facts are null. */
@@ -123,11 +123,5 @@ export function formatDecisions(answers: readonly Answer[]): string {
       replyCell(a),
     ].map(printable);
   });
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd();
-  return [line(header), ...rows.map(line)].join('\n');
+  return alignColumns(header, rows);
 }
