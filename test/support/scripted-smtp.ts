@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after } from 'node:test';
 
 /** What the server does: send bytes, wait, never answer, close, or reset. */
 export type Step = string | Buffer | { delay: number } | { do: 'stall' | 'close' | 'reset' | 'starttls' };
@@ -209,4 +210,20 @@ export function selfSignedCert(): { key: string; cert: string } {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A starter of scripted servers for one test file: each server it starts is closed when the
+ * file's tests are done (node:test's `after`), so a file needs no cleanup list of its own.
+ */
+export function scriptedServers(): (options?: ScriptOptions) => Promise<ScriptedServer> {
+  const started: ScriptedServer[] = [];
+  after(async () => {
+    await Promise.all(started.map((s) => s.close()));
+  });
+  return async (options = {}) => {
+    const s = await startScriptedServer(options);
+    started.push(s);
+    return s;
+  };
 }

@@ -4,26 +4,17 @@
  * max_rcpt_per_session, with fallbacks to fewer per session. Scripted loopback servers.
  */
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import {
   RESET,
-  startScriptedServer,
-  type ScriptOptions,
   type ScriptedServer,
   type SessionRecord,
+  scriptedServers,
 } from '../../support/scripted-smtp.js';
 import { StaticResolver, testEngine } from '../../support/engine.js';
 import type { EngineOptions } from '../../../src/core/verify.js';
 
-const servers: ScriptedServer[] = [];
-async function server(options: ScriptOptions = {}): Promise<ScriptedServer> {
-  const s = await startScriptedServer(options);
-  servers.push(s);
-  return s;
-}
-after(async () => {
-  await Promise.all(servers.map((s) => s.close()));
-});
+const server = scriptedServers();
 
 const RANDOM = 'randomprobe123';
 /** Known mailboxes exist; the random probe and every other local part are unknown. */

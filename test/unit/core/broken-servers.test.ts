@@ -6,24 +6,11 @@
  * cut, not fatal. Scripted loopback servers, byte for byte.
  */
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
-import {
-  STALL,
-  startScriptedServer,
-  type ScriptOptions,
-  type ScriptedServer,
-} from '../../support/scripted-smtp.js';
+import { describe, it } from 'node:test';
+import { STALL, type ScriptOptions, scriptedServers } from '../../support/scripted-smtp.js';
 import { StaticResolver, testEngine } from '../../support/engine.js';
 
-const servers: ScriptedServer[] = [];
-async function server(options: ScriptOptions = {}): Promise<ScriptedServer> {
-  const s = await startScriptedServer(options);
-  servers.push(s);
-  return s;
-}
-after(async () => {
-  await Promise.all(servers.map((s) => s.close()));
-});
+const server = scriptedServers();
 
 const RANDOM = 'randomprobe123';
 const KNOWN: ScriptOptions['replies'] = {

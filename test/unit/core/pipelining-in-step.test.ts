@@ -7,25 +7,17 @@
  * line byte for byte at each position.
  */
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import {
   CLOSE,
-  startScriptedServer,
   type Responder,
   type ScriptOptions,
   type ScriptedServer,
+  scriptedServers,
 } from '../../support/scripted-smtp.js';
 import { StaticResolver, testEngine } from '../../support/engine.js';
 
-const servers: ScriptedServer[] = [];
-async function server(options: ScriptOptions = {}): Promise<ScriptedServer> {
-  const s = await startScriptedServer(options);
-  servers.push(s);
-  return s;
-}
-after(async () => {
-  await Promise.all(servers.map((s) => s.close()));
-});
+const server = scriptedServers();
 
 const RANDOM = 'randomprobe123';
 const NO_PIPELINING = ['250-test.example\r\n', '250 ENHANCEDSTATUSCODES\r\n'];

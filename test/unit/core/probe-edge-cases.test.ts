@@ -4,28 +4,20 @@
  * behaviours they cannot be made to produce on demand.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import {
   CLOSE,
   RESET,
   STALL,
   selfSignedCert,
-  startScriptedServer,
   type ScriptOptions,
   type ScriptedServer,
+  scriptedServers,
 } from '../../support/scripted-smtp.js';
 import { StaticResolver, testEngine } from '../../support/engine.js';
 import type { EngineOptions } from '../../../src/core/verify.js';
 
-const servers: ScriptedServer[] = [];
-async function server(options: ScriptOptions = {}): Promise<ScriptedServer> {
-  const s = await startScriptedServer(options);
-  servers.push(s);
-  return s;
-}
-after(async () => {
-  await Promise.all(servers.map((s) => s.close()));
-});
+const server = scriptedServers();
 
 const fixedRandom = (): string => 'randomprobe123';
 const unknownRandom: ScriptOptions['replies'] = {

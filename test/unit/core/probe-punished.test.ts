@@ -6,27 +6,19 @@
  * that this MX punishes the probe so the next callout can put it last.
  */
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import {
   CLOSE,
   RESET,
-  startScriptedServer,
   type ScriptOptions,
   type ScriptedServer,
   type Step,
+  scriptedServers,
 } from '../../support/scripted-smtp.js';
 import { testEngine } from '../../support/engine.js';
 import type { EngineOptions, VerifyOptions } from '../../../src/core/verify.js';
 
-const servers: ScriptedServer[] = [];
-async function server(options: ScriptOptions = {}): Promise<ScriptedServer> {
-  const s = await startScriptedServer(options);
-  servers.push(s);
-  return s;
-}
-after(async () => {
-  await Promise.all(servers.map((s) => s.close()));
-});
+const server = scriptedServers();
 
 const RANDOM = 'randomprobe123';
 const NO_PIPELINING = ['250-mx.example.test\r\n', '250 ENHANCEDSTATUSCODES\r\n'];

@@ -5,21 +5,13 @@
  * so, and a clean code with binary text is read by its code.
  */
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
-import { startScriptedServer, type ScriptOptions, type ScriptedServer } from '../../support/scripted-smtp.js';
+import { describe, it } from 'node:test';
+import { type ScriptedServer, scriptedServers } from '../../support/scripted-smtp.js';
 import { testEngine } from '../../support/engine.js';
 import { cbv } from '../../support/cli.js';
 import type { EngineOptions } from '../../../src/core/verify.js';
 
-const servers: ScriptedServer[] = [];
-async function server(options: ScriptOptions = {}): Promise<ScriptedServer> {
-  const s = await startScriptedServer(options);
-  servers.push(s);
-  return s;
-}
-after(async () => {
-  await Promise.all(servers.map((s) => s.close()));
-});
+const server = scriptedServers();
 
 const NO_PIPELINING = ['250-test.example\r\n', '250 ENHANCEDSTATUSCODES\r\n'];
 const unknownRandom = (line: string): string[] => [

@@ -8,14 +8,14 @@
 import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
 import type { Socket } from 'node:net';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import {
   CLOSE,
   RESET,
   STALL,
-  startScriptedServer,
   type ScriptOptions,
   type ScriptedServer,
+  scriptedServers,
 } from '../../support/scripted-smtp.js';
 import { testEngineOptions, StaticResolver } from '../../support/engine.js';
 import { TcpConnector, VerificationEngine, type Connector } from '../../../src/core/index.js';
@@ -23,15 +23,7 @@ import { parseMailbox } from '../../../src/core/address.js';
 import { Probe } from '../../../src/core/smtp/probe.js';
 import type { ConnectRequest } from '../../../src/core/smtp/connector.js';
 
-const servers: ScriptedServer[] = [];
-async function server(options: ScriptOptions = {}): Promise<ScriptedServer> {
-  const s = await startScriptedServer(options);
-  servers.push(s);
-  return s;
-}
-after(async () => {
-  await Promise.all(servers.map((s) => s.close()));
-});
+const server = scriptedServers();
 
 /** A real TCP connector that remembers every socket it hands out (and can make writes fail). */
 class RecordingConnector implements Connector {
