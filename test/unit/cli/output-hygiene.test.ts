@@ -26,7 +26,7 @@ before(async () => {
   mx = await startScriptedServer({
     replies: {
       RCPT: (line) => [
-        /alice/.test(line) ? '250 2.1.5 Ok\r\n' : Buffer.from(`550 5.1.1 ${HOSTILE}\r\n`, 'utf8'),
+        /<alice@/.test(line) ? '250 2.1.5 Ok\r\n' : Buffer.from(`550 5.1.1 ${HOSTILE}\r\n`, 'utf8'),
       ],
     },
   });

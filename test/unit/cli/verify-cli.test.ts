@@ -19,7 +19,7 @@ before(async () => {
   s = await startScriptedServer({
     replies: {
       RCPT: (line) => [
-        /alice|bob/.test(line)
+        /<(alice|bob)@/.test(line)
           ? '250 2.1.5 Ok\r\n'
           : '550 5.1.1 <x>: Recipient address rejected: User unknown\r\n',
       ],

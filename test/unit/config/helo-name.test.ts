@@ -120,7 +120,7 @@ describe('cbv verify with a HELO name that is not fully qualified', () => {
 
   it('warns once on stderr, whatever the number of addresses, and still verifies', async () => {
     smtp = await startScriptedServer({
-      replies: { RCPT: (line) => [/alice/.test(line) ? '250 2.1.5 Ok\r\n' : '550 5.1.1 User unknown\r\n'] },
+      replies: { RCPT: (line) => [/<alice@/.test(line) ? '250 2.1.5 Ok\r\n' : '550 5.1.1 User unknown\r\n'] },
     });
     const flags = ['--allow-target', '127.0.0.0/8', '--port', String(smtp.port)];
     const short = await cbv(['verify', ...flags, '--helo', 'vm', 'alice@[127.0.0.1]', 'bob@[127.0.0.1]']);

@@ -22,11 +22,11 @@ before(async () => {
   mx = await startScriptedServer({
     replies: {
       RCPT: (line) => {
-        if (line.includes('grey'))
+        if (line.includes('<grey'))
           return [
             '450 4.2.0 Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/x.html\r\n',
           ];
-        if (line.includes('catchall')) return ['250 2.1.5 Ok\r\n'];
+        if (line.includes('<catchall')) return ['250 2.1.5 Ok\r\n'];
         return [/<(alice|bob)@/.test(line) ? '250 2.1.5 Ok\r\n' : '550 5.1.1 User unknown\r\n'];
       },
     },

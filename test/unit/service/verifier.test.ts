@@ -179,7 +179,7 @@ describe('inline budget', () => {
   it('answers pending at once, finishes the callout in the background, and serves the retry from cache', async () => {
     const { server, resolver } = await mailDomain('slow.test', ['alice'], {
       replies: {
-        RCPT: (line) => [{ delay: 600 }, line.includes('alice') ? '250 Ok\r\n' : '550 5.1.1 no\r\n'],
+        RCPT: (line) => [{ delay: 600 }, line.includes('<alice@') ? '250 Ok\r\n' : '550 5.1.1 no\r\n'],
       },
     });
     const svc = testService(server.port, resolver, { inlineBudgetMs: 200 });
