@@ -23,13 +23,13 @@ function unparsed(v: ServiceVerdict): boolean {
 }
 
 /**
- * Printable in a reply: the address as verified, or a neutral word when it could not be parsed.
+ * "<address>: " before the text, or nothing when the address could not be parsed: the raw input
+ * may hold control characters, and a stand-in word would read as the address itself.
  * A UTF-8 local part may hold bidirectional overrides, which would reorder the reply or header a
  * person reads: escaped, as everywhere cbv prints text from outside.
  */
 function shown(v: ServiceVerdict | null): string {
-  if (!v) return 'this sender';
-  return unparsed(v) ? 'this sender' : `<${printable(v.address)}>`;
+  return !v || unparsed(v) ? '' : `<${printable(v.address)}>: `;
 }
 
 /** The enforced action for a reject or defer answer: `550 5.1.7 ...` or `DEFER_IF_PERMIT 4.1.7 ...`. */
@@ -38,10 +38,10 @@ export function enforcedAction(answer: Answer, ctx: ReplyContext): string {
   if (answer.decision === 'dunno' || !reply) return 'DUNNO';
   const Role = answer.role === 'sender' ? 'Sender' : 'Recipient';
   if (answer.decision === 'reject') {
-    const prefix = ctx.wrapped ? '' : `${shown(answer.verdict)}: ${Role} address rejected: `;
+    const prefix = ctx.wrapped ? '' : `${shown(answer.verdict)}${Role} address rejected: `;
     return `${reply.code} ${reply.enhanced} ${prefix}${reply.text}`;
   }
-  const prefix = ctx.wrapped ? `${answer.role} ` : `${shown(answer.verdict)}: ${Role} `;
+  const prefix = ctx.wrapped ? `${answer.role} ` : `${shown(answer.verdict)}${Role} `;
   return `DEFER_IF_PERMIT ${reply.enhanced} ${prefix}${reply.text}`;
 }
 

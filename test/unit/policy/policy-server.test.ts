@@ -173,7 +173,7 @@ describe('policy decisions', () => {
     assert.equal(await c.ask(rcptRequest({ sender: 'anyone@[127.0.0.2]' })), 'action=DUNNO');
     assert.equal(
       await c.ask(rcptRequest({ sender: 'not an address' })),
-      'action=550 5.1.7 this sender: Sender address rejected: this is not a valid mail address',
+      'action=550 5.1.7 Sender address rejected: this is not a valid mail address',
     );
     assert.match(
       await c.ask(rcptRequest({ sender: 'x@nonexistent.invalid' })),
