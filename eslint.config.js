@@ -19,7 +19,9 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        projectService: { allowDefaultProject: ['scripts/*.mjs', 'bench/lib/*.mjs', 'eslint.config.js'] },
+        projectService: {
+          allowDefaultProject: ['scripts/*.mjs', 'bench/lib/*.mjs', 'test/support/*.mjs', 'eslint.config.js'],
+        },
         tsconfigRootDir: import.meta.dirname,
       },
     },
@@ -30,6 +32,17 @@ export default tseslint.config(
       ],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-confusing-void-expression': 'off',
+      // `import * as z from 'zod'`: the named `z` is zod's whole namespace object, which the bundle
+      // (scripts/build.mjs) cannot tree-shake, so it would carry all of zod's locales (~360 KB more
+      // for every command that validates a config to compile at start-up; issue 14).
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            "ImportDeclaration[source.value='zod'][importKind='value'] > ImportSpecifier[imported.name='z'][importKind='value']",
+          message: "import * as z from 'zod' (the named z drags every zod locale into the bundle)",
+        },
+      ],
       // A protocol implementation must match control characters on purpose (CR/LF injection, garbage).
       'no-control-regex': 'off',
       // node:test's describe/it return promises the runner itself awaits.

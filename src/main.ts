@@ -7,7 +7,7 @@
 import { cachePath, daemonCacheExists, describeCache } from './app/cache-path.js';
 import { packageVersion } from './app/version.js';
 import { terminalSafe } from './core/printable.js';
-import { describeSource, loadLocatedConfig, locateConfig } from './config/locate.js';
+import { describeSource, locateConfig } from './config/locate.js';
 import type { Config } from './config/schema.js';
 import { UsageError, parseCommandArgs } from './frontends/cli/cli-errors.js';
 import { EXIT } from './frontends/cli/exit-codes.js';
@@ -17,7 +17,9 @@ import type { DecisionRunner } from './frontends/cli/verify-decisions.js';
 
 // Each command loads what it needs when it runs (dynamic import below): `cbv verify` never loads
 // the HTTP server, the metrics, the logger or the YAML parser, and starts in a fraction of the
-// time the daemon's whole module graph takes (issue 14, bench/cli-startup.ts).
+// time the daemon's whole module graph takes (issue 14, bench/cli-startup.ts). The static imports
+// above stay free of the config schema (zod): `cbv --help`, `--version` and a usage error load
+// none of it (test/unit/install/built-cli.test.ts checks the built cli for that).
 
 const USAGE = `usage: cbv <command> [options]
 
@@ -139,6 +141,7 @@ async function withStores(command: StoreCommand, usage: string): Promise<number>
     return EXIT.ok;
   }
   const source = locateConfig(command.config);
+  const { loadLocatedConfig } = await import('./config/load.js');
   const config = loadLocatedConfig(source);
   const access = command.access === 'read' ? ' (read-only)' : '';
   note(`${describeSource(source)}, ${describeCache(config)}${access}`);
@@ -166,6 +169,7 @@ async function serve(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   const source = locateConfig(values.config);
+  const { loadLocatedConfig } = await import('./config/load.js');
   const config = loadLocatedConfig(source);
   note(`${describeSource(source)}, ${describeCache(config)}`);
   const [{ runDaemon }, { createLogger }] = await Promise.all([
@@ -250,7 +254,13 @@ main(argv).then(
   },
   async (error: unknown) => {
     finished = true;
-    // The error classes (and the logger, for the daemon's log) are loaded only on this path.
+    // A usage error needs nothing more (no schema, no logger): it is the common mistake at a shell.
+    if (error instanceof UsageError) {
+      warn(`cbv: ${error.message} (try '${helpHint(argv)}')`);
+      process.exitCode = EXIT.usage;
+      return;
+    }
+    // The other error classes (and the logger, for the daemon's log) are loaded only on this path.
     const [
       { StartupError },
       { ConfigError },
@@ -274,11 +284,6 @@ main(argv).then(
     if (error instanceof StartupError) {
       warn(`cbv: ${error.message}`);
       process.exitCode = error.exitCode;
-      return;
-    }
-    if (error instanceof UsageError) {
-      warn(`cbv: ${error.message} (try '${helpHint(argv)}')`);
-      process.exitCode = EXIT.usage;
       return;
     }
     const match = known.find(([cls]) => error instanceof cls);

@@ -1,6 +1,7 @@
 // Summarises a .cpuprofile by category: where a policy request's CPU time goes.
 //   node bench/lib/cpuprofile-summary.mjs FILE.cpuprofile
 import { readFileSync } from 'node:fs';
+import { sourceOf } from './bundle-source.mjs';
 
 const profile = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const time = new Map();
@@ -28,7 +29,9 @@ let all = 0;
 for (const node of profile.nodes) {
   const t = time.get(node.id) ?? 0;
   all += t;
-  const { functionName: f, url: u } = node.callFrame;
+  const { functionName: f, lineNumber, columnNumber } = node.callFrame;
+  // The build is bundled (scripts/build.mjs): categorise by the source file, not the chunk.
+  const u = sourceOf(node.callFrame.url, lineNumber, columnNumber).url;
   const hit = categories.find(([, match]) => match(f || '(anon)', u));
   if (hit) totals.set(hit[0], totals.get(hit[0]) + t);
   else other += t;

@@ -1,9 +1,10 @@
 /** Summarises a V8 .cpuprofile (node --cpu-prof): self time by function and by file. */
 import { readFileSync } from 'node:fs';
+import { sourceOf } from './bundle-source.mjs';
 
 interface ProfileNode {
   id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
+  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
 }
 interface Profile {
   nodes: ProfileNode[];
@@ -48,8 +49,10 @@ export function selfTimes(file: string, limit = 15, byFile = false, window?: Win
     if (window && (at < window.fromUs || at > window.toUs)) return;
     all += us;
     if (!frame) return;
-    const where = shortUrl(frame.url);
-    const key = byFile ? where : `${frame.functionName || '(anonymous)'} ${where}:${frame.lineNumber + 1}`;
+    // The build is bundled (scripts/build.mjs): name the source file, not the chunk.
+    const origin = sourceOf(frame.url, frame.lineNumber, frame.columnNumber);
+    const where = shortUrl(origin.url);
+    const key = byFile ? where : `${frame.functionName || '(anonymous)'} ${where}:${origin.line + 1}`;
     totals.set(key, (totals.get(key) ?? 0) + us);
   });
   return [...totals]

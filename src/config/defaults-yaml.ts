@@ -3,7 +3,7 @@
  * generated from the schema so that it can never drift from what is validated.
  */
 import { stringify } from 'yaml';
-import { z } from 'zod';
+import * as z from 'zod';
 import { defaultConfig } from './load.js';
 import { configSchema } from './schema.js';
 

@@ -6,8 +6,9 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type * as YamlModule from 'yaml';
-import { dirname, resolve } from 'node:path';
-import type { z } from 'zod';
+import { resolve } from 'node:path';
+import type * as z from 'zod';
+import { baseDirOf, configDir, sourceLabel, type ConfigSource } from './locate.js';
 import { configSchema, type Config } from './schema.js';
 
 /**
@@ -93,7 +94,9 @@ function problemOf(issue: z.core.$ZodIssue): string {
  * directory, as the quick start expects.
  */
 export function parseConfig(raw: unknown, source: string, baseDir?: string): Readonly<Config> {
-  const result = configSchema.safeParse(raw ?? {}, { reportInput: true });
+  // jitless: a configuration is parsed once per process, and zod's generated fast path for objects
+  // costs more to build (new Function, then compiled) than it saves on one parse (issue 14).
+  const result = configSchema.safeParse(raw ?? {}, { reportInput: true, jitless: true });
   if (!result.success) {
     const first = result.error.issues[0];
     if (!first) throw new ConfigError(`${source}: invalid configuration`);
@@ -116,11 +119,6 @@ function anchorPaths(config: Config, baseDir: string): Config {
       unix_socket: config.policy.unix_socket === null ? null : at(config.policy.unix_socket),
     },
   };
-}
-
-/** The directory that anchors a config file's relative paths. */
-export function configDir(path: string): string {
-  return dirname(resolve(path));
 }
 
 /** Read and validate a file; `label` names it in messages (default: the path). */
@@ -157,6 +155,16 @@ export function readRawConfig(path: string, label: string = path): Record<string
     );
   }
   return (raw ?? {}) as Record<string, unknown>;
+}
+
+/** The located file's YAML (locate.ts), not yet validated ({} for the built-in defaults). */
+export function readLocatedRaw(source: ConfigSource): Record<string, unknown> {
+  return source.path === null ? {} : readRawConfig(source.path, sourceLabel(source));
+}
+
+/** Load and validate the located configuration (locate.ts). */
+export function loadLocatedConfig(source: ConfigSource): Readonly<Config> {
+  return parseConfig(readLocatedRaw(source), sourceLabel(source), baseDirOf(source));
 }
 
 /** Set a dotted key in a raw config object, creating sections as needed. */

@@ -9,10 +9,14 @@
  *   4. the built-in defaults (the quick start: `./data/cbv.sqlite`, loopback listeners)
  *
  * The default path is a constant: tests point a command elsewhere only through `CBV_CONFIG`.
+ *
+ * Only where the configuration is, never its contents: this module must not import load.ts (the
+ * zod schema), so that `cbv --help` and a usage error start without loading the schema (issue 14:
+ * start-up time; test/unit/install/built-cli.test.ts checks it). Reading and validating the
+ * located file is load.ts's readLocatedRaw() and loadLocatedConfig().
  */
 import { existsSync } from 'node:fs';
-import { configDir, parseConfig, readRawConfig } from './load.js';
-import type { Config } from './schema.js';
+import { dirname, resolve } from 'node:path';
 
 /** Where docs/postfix.md and deploy/cbv.service put the daemon's configuration. */
 export const DEFAULT_CONFIG_PATH = '/etc/cbv/cbv.yaml';
@@ -68,17 +72,12 @@ export function sourceLabel(source: ConfigSource): string {
   return source.via === '--config' ? source.path : `${source.path} ${why(source)}`;
 }
 
-/** The located file's YAML, not yet validated ({} for the built-in defaults). */
-export function readLocatedRaw(source: ConfigSource): Record<string, unknown> {
-  return source.path === null ? {} : readRawConfig(source.path, sourceLabel(source));
-}
-
-/** Load and validate the located configuration. */
-export function loadLocatedConfig(source: ConfigSource): Readonly<Config> {
-  return parseConfig(readLocatedRaw(source), sourceLabel(source), baseDirOf(source));
-}
-
 /** The directory that anchors the located file's relative paths (none for the built-in defaults). */
 export function baseDirOf(source: ConfigSource): string | undefined {
   return source.path === null ? undefined : configDir(source.path);
+}
+
+/** The directory that anchors a config file's relative paths. */
+export function configDir(path: string): string {
+  return dirname(resolve(path));
 }

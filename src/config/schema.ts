@@ -4,7 +4,7 @@
  * documentation and the validator cannot disagree. Durations are seconds, or
  * strings with a unit (90s, 5m, 4h, 7d).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseMailbox, parseMailDomain, toALabels } from '../core/address.js';
 import { isValidCidr } from '../core/target-safety.js';
 import { isIP, isLoopbackHost, listenersCollide, parseEndpoint, type Endpoint } from './endpoints.js';

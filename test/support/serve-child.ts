@@ -16,22 +16,22 @@ export interface ServeChild {
   stop(): Promise<number | null>;
 }
 
-/** Starts `cbv serve ARGS` (src/main.ts under tsx) and resolves once it is ready, or rejects with its output. */
+/**
+ * Starts `cbv serve ARGS` (src/main.ts under tsx, or with `built` that built entry point, e.g. a
+ * dist/main.js, under plain node) and resolves once it is ready, or rejects with its output.
+ */
 export function startServeChild(
   args: string[],
-  options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; built?: string } = {},
 ): Promise<ServeChild> {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      import.meta.resolve('tsx'),
-      join(import.meta.dirname, '../../src/main.ts'),
-      'serve',
-      ...args,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env, cwd: options.cwd },
-  );
+  const entry = options.built
+    ? [options.built]
+    : ['--import', import.meta.resolve('tsx'), join(import.meta.dirname, '../../src/main.ts')];
+  const child = spawn(process.execPath, [...entry, 'serve', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: options.env ?? process.env,
+    cwd: options.cwd,
+  });
   let out = '';
   let err = '';
   child.stderr.on('data', (c: Buffer) => (err += c.toString()));

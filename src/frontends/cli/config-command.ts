@@ -1,6 +1,7 @@
 /** `cbv config check [FILE]` and `cbv config defaults`. */
 import { defaultsYaml } from '../../config/defaults-yaml.js';
-import { loadLocatedConfig, locateConfig, sourceLabel } from '../../config/locate.js';
+import { loadLocatedConfig } from '../../config/load.js';
+import { locateConfig, sourceLabel } from '../../config/locate.js';
 import { UsageError, parseCommandArgs } from './cli-errors.js';
 import { EXIT } from './exit-codes.js';
 

@@ -10,12 +10,11 @@
  */
 import { resolve } from 'node:path';
 import { safeJson, type Verdict } from '../../core/index.js';
-import { ConfigError, parseConfig, setRawKey } from '../../config/load.js';
+import { ConfigError, parseConfig, readLocatedRaw, setRawKey } from '../../config/load.js';
 import {
   baseDirOf,
   describeSource,
   locateConfig,
-  readLocatedRaw,
   sourceLabel,
   type ConfigSource,
 } from '../../config/locate.js';

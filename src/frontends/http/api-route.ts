@@ -6,7 +6,7 @@
  * refuse, or the reverse.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { RequestBudget } from './rate-limit.js';
 
 /** public: anyone; token: a bearer token when tokens are configured; verify: that, and rate-limited. */

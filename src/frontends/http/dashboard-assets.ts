@@ -1,7 +1,7 @@
 /**
  * The dashboard's files, served by the daemon itself: the page, its scripts
- * and styles (from ./dashboard, copied beside the compiled code by `npm run
- * build`), and uPlot from its npm package. No CDN: mail servers often have no
+ * and styles (from ./dashboard: here in src/, and in dist/dashboard beside the
+ * bundled chunks, copied there by scripts/build.mjs), and uPlot from its npm package. No CDN: mail servers often have no
  * outbound web access. Everything is read once at start-up and held in memory
  * (a few hundred kilobytes), so a request can never name a file to read.
  */

@@ -4,7 +4,7 @@
  * one budget whichever address it calls. Refuses to start beyond loopback
  * without tokens.
  */
-import { readFileSync } from 'node:fs';
+import { packageVersion } from '../../app/version.js';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../../config/schema.js';
@@ -36,14 +36,6 @@ export interface HttpFrontendOptions {
   now?: () => number;
   /** Reported by /readyz and shown on the dashboard. */
   readiness?: ReadinessNotes;
-}
-
-/** Three levels up from src/frontends/http and from dist/frontends/http alike. */
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
-    version?: string;
-  };
-  return pkg.version ?? '0.0.0';
 }
 
 function show(a: string | AddressInfo): string {

@@ -3,7 +3,7 @@
  * whose JSON Schema validates each request, and those of the responses.
  * OpenAPI 3.1, whose schema dialect is JSON Schema 2020-12, zod's default.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ApiRoute, ResponseDoc } from './api-route.js';
 import { errorSchema } from './schemas.js';
 

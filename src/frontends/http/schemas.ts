@@ -5,7 +5,7 @@
  * `satisfies` clauses tie each shape to the service type it describes, so a
  * change there fails the type check here rather than silently in the docs.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ENGINE_REASONS, type Stage } from '../../core/index.js';
 import type { AddressEntry, DomainFact } from '../../cache/verdict-cache.js';
 import { DECISIONS, answerRecord, type Answer, type DecisionView, type Reply } from '../../service/answer.js';

@@ -1,5 +1,5 @@
 /** The verdict cache: look up and purge an address, or a domain (its fact and all its addresses). */
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseMailbox, parseMailDomain, type Mailbox } from '../../../core/index.js';
 import { route, type ApiRoute } from '../api-route.js';
 import { invalid, notFound } from '../errors.js';

@@ -1,5 +1,5 @@
 /** The domains the flood breaker holds tripped now, for the dashboard and operators. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { route, type ApiRoute } from '../api-route.js';
 import type { HttpServices } from '../services.js';
 

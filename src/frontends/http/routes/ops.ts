@@ -1,5 +1,5 @@
 /** For machines: liveness, readiness, Prometheus metrics and the OpenAPI document. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { route, type ApiRoute } from '../api-route.js';
 import { notFound } from '../errors.js';
 import type { HttpServices } from '../services.js';

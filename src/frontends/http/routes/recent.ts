@@ -1,5 +1,5 @@
 /** The most recent decisions, and the SMTP transcript behind each. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { route, type ApiRoute } from '../api-route.js';
 import { notFound } from '../errors.js';
 import { recentDecisionSchema, transcriptSchema } from '../schemas.js';

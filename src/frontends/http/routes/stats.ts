@@ -3,7 +3,7 @@
  * `cbv stats` prints, so the dashboard and the CLI agree), and the series of
  * verdicts by result for the dashboard's chart.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { buildReport } from '../../../stats/report.js';
 import type { Counts } from '../../../stats/stats-store.js';
 import { route, type ApiRoute } from '../api-route.js';

@@ -5,7 +5,7 @@
  * the connection facts a mail server has; with them SPF can answer for the
  * sender (and save the callout) and the skip rules apply as they do there.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { route, type ApiRoute } from '../api-route.js';
 import { invalid } from '../errors.js';
 import {
