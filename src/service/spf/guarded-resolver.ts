@@ -10,12 +10,21 @@
  * third party's SERVFAIL, where RFC 7208 5.2 and 6.1 say temperror.
  *
  * So every failure other than NXDOMAIN/NODATA leaves here carrying its
- * temperror result (`spfResult`, which mailauth returns as it is): no DNS
- * error can ever become `fail`. The wrapper also keeps the smallest TTL of
- * every answer (the evaluation's lifetime, for the cache) and stops asking
- * once the evaluation's budget is spent.
+ * temperror result (`spfResult`, which mailauth returns as it is). Some of
+ * mailauth's paths swallow an error even so (the address lookups of the
+ * `ptr` mechanism's names are settled and the failed ones skipped), so the
+ * wrapper also counts every failure that bears on the client (`failures`):
+ * the checker never trusts a `fail` reached past one. No DNS error can ever
+ * become `fail`.
+ *
+ * SPF records are handed over with their `%{d}` macros bound to their own
+ * domain (domain-macro.ts), which mailauth gets wrong inside include/redirect.
+ * The wrapper also keeps the smallest TTL of every answer (the evaluation's
+ * lifetime, for the cache) and stops asking once the evaluation's budget is
+ * spent.
  */
 import { DnsQueryError, type SpfDnsClient, type SpfRecordType } from './dns-client.js';
+import { bindDomainMacros } from './domain-macro.js';
 
 const TYPES = new Set<string>(['TXT', 'A', 'AAAA', 'MX', 'PTR']);
 
@@ -36,10 +45,22 @@ export class GuardedSpfResolver {
   minTtl = Infinity;
   /** How many queries went out (for the lookup budget's statistics). */
   queries = 0;
+  /**
+   * Lookups that bear on the client and ended in a DNS failure (SERVFAIL, REFUSED, timeout, a
+   * bad or unreachable server), with what failed: whatever mailauth made of them, a `fail` reached
+   * past one is not proven. Address lookups of the other family (AAAA for an IPv4 client) cannot
+   * change the result and are not counted.
+   */
+  readonly failures: string[] = [];
 
+  /**
+   * @param clientFamily 4 or 6: the family of the client being checked, whose address lookups
+   *   (A or AAAA) can change the result.
+   */
   constructor(
     private readonly dns: SpfDnsClient,
     private readonly signal: AbortSignal,
+    private readonly clientFamily: 4 | 6 = 4,
   ) {}
 
   /** mailauth's DNSResolver. */
@@ -50,7 +71,12 @@ export class GuardedSpfResolver {
     try {
       const answer = await this.dns.query(name, rrtype as SpfRecordType, this.signal);
       this.minTtl = Math.min(this.minTtl, answer.ttl);
-      return answer.records;
+      if (rrtype !== 'TXT') return answer.records;
+      // One string per record (RFC 7208 3.3 joins the strings), %{d} bound to the record's own name.
+      return (answer.records as string[][]).map((chunks) => {
+        const text = chunks.join('');
+        return [/^\s*v=spf1(\s|$)/i.test(text) ? bindDomainMacros(text, name) : text];
+      });
     } catch (error) {
       if (error instanceof DnsQueryError && (error.code === 'ENOTFOUND' || error.code === 'ENODATA')) {
         if (error.ttl !== null) this.minTtl = Math.min(this.minTtl, error.ttl);
@@ -58,6 +84,8 @@ export class GuardedSpfResolver {
         throw Object.assign(new Error(error.message), { code: error.code });
       }
       const code = error instanceof DnsQueryError ? error.code : 'EUNKNOWN';
+      const otherFamily = rrtype === (this.clientFamily === 4 ? 'AAAA' : 'A');
+      if (!otherFamily) this.failures.push(`${describe(code)} looking up ${rrtype} ${name}`);
       throw new SpfLookupError(code, `DNS ${describe(code)} looking up ${rrtype} ${name}`);
     }
   };

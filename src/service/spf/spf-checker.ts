@@ -96,7 +96,7 @@ export class SpfChecker {
     q: SpfQuestion,
   ): Promise<{ outcome: Omit<SpfOutcome, 'cached'>; ttlSeconds: number }> {
     const budget = new AbortController();
-    const resolver = new GuardedSpfResolver(this.deps.dns, budget.signal);
+    const resolver = new GuardedSpfResolver(this.deps.dns, budget.signal, q.clientIp.includes(':') ? 6 : 4);
     let timer: NodeJS.Timeout | undefined;
     const overrun = new Promise<'overrun'>((resolve) => {
       timer = setTimeout(() => {
@@ -127,6 +127,13 @@ export class SpfChecker {
       const prefix = `${this.options.receiver}: `;
       const text = verdict.status.comment ?? result;
       const comment = text.startsWith(prefix) ? text.slice(prefix.length) : text;
+      const failure = resolver.failures[0];
+      if (result === 'fail' && failure !== undefined) {
+        // RFC 7208 5.5 lets a `ptr` evaluation skip a name whose lookup failed; cbv refuses only on
+        // evidence, and a DNS failure is none: the fail it led to is a temperror (never cached).
+        const why = `DNS ${failure} during the evaluation of ${q.domain}: its fail is not proven`;
+        return { outcome: { ...base, result: 'temperror', comment: why }, ttlSeconds: 0 };
+      }
       return { outcome: { ...base, result, comment }, ttlSeconds: resolver.minTtl };
     } catch (error) {
       // mailauth settles every DNS problem as a result; anything thrown is a bug, and a bug is temporary.

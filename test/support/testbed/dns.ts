@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { dnsAnswers, freePort } from './net.js';
 import { inTempDir, once, removeTempDir, spawnDaemon, waitUntilReady } from './process.js';
 
-export type RecordType = 'A' | 'AAAA' | 'MX' | 'TXT' | 'CNAME' | 'NS';
+export type RecordType = 'A' | 'AAAA' | 'MX' | 'TXT' | 'CNAME' | 'NS' | 'PTR';
 
 export interface DnsRecord {
   /** Owner name, ASCII (IDNs as A-labels, e.g. xn--bcher-kva.test); trailing dot optional. */
@@ -33,6 +33,8 @@ export interface DnsZone {
   servfail?: readonly string[];
   /** Names (and everything below them) whose lookups are never answered. */
   timeout?: readonly string[];
+  /** Names (and everything below them) the resolver answers with REFUSED. */
+  refused?: readonly string[];
 }
 
 export interface DnsServer {
@@ -67,6 +69,7 @@ function rdata(record: DnsRecord): string {
     }
     case 'CNAME':
     case 'NS':
+    case 'PTR':
       return fqdn(record.value);
     default:
       return record.value.trim();
@@ -110,6 +113,7 @@ export function unboundConfig(zone: DnsZone, dir: string, port: number, silentPo
       `  local-data: '${fqdn(record.name)} ${record.ttl ?? 300} IN ${record.type} ${rdata(record)}'`,
     );
   }
+  for (const name of zone.refused ?? []) lines.push(`  local-zone: "${fqdn(name)}" refuse`);
   const stubs: string[] = [];
   // A stub-zone is only consulted if no local-zone claims the name, hence "transparent".
   for (const name of zone.servfail ?? []) {
