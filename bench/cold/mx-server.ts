@@ -23,7 +23,7 @@ const known = new Set(
 const EHLO = '250-mx.cold.test\r\n250-PIPELINING\r\n250-ENHANCEDSTATUSCODES\r\n250 8BITMIME\r\n';
 let sessions = 0;
 
-function reply(line: string, socket: Socket): string {
+function reply(line: string): string {
   const verb = line.slice(0, 4).toUpperCase();
   switch (verb) {
     case 'EHLO':
@@ -42,8 +42,7 @@ function reply(line: string, socket: Socket): string {
     case 'NOOP':
       return '250 2.0.0 Ok\r\n';
     case 'QUIT':
-      socket.end('221 2.0.0 Bye\r\n');
-      return '';
+      return '221 2.0.0 Bye\r\n';
     case 'DATA':
       return '554 5.5.1 no DATA here\r\n';
     default:
@@ -64,8 +63,13 @@ function session(socket: Socket): void {
     while ((end = buffer.indexOf('\n')) >= 0) {
       const line = buffer.slice(0, end).replace(/\r$/, '');
       buffer = buffer.slice(end + 1);
-      out += reply(line, socket);
-      if (socket.writableEnded) return;
+      out += reply(line);
+      // QUIT ends the session after the replies to everything pipelined before it (cbv sends
+      // MAIL, RCPT..., RSET and QUIT in one group): they go in the same write, then the close.
+      if (/^QUIT\b/i.test(line)) {
+        socket.end(out);
+        return;
+      }
     }
     // Pipelined commands get their replies in one write, as Postfix does.
     if (out !== '') socket.write(out);

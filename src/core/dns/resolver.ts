@@ -5,10 +5,12 @@
  * is unavailable right now. Only the first two are facts about the domain.
  */
 import { Resolver } from 'node:dns/promises';
+import { OutcomeError } from '../errors.js';
 
 export type DnsFailureKind = 'nxdomain' | 'nodata' | 'temporary';
 
-export class DnsLookupError extends Error {
+/** What a lookup found out (an outcome, so no stack trace: errors.ts OutcomeError). */
+export class DnsLookupError extends OutcomeError {
   constructor(
     readonly kind: DnsFailureKind,
     readonly domain: string,

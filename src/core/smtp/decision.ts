@@ -10,6 +10,7 @@ import {
   ConnectError,
   ConnectionClosedError,
   LocalFaultError,
+  OutcomeError,
   PhaseTimeoutError,
   ProbeError,
   TlsError,
@@ -32,8 +33,8 @@ export interface Decision {
   stage?: Stage;
 }
 
-/** Thrown inside the dialogue to end it with a decision; caught by the probe. */
-export class Decided extends Error {
+/** Thrown inside the dialogue to end it with a decision; caught by the probe (no stack: OutcomeError). */
+export class Decided extends OutcomeError {
   constructor(readonly decision: Decision) {
     super(`decided: ${decision.reason}`);
   }
