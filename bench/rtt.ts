@@ -5,9 +5,11 @@
  *
  * run.sh makes a network namespace whose loopback holds every packet 25 ms (NFQUEUE, see
  * rtt/nfq-delay.c), so a round trip is ~50 ms. Here, inside it: ping measures the RTT, a real
- * Postfix offers two listeners (with and without PIPELINING), and the engine verifies addresses
- * there with DNS answered from memory, so only SMTP round trips count. The floor is 4 RTT with
- * PIPELINING (connect, greeting, EHLO, MAIL+RCPT+RCPT) and 6 without; target: median within 1.05x.
+ * Postfix offers three listeners (with PIPELINING, without it, and with PIPELINING and STARTTLS),
+ * and the engine verifies addresses there with DNS answered from memory, so only SMTP round
+ * trips count. The floor is 4 RTT with PIPELINING (connect, greeting, EHLO, MAIL+RCPT+RCPT), 6
+ * without, and 7 over STARTTLS (connect, greeting, EHLO, STARTTLS, TLS 1.3 handshake, EHLO,
+ * MAIL+RCPT+RCPT); target: median within 1.05x.
  *
  * Each mode is measured twice: first from a fresh process (the code V8 has not compiled yet, as
  * after a restart), then after --warmup verifications against an undelayed listener on port 2525
@@ -22,27 +24,61 @@ import { engineOptions } from '../src/config/engine-options.js';
 import { parseConfig } from '../src/config/load.js';
 import { StaticResolver } from '../test/support/engine.js';
 import { startPostfix, type PostfixInstance } from '../test/support/testbed/index.js';
+import { selfSignedCert } from '../test/support/testbed/tls.js';
 import { assertInBenchNamespace, round, table, writeResult } from './lib/report.js';
 import { machine, median } from './lib/stats.js';
 
 const run = promisify(execFile);
 const { values } = parseArgs({
-  options: { runs: { type: 'string', default: '30' }, warmup: { type: 'string', default: '2000' } },
+  options: {
+    runs: { type: 'string', default: '30' },
+    warmup: { type: 'string', default: '2000' },
+    // Comma-separated subset of the modes' keys (pipe, nopipe, tls); default: all of them.
+    only: { type: 'string' },
+  },
 });
 const RUNS = Number(values.runs);
 const WARMUP = Number(values.warmup);
 const WARMUP_PORT = 2525;
 
 interface Mode {
+  key: string;
   name: string;
   domain: string;
   ip: string;
   floorRtt: number;
+  /** The listener offers STARTTLS: a run counts as right only if the session used TLS 1.3. */
+  tls: boolean;
 }
 const MODES: Mode[] = [
-  { name: 'PIPELINING offered', domain: 'pipe.rtt.test', ip: '127.0.1.1', floorRtt: 4 },
-  { name: 'no PIPELINING', domain: 'nopipe.rtt.test', ip: '127.0.1.2', floorRtt: 6 },
+  {
+    key: 'pipe',
+    name: 'PIPELINING offered',
+    domain: 'pipe.rtt.test',
+    ip: '127.0.1.1',
+    floorRtt: 4,
+    tls: false,
+  },
+  {
+    key: 'nopipe',
+    name: 'no PIPELINING',
+    domain: 'nopipe.rtt.test',
+    ip: '127.0.1.2',
+    floorRtt: 6,
+    tls: false,
+  },
+  {
+    key: 'tls',
+    name: 'STARTTLS (TLS 1.3) + PIPELINING',
+    domain: 'tls.rtt.test',
+    ip: '127.0.1.3',
+    floorRtt: 7,
+    tls: true,
+  },
 ];
+const TLS_MODE = MODES[2] as Mode;
+const only = values.only?.split(',');
+const MEASURED = MODES.filter((m) => !only || only.includes(m.key));
 
 /** Median ping round trip to 127.0.0.1, in ms (it crosses the delayed loopback as TCP does). */
 async function pingRtt(count = 40): Promise<number> {
@@ -52,7 +88,8 @@ async function pingRtt(count = 40): Promise<number> {
   return median(times);
 }
 
-function startMx(): Promise<PostfixInstance> {
+async function startMx(): Promise<PostfixInstance> {
+  const pem = await selfSignedCert(`mx.${TLS_MODE.domain}`);
   return startPostfix({
     name: 'postfix-rtt',
     mainCf: (dirs) => `
@@ -61,6 +98,7 @@ mydestination = static:all
 local_recipient_maps = texthash:${dirs.configDir}/local_users
 smtpd_relay_restrictions = reject_unauth_destination
 smtpd_tls_security_level = none
+smtpd_tls_chain_files = ${dirs.configDir}/key.pem, ${dirs.configDir}/cert.pem
 # Every probe ends in RSET, so no message ever reaches qmgr to hand back flow-control tokens:
 # after ~100 accepted recipients cleanup would then sleep in_flow_delay (1 s) before each new one.
 in_flow_delay = 0
@@ -69,9 +107,14 @@ in_flow_delay = 0
       '127.0.1.1:25 inet n - n - - smtpd',
       '127.0.1.2:25 inet n - n - - smtpd',
       '  -o { smtpd_discard_ehlo_keywords = pipelining }',
+      // STARTTLS offered, not required (what most MXs do); TLS 1.3 is OpenSSL's default.
+      `${TLS_MODE.ip}:25 inet n - n - - smtpd`,
+      '  -o { smtpd_tls_security_level = may }',
       `127.0.1.1:${WARMUP_PORT} inet n - n - - smtpd`,
+      `${TLS_MODE.ip}:${WARMUP_PORT} inet n - n - - smtpd`,
+      '  -o { smtpd_tls_security_level = may }',
     ].join('\n'),
-    files: { local_users: 'alice alice\n' },
+    files: { local_users: 'alice alice\n', 'key.pem': pem.key, 'cert.pem': pem.cert },
     readyTimeoutMs: 20_000,
   });
 }
@@ -134,21 +177,27 @@ async function measure(
       preConnectMs: timing.asked - t0,
       connectMs: timing.connected - timing.asked,
       startEpochMs: performance.timeOrigin + t0,
-      right: verdict.result === (known ? 'deliverable' : 'undeliverable'),
+      right:
+        verdict.result === (known ? 'deliverable' : 'undeliverable') &&
+        (!mode.tls || (verdict.transcript ?? []).some((l) => l.line.startsWith('TLS established (TLSv1.3'))),
       transcript: verdict.transcript ?? [],
     });
   }
   return samples;
 }
 
-/** Verifications at loopback speed (port 2525 is not delayed), so V8 has compiled the engine's code. */
+/**
+ * Verifications at loopback speed (port 2525 is not delayed), so V8 has compiled the engine's
+ * code: one in four over STARTTLS, so the TLS path is warm too.
+ */
 async function warmUp(count: number): Promise<number> {
   const engine = makeEngine(new TcpConnector(), WARMUP_PORT);
   let done = 0;
   const worker = async (): Promise<void> => {
     while (done < count) {
       done++;
-      await engine.verify(done % 2 ? 'alice@pipe.rtt.test' : `nobody${done}@pipe.rtt.test`);
+      const domain = done % 4 === 0 ? TLS_MODE.domain : 'pipe.rtt.test';
+      await engine.verify(done % 2 ? `alice@${domain}` : `nobody${done}@${domain}`);
     }
   };
   const t0 = performance.now();
@@ -219,7 +268,7 @@ async function main(): Promise<void> {
     const engine = makeEngine(timing, 25);
     for (const phase of ['fresh process', `after ${WARMUP} warm-up verifications`]) {
       if (results.length > 0) warmupSeconds = await warmUp(WARMUP);
-      for (const mode of MODES) {
+      for (const mode of MEASURED) {
         const { row, json } = summarise(phase, mode, await measure(engine, timing, mode, RUNS), rttBefore);
         rows.push(row);
         results.push(json);

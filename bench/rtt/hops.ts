@@ -36,7 +36,7 @@ function readCapture(file: string): Packet[] {
   });
   const packets: Packet[] = [];
   const re =
-    /^(\d+\.\d+) IP (\d+\.\d+\.\d+\.\d+)\.(\d+) > (\d+\.\d+\.\d+\.\d+)\.(\d+): Flags \[([^\]]+)\].*?length (\d+)(?:: SMTP: (.*))?$/;
+    /^(\d+\.\d+) IP (\d+\.\d+\.\d+\.\d+)\.(\d+) > (\d+\.\d+\.\d+\.\d+)\.(\d+): Flags \[([^\]]+)\].*?length (\d+)(?:: SMTP(?:: (.*))?)?$/;
   for (const line of out.split('\n')) {
     const m = re.exec(line);
     if (!m) continue;
@@ -53,29 +53,56 @@ function readCapture(file: string): Packet[] {
   return packets;
 }
 
-/** The packets that carry the session forward: SYN, SYN-ACK, the handshake ACK, then data up to RSET/QUIT. */
-function criticalPath(flow: Packet[]): Packet[] {
+/**
+ * The packets that carry the session forward: SYN, SYN-ACK, the handshake ACK, then data up to
+ * RSET/QUIT (or, over TLS where commands cannot be read, up to the verdict). A bare ACK is on the
+ * path when the side that sent the last data waited for it before sending more (Nagle holding a
+ * small write until its previous small segment is acknowledged): that wait is then a step.
+ */
+function criticalPath(flow: Packet[], endMs: number): Packet[] {
   const path: Packet[] = [];
-  for (const p of flow) {
+  for (let i = 0; i < flow.length; i++) {
+    const p = flow[i] as Packet;
+    if (p.t > endMs) break;
     const handshake = p.flags === 'S' || p.flags === 'S.' || (path.length === 2 && p.fromClient);
     if (handshake && path.length < 3) {
       path.push(p);
       continue;
     }
-    if (p.length === 0) continue;
-    if (p.fromClient && /^(RSET|QUIT)/.test(p.text)) break;
     const last = path.at(-1);
+    if (p.length === 0) {
+      const nextData = flow.slice(i + 1).find((q) => q.length > 0 && q.t <= endMs);
+      const waitedFor =
+        last &&
+        last.length > 0 &&
+        last.fromClient !== p.fromClient &&
+        nextData?.fromClient === last.fromClient;
+      if (waitedFor) path.push(p);
+      continue;
+    }
+    if (p.fromClient && /^(RSET|QUIT)/.test(p.text)) break;
     if (last && last.fromClient === p.fromClient && last.length > 0) continue; // same turn, later segment
     path.push(p);
   }
   return path;
 }
 
-function label(p: Packet): string {
-  if (p.flags === 'S') return 'SYN';
-  if (p.flags === 'S.') return 'SYN-ACK';
-  if (p.length === 0) return 'ACK';
-  return p.text || `${p.length} bytes`;
+/**
+ * Names for the packets of a path. After STARTTLS tcpdump cannot read the commands, so TLS
+ * segments are named by side and order (c1 = the client's first TLS segment, its ClientHello;
+ * s1 = the server's first flight, ServerHello to Finished; ...), the same in every session.
+ */
+function labels(path: Packet[]): string[] {
+  const count = { c: 0, s: 0 };
+  return path.map((p) => {
+    if (p.flags === 'S') return 'SYN';
+    if (p.flags === 'S.') return 'SYN-ACK';
+    if (p.length === 0) return 'ACK';
+    if (p.text) return p.text;
+    const side = p.fromClient ? 'c' : 's';
+    count[side]++;
+    return `TLS ${side}${count[side]}`;
+  });
 }
 
 function main(): void {
@@ -90,19 +117,28 @@ function main(): void {
     const add = (key: string, value: number): void => {
       rows.set(key, [...(rows.get(key) ?? []), value]);
     };
+    // The packets of the session closest to the median, as tcpdump saw them (sizes included).
+    const mid = median(mode.samples.map((x) => x.ms));
+    const typical = mode.samples.reduce((a, b) => (Math.abs(b.ms - mid) < Math.abs(a.ms - mid) ? b : a));
+    let timeline: { p: Packet; name: string }[] = [];
     for (const sample of mode.samples) {
       const syn = packets.find((p) => p.flags === 'S' && p.t >= sample.startEpochMs);
       if (!syn) continue;
-      const path = criticalPath(packets.filter((p) => p.clientPort === syn.clientPort && p.t >= syn.t));
+      const path = criticalPath(
+        packets.filter((p) => p.clientPort === syn.clientPort && p.t >= syn.t),
+        sample.startEpochMs + sample.ms,
+      );
+      const names = labels(path);
       add('client: verify() -> SYN sent', syn.t - oneWay - sample.startEpochMs);
       for (let i = 1; i < path.length; i++) {
         const [prev, cur] = [path[i - 1], path[i]];
         if (!prev || !cur) continue;
         const who = cur.fromClient ? 'client' : 'server';
-        add(`${String(i).padStart(2)}. ${who}: ${label(prev)} -> ${label(cur)}`, cur.t - prev.t - oneWay);
+        add(`${String(i).padStart(2)}. ${who}: ${names[i - 1]} -> ${names[i]}`, cur.t - prev.t - oneWay);
       }
       const last = path.at(-1);
-      if (last) add(`client: ${label(last)} -> verdict`, sample.startEpochMs + sample.ms - last.t);
+      if (last) add(`client: ${names.at(-1)} -> verdict`, sample.startEpochMs + sample.ms - last.t);
+      if (sample === typical) timeline = path.map((p, i) => ({ p, name: names[i] ?? '' }));
       add('one-way delays on the path', path.length * oneWay);
       add('total (verify() wall time)', sample.ms);
     }
@@ -111,6 +147,14 @@ function main(): void {
       `\n${mode.phase}, ${mode.mode}: median time per step, ms (one-way delay ${round(oneWay, 2)} ms taken out)`,
     );
     console.log(table(['step', 'median ms', 'max ms'], table_));
+    const t0 = timeline[0]?.p.t ?? 0;
+    console.log(`path of the session closest to the median (${round(typical.ms, 1)} ms), t since SYN:`);
+    for (const { p, name } of timeline)
+      console.log(
+        `  ${round(p.t - t0, 1)
+          .toFixed(1)
+          .padStart(6)} ms  ${p.fromClient ? 'C ->' : '<- S'}  ${name} [${p.flags}] ${p.length} B`,
+      );
     report.push({
       mode: mode.mode,
       oneWayMs: oneWay,
