@@ -14,6 +14,7 @@ export {
 export { NodeDnsResolver, type DnsResolver, type NodeDnsOptions } from './dns/resolver.js';
 export { FixedMxResolver } from './dns/fixed-mx-resolver.js';
 export { TcpConnector, type Connector } from './smtp/connector.js';
+export { TicketStalls, heldBehindTicket, ticketWaitMs, type TicketTiming } from './smtp/ticket-stall.js';
 export {
   RULES,
   RULES_VERSION,

@@ -22,6 +22,7 @@ import { singleLabelRoute } from './dns/single-label.js';
 import type { DnsResolver } from './dns/resolver.js';
 import type { Connector } from './smtp/connector.js';
 import { Probe, type ProbeOptions } from './smtp/probe.js';
+import type { TicketStalls } from './smtp/ticket-stall.js';
 import { TargetPolicy } from './target-safety.js';
 import { REASON_MEANING, type EngineReason, type TranscriptLine, type Verdict } from './verdict.js';
 
@@ -67,6 +68,8 @@ export interface EngineDeps {
   gate?: ConnectGate;
   random?: () => number;
   randomLocalPart?: () => string;
+  /** Hosts known to hold their reply to EHLO behind their TLS session ticket; default: a fresh memory. */
+  ticketStalls?: TicketStalls;
 }
 
 export interface VerifyOptions {
@@ -113,7 +116,7 @@ export class VerificationEngine {
     private readonly options: EngineOptions,
     private readonly deps: EngineDeps,
   ) {
-    this.probe = new Probe(deps.connector, options.probe);
+    this.probe = new Probe(deps.connector, options.probe, deps.ticketStalls);
     this.targets = new TargetPolicy(options.allowTargets);
   }
 

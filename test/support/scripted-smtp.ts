@@ -25,7 +25,8 @@ export interface ScriptOptions {
   greeting?: Step[];
   /** Replies keyed by upper-case verb (EHLO, HELO, MAIL, RCPT, RSET, QUIT, STARTTLS, VRFY, NOOP, DATA). */
   replies?: Partial<Record<string, Responder>>;
-  tls?: { key: string; cert: string };
+  /** Key and certificate for STARTTLS, and optionally the highest TLS version to offer. */
+  tls?: { key: string; cert: string; maxVersion?: 'TLSv1.2' | 'TLSv1.3' };
   host?: string;
   /** Fixed port, e.g. to put a second server on another 127.x address at the first one's port. */
   port?: number;
@@ -138,7 +139,7 @@ async function runSession(
       } else {
         if (!options.tls) throw new Error('scripted server has no TLS key');
         socket.removeAllListeners('data');
-        socket = new TLSSocket(socket, { isServer: true, key: options.tls.key, cert: options.tls.cert });
+        socket = new TLSSocket(socket, { ...options.tls, isServer: true });
         socket.on('error', () => undefined);
         socket.on('data', onData);
         session.tls = true;

@@ -47,6 +47,11 @@ export class SmtpConnection {
   private stray = false;
   /** A 421 the server sent unasked before closing (RFC 5321 3.8), if it did. */
   closingReply: SmtpReply | null = null;
+  /** After STARTTLS: how long the handshake took and when the first session ticket came (ticket-stall.ts). */
+  private handshakeMs: number | null = null;
+  private ticketAt: number | null = null;
+  /** Waiting for the first session ticket (awaitTicket): called with true when it came, false when not. */
+  private ticketWaiters: ((arrived: boolean) => void)[] = [];
   readonly transcript: TranscriptLine[] = [];
 
   constructor(
@@ -168,6 +173,7 @@ export class SmtpConnection {
       this.waiter = null;
       reject(error);
     }
+    this.wakeTicketWaiters(false);
   }
 
   note(dir: TranscriptLine['dir'], line: string): void {
@@ -250,6 +256,7 @@ export class SmtpConnection {
     verify: boolean,
   ): Promise<void> {
     const plain = this.socket;
+    const helloAt = performance.now();
     this.detach(plain);
     // The plain socket now belongs to TLS; a late error on it must not become an uncaught exception.
     plain.on('error', () => undefined);
@@ -262,6 +269,8 @@ export class SmtpConnection {
     this.socket = secure;
     this.sockets.push(secure);
     secure.on('error', () => undefined);
+    // TLS 1.3 tickets come after the handshake (RFC 8446 4.6.1); listening also makes Node report them.
+    secure.on('session', this.onTicket);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         cleanup();
@@ -299,6 +308,7 @@ export class SmtpConnection {
       secure.once('close', onClose);
       this.signal.addEventListener('abort', onAbort, { once: true });
     });
+    this.handshakeMs = performance.now() - helloAt;
     this.parser = this.newParser();
     this.attach(secure);
     this.note(
@@ -306,6 +316,53 @@ export class SmtpConnection {
       `TLS established (${secure.getProtocol() ?? 'unknown protocol'}, ${secure.getCipher().name})`,
     );
     if (secure.destroyed) this.onClose();
+  }
+
+  private readonly onTicket = (): void => {
+    if (this.ticketAt !== null) return;
+    this.ticketAt = performance.now();
+    // Resume the waiters on the next turn of the event loop, not inside this event: Node 20 emits
+    // it from within the TLS read that carried the ticket, and a write made there (the EHLO, from
+    // a resolved promise) was seen never to leave the socket.
+    setImmediate(() => this.wakeTicketWaiters(true));
+  };
+
+  private wakeTicketWaiters(arrived: boolean): void {
+    const waiters = this.ticketWaiters;
+    this.ticketWaiters = [];
+    for (const wake of waiters) wake(arrived);
+  }
+
+  /** After STARTTLS: the handshake's duration and the first ticket's arrival (performance.now() ms). */
+  get tlsTiming(): { handshakeMs: number; ticketAt: number | null } | null {
+    return this.handshakeMs === null ? null : { handshakeMs: this.handshakeMs, ticketAt: this.ticketAt };
+  }
+
+  /** The negotiated TLS version ('TLSv1.3', ...), or null before STARTTLS. */
+  get tlsProtocol(): string | null {
+    return 'getProtocol' in this.socket ? this.socket.getProtocol() : null;
+  }
+
+  /**
+   * Resolves true once the server's first TLS session ticket has arrived, false if it has not
+   * within `maxMs` or the session ended first. Never rejects; the session's own deadlines and
+   * byte caps still apply to everything the server sends meanwhile.
+   */
+  awaitTicket(maxMs: number): Promise<boolean> {
+    if (this.ticketAt !== null) return Promise.resolve(true);
+    if (this.failure || this.handshakeMs === null) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        this.ticketWaiters = this.ticketWaiters.filter((w) => w !== wake);
+        resolve(false);
+      }, maxMs);
+      timer.unref();
+      const wake = (arrived: boolean): void => {
+        clearTimeout(timer);
+        resolve(arrived);
+      };
+      this.ticketWaiters.push(wake);
+    });
   }
 
   get encrypted(): boolean {

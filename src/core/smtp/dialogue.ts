@@ -8,6 +8,7 @@ import type { Stage } from '../verdict.js';
 import type { ConnectionLimits, SmtpConnection } from './connection.js';
 import { Decided, nextFromReply, type Decision } from './decision.js';
 import type { SmtpReply } from './reply-parser.js';
+import type { TicketStalls } from './ticket-stall.js';
 
 export type TlsMode = 'off' | 'opportunistic' | 'required';
 
@@ -60,6 +61,8 @@ const TIMEOUT_OF: Record<Stage, keyof PhaseTimeouts> = {
 export interface Dialogue {
   conn: SmtpConnection;
   options: ProbeOptions;
+  /** Hosts that hold their reply to EHLO behind their TLS session ticket (ticket-stall.ts), shared by the probe's sessions. */
+  ticketStalls?: TicketStalls;
 }
 
 export function classify(d: Dialogue, stage: Stage, reply: SmtpReply): Classification {

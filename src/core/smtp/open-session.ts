@@ -10,6 +10,7 @@ import { PhaseTimeoutError, TlsError } from '../errors.js';
 import type { MxTarget } from '../verdict.js';
 import { Decided, next, nextFromReply } from './decision.js';
 import { classify, expect2xx, read, type Dialogue } from './dialogue.js';
+import { afterTlsEhlo, beforeTlsEhlo } from './ticket-stall.js';
 
 export async function openSession(d: Dialogue, target: MxTarget, plainOnly: boolean): Promise<Set<string>> {
   await expect2xx(d, 'greeting', null);
@@ -81,8 +82,12 @@ async function maybeStartTls(
     }
     throw error;
   }
-  // RFC 3207 4.2: forget everything learnt before TLS and say EHLO again.
-  return hello(d);
+  // RFC 3207 4.2: forget everything learnt before TLS and say EHLO again; timed around the
+  // server's session ticket when this host is known to hold its reply behind it.
+  const waited = await beforeTlsEhlo(d.conn, d.ticketStalls, target.ip, d.options.timeouts.starttls);
+  const secured = await hello(d);
+  if (!waited) afterTlsEhlo(d.conn, d.ticketStalls, target.ip, performance.now());
+  return secured;
 }
 
 function isIpLiteral(host: string): boolean {

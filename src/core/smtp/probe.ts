@@ -21,6 +21,7 @@ import { Decided, decisionForError, next, nextFromReply, outOfStep, type Decisio
 import { classify, read, type Dialogue, type ProbeOptions } from './dialogue.js';
 import { runEnvelope, type EnvelopeReplies, type RcptSlot } from './envelope.js';
 import { openSession } from './open-session.js';
+import { TicketStalls } from './ticket-stall.js';
 import { verifyByVrfy } from './vrfy.js';
 
 export type { PhaseTimeouts, ProbeOptions, TlsMode } from './dialogue.js';
@@ -120,6 +121,8 @@ export class Probe {
   constructor(
     private readonly connector: Connector,
     readonly options: ProbeOptions,
+    /** What this probe's sessions learnt about hosts' TLS session tickets (ticket-stall.ts). */
+    readonly ticketStalls: TicketStalls = new TicketStalls(),
   ) {}
 
   async session(req: SessionRequest): Promise<SessionOutcome> {
@@ -144,7 +147,7 @@ export class Probe {
       };
     }
     conn.note('*', `connected to ${target.host} [${target.ip}]:${this.options.port}`);
-    const d: Dialogue = { conn, options: this.options };
+    const d: Dialogue = { conn, options: this.options, ticketStalls: this.ticketStalls };
     const progress: Progress = { pipelining: false, mailSent: false, quitSent: false };
     let result: Answers;
     let polite = true;

@@ -32,6 +32,8 @@ export interface EximOptions {
   mailAcl?: string;
   /** Macros defined at the top of the configuration: NAME -> value. */
   macros?: Record<string, string>;
+  /** Offer STARTTLS with this key and certificate (PEM); default: no STARTTLS. */
+  tls?: { key: string; cert: string };
 }
 
 export interface Exim {
@@ -51,8 +53,13 @@ export function eximConfig(
   port: number,
   users: readonly string[],
   domains: readonly string[],
-  extra: Pick<EximOptions, 'rcptAcl' | 'mailAcl' | 'macros'> = {},
+  extra: Pick<EximOptions, 'rcptAcl' | 'mailAcl' | 'macros'> & {
+    tlsFiles?: { key: string; cert: string };
+  } = {},
 ): string {
+  const tls = extra.tlsFiles
+    ? `tls_advertise_hosts = *\ntls_certificate = ${extra.tlsFiles.cert}\ntls_privatekey = ${extra.tlsFiles.key}\n`
+    : 'tls_advertise_hosts =\n';
   const macros = Object.entries(extra.macros ?? {}).map(([name, value]) => `${name} = ${value}\n`);
   return `# private test instance: written by test/support/testbed/exim.ts
 ${macros.join('')}primary_hostname = ${EXIM_HOSTNAME}
@@ -68,8 +75,7 @@ domainlist local_domains = ${domains.join(' : ')}
 host_lookup =
 rfc1413_hosts =
 rfc1413_query_timeout = 0s
-tls_advertise_hosts =
-smtp_banner = $primary_hostname ESMTP Exim $version_number (cbv-exim) $tod_full
+${tls}smtp_banner = $primary_hostname ESMTP Exim $version_number (cbv-exim) $tod_full
 acl_smtp_rcpt = acl_check_rcpt
 ${extra.mailAcl === undefined ? '' : 'acl_smtp_mail = acl_check_mail\n'}
 begin acl
@@ -104,7 +110,15 @@ export async function startExim(options: EximOptions): Promise<Exim> {
     const config = join(dir, 'exim.conf');
     const users = options.users ?? EXIM_USERS;
     const domains = options.domains ?? ['*'];
-    await writeFile(config, eximConfig(dir, options.ip, port, users, domains, options));
+    let tlsFiles: { key: string; cert: string } | undefined;
+    if (options.tls) {
+      // Read after Exim has dropped root for Debian-exim (the -C configuration is not trusted).
+      tlsFiles = { key: join(dir, 'tls-key.pem'), cert: join(dir, 'tls-cert.pem') };
+      await writeFile(tlsFiles.key, options.tls.key, { mode: 0o600 });
+      await writeFile(tlsFiles.cert, options.tls.cert);
+      await chown(tlsFiles.key, uid, gid);
+    }
+    await writeFile(config, eximConfig(dir, options.ip, port, users, domains, { ...options, tlsFiles }));
     const daemon = spawnDaemon({
       name: 'exim',
       command: EXIM_BINARY,
