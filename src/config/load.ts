@@ -9,7 +9,7 @@ import type * as YamlModule from 'yaml';
 import { resolve } from 'node:path';
 import type * as z from 'zod';
 import { baseDirOf, configDir, sourceLabel, type ConfigSource } from './locate.js';
-import { configSchema, type Config } from './schema.js';
+import { configSchema, MAX_SOCKET_PATH_BYTES, type Config } from './schema.js';
 
 /**
  * The YAML parser, loaded on first use: `cbv verify` without --config never reads YAML, and a
@@ -104,7 +104,14 @@ export function parseConfig(raw: unknown, source: string, baseDir?: string): Rea
       result.error.issues.length > 1 ? ` (and ${result.error.issues.length - 1} more problem(s))` : '';
     throw new ConfigError(`${source}: ${describeIssue(first)}${more}`, keyOf(first), problemOf(first));
   }
-  return deepFreeze(baseDir === undefined ? result.data : anchorPaths(result.data, baseDir));
+  const config = baseDir === undefined ? result.data : anchorPaths(result.data, baseDir);
+  // The schema bounds the path as written; a relative one is only as long as its anchor makes it.
+  const socket = config.policy.unix_socket;
+  if (socket !== null && Buffer.byteLength(socket) > MAX_SOCKET_PATH_BYTES) {
+    const problem = `got "${socket}", expected a path of at most ${MAX_SOCKET_PATH_BYTES} bytes (the kernel's limit for a unix socket)`;
+    throw new ConfigError(`${source}: policy.unix_socket: ${problem}`, 'policy.unix_socket', problem);
+  }
+  return deepFreeze(config);
 }
 
 /** The config with its relative file paths resolved against `baseDir`. */

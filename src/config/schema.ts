@@ -8,6 +8,7 @@ import * as z from 'zod';
 import { parseMailbox, parseMailDomain, toALabels } from '../core/address.js';
 import { isValidCidr } from '../core/target-safety.js';
 import { isIP, isLoopbackHost, listenersCollide, parseEndpoint, type Endpoint } from './endpoints.js';
+import { resolveId } from './system-ids.js';
 
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
 /** A duration: seconds as a number, or a string with a unit as Postfix writes them (90s, 5m, 4h, 7d). */
@@ -53,6 +54,52 @@ const hostPort = endpoint('an IP address with optional :port, e.g. 127.0.0.1:535
   portRequired: false,
   minPort: 1,
 });
+/** Longest unix socket path Linux binds: sun_path is 108 bytes with its terminating NUL. */
+export const MAX_SOCKET_PATH_BYTES = 107;
+
+/**
+ * An enabled front-end with nothing to listen on would start and serve nobody (Postfix would find
+ * no policy server): refused, naming the key, so that it is turned off on purpose.
+ */
+function refuseListenerless(
+  section: 'policy' | 'http',
+  enabled: boolean,
+  listen: readonly string[],
+  unixSocket: string | null,
+  ctx: z.RefinementCtx,
+): void {
+  if (!enabled || listen.length > 0 || unixSocket !== null) return;
+  ctx.addIssue({
+    code: 'custom',
+    path: ['listen'],
+    input: listen,
+    message: `at least one address${section === 'policy' ? ' (or policy.unix_socket)' : ''} while ${section}.enabled is true; set ${section}.enabled: false to run without it`,
+  });
+}
+
+/** The socket's owner and group must exist here: start-up gives the socket to them (socket-file.ts). */
+function refuseUnknownIds(
+  policy: { unix_socket_owner: string | null; unix_socket_group: string | null },
+  ctx: z.RefinementCtx,
+): void {
+  const owner = policy.unix_socket_owner;
+  if (owner !== null && resolveId(owner, '/etc/passwd') === null)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['unix_socket_owner'],
+      input: owner,
+      message: 'a user in /etc/passwd (or a numeric uid)',
+    });
+  const group = policy.unix_socket_group;
+  if (group !== null && resolveId(group, '/etc/group') === null)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['unix_socket_group'],
+      input: group,
+      message: 'a group in /etc/group (or a numeric gid)',
+    });
+}
+
 /** Where a front-end listens: an IP and a port, always both. */
 const listenAddress = endpoint('IP:port, e.g. 127.0.0.1:10040 or [::1]:10040', {
   portRequired: true,
@@ -429,6 +476,14 @@ export const policySchema = z
       ),
     unix_socket: z
       .string()
+      .refine(
+        (path) => path !== '' && !path.endsWith('/'),
+        'a file path for the socket (not empty, not a directory)',
+      )
+      .refine(
+        (path) => Buffer.byteLength(path) <= MAX_SOCKET_PATH_BYTES,
+        `a path of at most ${MAX_SOCKET_PATH_BYTES} bytes (the kernel's limit for a unix socket)`,
+      )
       .nullable()
       .default(null)
       .describe(
@@ -562,6 +617,8 @@ export const policySchema = z
     ),
   })
   .superRefine((policy, ctx) => {
+    refuseListenerless('policy', policy.enabled, policy.listen, policy.unix_socket, ctx);
+    if (policy.unix_socket !== null) refuseUnknownIds(policy, ctx);
     if (policy.allow_network) return;
     policy.listen.forEach((address, i) => {
       if (isLoopbackListen(address)) return;
@@ -675,7 +732,15 @@ export const httpSchema = z
       .array(
         z.strictObject({
           name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a short name for logs and metrics'),
-          token: z.string().min(16, 'at least 16 characters').max(512),
+          // What the API reads after `Bearer ` (one run of visible ASCII): any other token could never be presented.
+          token: z
+            .string()
+            .min(16, 'at least 16 characters')
+            .max(512)
+            .regex(
+              /^[\x21-\x7e]+$/,
+              'visible ASCII characters only (no spaces), as an Authorization header carries it',
+            ),
         }),
       )
       .default([])
@@ -696,6 +761,7 @@ export const httpSchema = z
     ),
   })
   .superRefine((http, ctx) => {
+    refuseListenerless('http', http.enabled, http.listen, null, ctx);
     // Beyond loopback without a token the API would be an anonymous address-harvesting tool.
     if (http.tokens.length > 0) return;
     http.listen.forEach((address, i) => {

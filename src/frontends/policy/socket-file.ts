@@ -5,8 +5,11 @@
  * sockets are, lets Postfix in and nobody else (no local user can make cbv
  * call out, or read verdicts, through it).
  */
-import { chmodSync, chownSync, readFileSync } from 'node:fs';
+import { chmodSync, chownSync } from 'node:fs';
 import { StartupError } from '../../app/startup-error.js';
+import { resolveId } from '../../config/system-ids.js';
+
+export { resolveId };
 
 export interface SocketAccess {
   /** Octal text, e.g. '0660'. */
@@ -15,25 +18,6 @@ export interface SocketAccess {
   owner: string | null;
   /** Group name or numeric gid; null keeps the process's own. */
   group: string | null;
-}
-
-/**
- * The numeric id of a user or group, from /etc/passwd or /etc/group (the
- * local databases; Postfix's own users are always there). A number is taken as it is.
- */
-export function resolveId(name: string, database: '/etc/passwd' | '/etc/group'): number | null {
-  if (/^\d+$/.test(name)) return Number(name);
-  let text: string;
-  try {
-    text = readFileSync(database, 'utf8');
-  } catch {
-    return null;
-  }
-  for (const line of text.split('\n')) {
-    const fields = line.split(':');
-    if (fields[0] === name && fields[2] !== undefined && /^\d+$/.test(fields[2])) return Number(fields[2]);
-  }
-  return null;
 }
 
 /** The umask under which the socket is created: nothing for group or others until chmod decides. */

@@ -17,6 +17,7 @@ import { connect, type Server } from 'node:net';
 import { linkSync, lstatSync, unlinkSync, type Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { StartupError } from '../../app/startup-error.js';
+import { MAX_SOCKET_PATH_BYTES } from '../../config/schema.js';
 
 /** How long a connect to an existing socket may take before it counts as live but busy. */
 const PROBE_TIMEOUT_MS = 1000;
@@ -72,7 +73,7 @@ export async function claimSocketPath(
     throw refuse(path, 'another process is listening on it (is cbv serve already running?); left as it is');
   if (state === 'not-a-socket') throw refuse(path, 'exists and is not a socket; left as it is');
   if (state === 'stale') removeIfSame(path, null);
-  const privatePath = join(dirname(path), `.${basename(path)}.${process.pid}`);
+  const privatePath = privatePathFor(path);
   removeIfSame(privatePath, null);
   try {
     await listen(server, privatePath);
@@ -94,6 +95,18 @@ export async function claimSocketPath(
   }
   const ours = lstatSync(path);
   return { path, release: () => removeIfSame(path, ours) };
+}
+
+/**
+ * The name beside `path` that the socket is bound at first (then hard-linked into place): the
+ * path's own name with the pid, or, when that would pass what the kernel binds (the schema lets
+ * `path` itself reach MAX_SOCKET_PATH_BYTES), the pid cut to the length of the name it stands for.
+ */
+function privatePathFor(path: string): string {
+  const full = join(dirname(path), `.${basename(path)}.${process.pid}`);
+  if (Buffer.byteLength(full) <= MAX_SOCKET_PATH_BYTES) return full;
+  const room = Math.max(1, Buffer.byteLength(basename(path)) - 1);
+  return join(dirname(path), `.${String(process.pid).slice(-room)}`);
 }
 
 /** Removes `path` if it is a socket (and, when `ours` is given, that very socket). */

@@ -136,6 +136,57 @@ const REFUSED: [string, string, RegExp][] = [
     /http\.listen\.0: got "127\.0\.0\.1", expected an address and port no other listener uses/,
   ],
   ['redis without a server', 'cache:\n  backend: redis', /redis\.url: .*needs exactly one of redis\.url/],
+  // What serve could not bind or would bind uselessly, known from the file and this machine's users.
+  [
+    'an empty unix socket path',
+    "policy:\n  unix_socket: ''",
+    /policy\.unix_socket: got "", expected a file path for the socket \(not empty, not a directory\)$/m,
+  ],
+  [
+    'a unix socket path naming a directory',
+    `policy:\n  unix_socket: ${dir}/`,
+    /policy\.unix_socket: got ".*\/", expected a file path for the socket/,
+  ],
+  [
+    'a unix socket path beyond the kernel limit',
+    `policy:\n  unix_socket: /run/${'s'.repeat(103)}`,
+    /policy\.unix_socket: got "\/run\/s+.*expected a path of at most 107 bytes/,
+  ],
+  [
+    'a relative unix socket path its directory makes too long',
+    `policy:\n  unix_socket: ${'s'.repeat(100)}`,
+    new RegExp(`policy\\.unix_socket: got "${dir}/s+", expected a path of at most 107 bytes`),
+  ],
+  [
+    'a socket owner this machine does not have',
+    `policy:\n  unix_socket: ${dir}/owner.sock\n  unix_socket_owner: no-such-user-cbv`,
+    /policy\.unix_socket_owner: got "no-such-user-cbv", expected a user in \/etc\/passwd/,
+  ],
+  [
+    'a socket group this machine does not have',
+    `policy:\n  unix_socket: ${dir}/group.sock\n  unix_socket_group: no-such-group-cbv`,
+    /policy\.unix_socket_group: got "no-such-group-cbv", expected a group in \/etc\/group/,
+  ],
+  [
+    'the policy server with nothing to listen on',
+    'policy:\n  listen: []',
+    /policy\.listen: got \[\], expected at least one address \(or policy\.unix_socket\) while policy\.enabled is true/,
+  ],
+  [
+    'the HTTP API with nothing to listen on',
+    'http:\n  listen: []',
+    /http\.listen: got \[\], expected at least one address while http\.enabled is true/,
+  ],
+  [
+    'a token with a space (never presentable after "Bearer ")',
+    "http:\n  tokens: [{ name: ops, token: 'a-token-of sixteen-or-more' }]",
+    /http\.tokens\.0\.token: .*expected visible ASCII characters only/,
+  ],
+  [
+    'a token with a control character',
+    'http:\n  tokens: [{ name: ops, token: "a-token-of-sixteen\\tor-more" }]',
+    /http\.tokens\.0\.token: .*expected visible ASCII characters only/,
+  ],
   ['YAML that does not parse', 'policy: [\n', /not valid YAML, line/],
   ['a list at the top level', '- policy\n', /the top level must be a mapping/],
 ];
@@ -182,6 +233,10 @@ describe('what config check accepts, serve starts', { concurrency: 2 }, () => {
     [
       'the policy server beyond loopback when allowed',
       "policy:\n  listen: ['0.0.0.0:0']\n  allow_network: true\nhttp:\n  enabled: false",
+    ],
+    [
+      'a unix socket only, of a user and group this machine has, at the longest path the kernel binds',
+      `policy:\n  listen: []\n  unix_socket: ${join(dir, 'u'.repeat(106 - dir.length))}\n  unix_socket_owner: root\n  unix_socket_group: '0'\nhttp:\n  enabled: false`,
     ],
     [
       'an IPv4-mapped loopback address',

@@ -184,8 +184,10 @@ describe('the unix socket', () => {
     await assert.rejects(
       startTestDaemon({ policy: { listen: [], unix_socket: path, unix_socket_group: 'no-such-group-cbv' } }),
       (error: unknown) =>
-        error instanceof StartupError &&
-        /^policy\.unix_socket_group: no group 'no-such-group-cbv'/.test(error.message),
+        error instanceof ConfigError &&
+        /policy\.unix_socket_group: got "no-such-group-cbv", expected a group in \/etc\/group/.test(
+          error.message,
+        ),
     );
   });
 });
