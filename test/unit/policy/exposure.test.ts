@@ -13,7 +13,6 @@ import { join } from 'node:path';
 import { connect } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { openStores } from '../../../src/app/build.js';
-import { StartupError } from '../../../src/app/startup-error.js';
 import { ConfigError, parseConfig } from '../../../src/config/load.js';
 import { cbv } from '../../support/cli.js';
 import { startTestDaemon, type TestDaemon } from '../../support/daemon.js';
