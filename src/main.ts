@@ -4,7 +4,7 @@
  * command the backends it needs (built in src/app), and is the only place
  * that sets the exit status.
  */
-import { cachePath, daemonCacheExists, describeCache } from './app/cache-path.js';
+import { cachePath, daemonCacheMissing, describeCache } from './app/cache-path.js';
 import { packageVersion } from './app/version.js';
 import { terminalSafe } from './core/printable.js';
 import { describeSource, locateConfig } from './config/locate.js';
@@ -53,9 +53,8 @@ function verifyCache(config: Readonly<Config>, choice: VerifyCacheChoice): { non
   if (choice === 'none') return { none: '--no-cache' };
   if (choice === 'daemon' && config.cache.backend !== 'sqlite')
     return { none: `cache.backend is ${config.cache.backend}` };
-  if (choice === 'daemon' && !daemonCacheExists(config))
-    return { none: `${cachePath(config)} does not exist` };
-  return null;
+  const missing = choice === 'daemon' ? daemonCacheMissing(config) : null;
+  return missing === null ? null : { none: missing };
 }
 
 /** The service (cache, limits, verifier, decider) on the cache verifyCache() chose, or on memory. */

@@ -4,7 +4,8 @@
  * losing power can cost the last transactions, with synchronous=NORMAL).
  * Statistics counters live in the same file (sqlite-stats.ts).
  */
-import { existsSync } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
+import { hiddenBecause, presenceOf } from '../config/path-presence.js';
 import Database from 'better-sqlite3';
 import { makePrivateFile, tighten } from './private-files.js';
 import {
@@ -98,10 +99,13 @@ export type DatabaseAccess = 'create' | 'existing' | 'readonly';
  * report zeros as if they were the daemon's).
  */
 export function openDatabase(path: string, access: DatabaseAccess = 'create'): Database.Database {
-  if (access !== 'create' && !existsSync(path))
+  const presence = access === 'create' ? null : presenceOf(path);
+  if (presence?.state === 'absent')
     throw new CacheOpenError(
       `cache database ${path}: no such file (nothing was cached there yet, or the daemon uses another configuration)`,
     );
+  if (presence?.state === 'hidden')
+    throw new CacheOpenError(`cache database ${path}: ${hiddenBecause(presence.code)}`);
   let db: Database.Database | undefined;
   try {
     const file = path !== ':memory:' && path !== '';
@@ -134,10 +138,25 @@ export function openDatabase(path: string, access: DatabaseAccess = 'create'): D
   } catch (error) {
     db?.close();
     const code = (error as { code?: string }).code;
+    // SQLite says only "unable to open database file": tell a file this user may not open from others.
+    const denied = code === 'SQLITE_CANTOPEN' ? deniedCode(path, access) : null;
+    if (denied)
+      throw new CacheOpenError(`cache database ${path}: ${hiddenBecause(denied)}`, { cause: error });
     throw new CacheOpenError(
       `cache database ${path}: ${(error as Error).message}${code ? ` (${code})` : ''}`,
       { cause: error },
     );
+  }
+}
+
+/** The errno code when this user may not open `path` as `access` needs, else null. */
+function deniedCode(path: string, access: DatabaseAccess): string | null {
+  try {
+    accessSync(path, access === 'readonly' ? constants.R_OK : constants.R_OK | constants.W_OK);
+    return null;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? null;
+    return code === 'ENOENT' ? null : code;
   }
 }
 

@@ -15,8 +15,8 @@
  * start-up time; test/unit/install/built-cli.test.ts checks it). Reading and validating the
  * located file is load.ts's readLocatedRaw() and loadLocatedConfig().
  */
-import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { presenceOf } from './path-presence.js';
 
 /** Where docs/postfix.md and deploy/cbv.service put the daemon's configuration. */
 export const DEFAULT_CONFIG_PATH = '/etc/cbv/cbv.yaml';
@@ -40,7 +40,8 @@ export function locateConfig(
   if (flag !== undefined) return { via: '--config', path: flag };
   const fromEnv = env[CONFIG_ENV];
   if (fromEnv !== undefined && fromEnv !== '') return { via: 'CBV_CONFIG', path: fromEnv };
-  if (existsSync(defaultPath)) return { via: 'default', path: defaultPath };
+  // A default file this user may not see is still the daemon's: reading it says why, one line.
+  if (presenceOf(defaultPath).state !== 'absent') return { via: 'default', path: defaultPath };
   return { via: 'built-in', path: null };
 }
 

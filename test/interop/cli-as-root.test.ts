@@ -77,3 +77,73 @@ describe('commands run as root next to a database owned by the daemon user', () 
     }
   });
 });
+
+/**
+ * An administrator runs `cbv stats` as themself next to a daemon whose data directory is 0700 (as
+ * serve makes it) or whose database is 0600: the commands must say "permission denied", not "no
+ * such file (... or the daemon uses another configuration)", which sends them looking elsewhere.
+ */
+describe('commands run as a user who may not read the daemon data', () => {
+  let dir: string;
+  let config: string;
+  let db: string;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cbv-hidden-'));
+    chmodSync(dir, 0o755);
+    const data = join(dir, 'data');
+    config = join(dir, 'cbv.yaml');
+    writeFileSync(config, `service:\n  data_dir: ${data}\n`);
+    chmodSync(config, 0o644);
+    db = join(data, 'cbv.sqlite');
+    // The daemon's database (root's here), as serve leaves it: data directory 0700, file 0600.
+    mkdirSync(data, { mode: 0o700 });
+    const created = await cbv(['verify', '--cache', db, 'x@[127.0.0.1]'], { CBV_CONFIG: config });
+    assert.equal(created.code, 3, created.stderr);
+  });
+
+  const denied =
+    /^cbv: cache database .*cbv\.sqlite: permission denied \(EACCES\): run the command as the daemon's user, or as root$/;
+  for (const [layout, dirMode] of [
+    ['a 0700 data directory', 0o700],
+    ['a 0600 database in a readable directory', 0o755],
+  ] as const) {
+    it(`${layout}: stats, cache get/stats/purge say permission denied (exit 69)`, async () => {
+      chmodSync(dirname(db), dirMode);
+      for (const args of [
+        ['stats'],
+        ['cache', 'get', 'x@[127.0.0.1]'],
+        ['cache', 'stats'],
+        ['cache', 'purge', 'a@b.example'],
+      ]) {
+        const r = await cbvAsNobody(args, { CBV_CONFIG: config });
+        assert.equal(r.code, 69, `${args.join(' ')}: ${r.stderr}`);
+        assert.match(r.stderr.trimEnd().split('\n').at(-1) ?? '', denied, args.join(' '));
+      }
+    });
+  }
+
+  it('cbv verify says why it cannot share the cache: permission denied, not "does not exist"', async () => {
+    chmodSync(dirname(db), 0o700);
+    const r = await cbvAsNobody(['verify', 'x@[127.0.0.1]'], { CBV_CONFIG: config });
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /no cache \(.*cbv\.sqlite: permission denied \(EACCES\)/);
+    assert.doesNotMatch(r.stderr, /does not exist/);
+  });
+
+  it('a default config file the user may not see is named (and refused), not replaced by the built-in defaults', async () => {
+    const etc = join(dir, 'etc-cbv');
+    mkdirSync(etc, { mode: 0o750 });
+    const hidden = join(etc, 'cbv.yaml');
+    writeFileSync(hidden, 'policy:\n  mode: warn\n');
+    const script = `import('${join(import.meta.dirname, '../../src/config/locate.ts')}').then((m) => process.stdout.write(JSON.stringify(m.locateConfig(undefined, {}, ${JSON.stringify(hidden)}))))`;
+    const out = await new Promise<string>((done, fail) =>
+      execFile(
+        process.execPath,
+        ['--import', import.meta.resolve('tsx'), '-e', script],
+        { ...NOBODY, cwd: tmpdir(), timeout: 30_000 },
+        (error, stdout) => (error ? fail(error) : done(stdout)),
+      ),
+    );
+    assert.deepEqual(JSON.parse(out), { via: 'default', path: hidden });
+  });
+});
