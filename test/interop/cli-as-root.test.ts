@@ -136,14 +136,15 @@ describe('commands run as a user who may not read the daemon data', () => {
     const hidden = join(etc, 'cbv.yaml');
     writeFileSync(hidden, 'policy:\n  mode: warn\n');
     const script = `import('${join(import.meta.dirname, '../../src/config/locate.ts')}').then((m) => process.stdout.write(JSON.stringify(m.locateConfig(undefined, {}, ${JSON.stringify(hidden)}))))`;
-    const out = await new Promise<string>((done, fail) =>
+    const out = await new Promise<{ error: Error | null; stdout: string }>((done) =>
       execFile(
         process.execPath,
         ['--import', import.meta.resolve('tsx'), '-e', script],
         { ...NOBODY, cwd: tmpdir(), timeout: 30_000 },
-        (error, stdout) => (error ? fail(error) : done(stdout)),
+        (error, stdout) => done({ error, stdout }),
       ),
     );
-    assert.deepEqual(JSON.parse(out), { via: 'default', path: hidden });
+    assert.equal(out.error, null);
+    assert.deepEqual(JSON.parse(out.stdout), { via: 'default', path: hidden });
   });
 });
