@@ -78,6 +78,15 @@ before(async () => {
       txt('_a.vendor3.test', 'v=spf1 include:_b.%{d} -all'),
       txt('_b._a.vendor3.test', 'v=spf1 a:%{d} -all'),
       { name: '_b._a.vendor3.test', type: 'A', value: '192.0.2.23' },
+      // Records whose answer depends on the sender's local part or the HELO name, not only on the
+      // domain and the client (RFC 7208 7.3 %{l}, %{h}): per-user SPF.
+      txt('permacro.test', 'v=spf1 exists:%{l}.users._spf.permacro.test -all'),
+      { name: 'alice.users._spf.permacro.test', type: 'A', value: '127.0.0.2' },
+      txt('permacroinc.test', 'v=spf1 include:_u.permacro.test -all'),
+      txt('_u.permacro.test', 'v=spf1 exists:%{l}.inc._spf.permacro.test -all'),
+      { name: 'alice.inc._spf.permacro.test', type: 'A', value: '127.0.0.2' },
+      txt('perhelo.test', 'v=spf1 exists:%{h}._helo.perhelo.test -all'),
+      { name: 'good.example._helo.perhelo.test', type: 'A', value: '127.0.0.2' },
       // The sender's own %{d} was always right: it stays so.
       txt('owna.test', 'v=spf1 a:mx.%{d} -all'),
       { name: 'mx.owna.test', type: 'A', value: '192.0.2.24' },
@@ -172,5 +181,70 @@ describe(
         assert.equal(outcome.result, expected, outcome.comment);
       });
     }
+  },
+);
+
+describe(
+  'a result that depends on the sender or the HELO name is not reused for another',
+  { timeout: 60_000 },
+  () => {
+    /** One checker, one cache: the second question must not get the first one's answer. */
+    async function inTurn(questions: [sender: string, helo: string][], domain: string): Promise<SpfResult[]> {
+      const shared = checker();
+      const results: SpfResult[] = [];
+      for (const [sender, helo] of questions) {
+        const o = await shared.check({ identity: 'mailfrom', domain, sender, clientIp: '192.0.2.50', helo });
+        results.push(o.result);
+      }
+      return results;
+    }
+
+    it('%{l}: bob fails, then alice passes, then bob fails again (same domain, same client)', async () => {
+      const results = await inTurn(
+        [
+          ['bob@permacro.test', 'client.test'],
+          ['alice@permacro.test', 'client.test'],
+          ['bob@permacro.test', 'client.test'],
+        ],
+        'permacro.test',
+      );
+      assert.deepEqual(results, ['fail', 'pass', 'fail']);
+    });
+
+    it('%{l} inside an include: the same', async () => {
+      const results = await inTurn(
+        [
+          ['bob@permacroinc.test', 'client.test'],
+          ['alice@permacroinc.test', 'client.test'],
+        ],
+        'permacroinc.test',
+      );
+      assert.deepEqual(results, ['fail', 'pass']);
+    });
+
+    it('%{h}: a bad HELO fails, then a good one passes', async () => {
+      const results = await inTurn(
+        [
+          ['alice@perhelo.test', 'bad.example'],
+          ['alice@perhelo.test', 'good.example'],
+        ],
+        'perhelo.test',
+      );
+      assert.deepEqual(results, ['fail', 'pass']);
+    });
+
+    it('a record without such macros is still cached per (domain, client)', async () => {
+      const shared = checker();
+      const ask = (sender: string) =>
+        shared.check({
+          identity: 'mailfrom',
+          domain: 'owna.test',
+          sender,
+          clientIp: '192.0.2.24',
+          helo: null,
+        });
+      assert.equal((await ask('alice@owna.test')).cached, false);
+      assert.deepEqual(await ask('bob@owna.test').then((o) => [o.result, o.cached]), ['pass', true]);
+    });
   },
 );

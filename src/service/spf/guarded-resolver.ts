@@ -27,6 +27,8 @@ import { DnsQueryError, type SpfDnsClient, type SpfRecordType } from './dns-clie
 import { bindDomainMacros } from './domain-macro.js';
 
 const TYPES = new Set<string>(['TXT', 'A', 'AAAA', 'MX', 'PTR']);
+/** A macro whose value is the sender's or the HELO name's (an escaped %% before it is no macro). */
+const SENDERS_OWN_MACRO = /(?<!%)(?:%%)*%\{[slohSLOH]/;
 
 /** An error in mailauth's terms: node:dns's code, and the SPF result it must give. */
 export class SpfLookupError extends Error {
@@ -52,6 +54,12 @@ export class GuardedSpfResolver {
    * change the result and are not counted.
    */
   readonly failures: string[] = [];
+  /**
+   * True once an SPF record read uses a macro of the sender or the HELO name (RFC 7208 7.3: %{s},
+   * %{l}, %{o}, %{h}): its result holds for that sender and HELO only, not for every sender of
+   * the domain from this client, so it must not be cached per (domain, client IP).
+   */
+  sendersOwn = false;
 
   /**
    * @param clientFamily 4 or 6: the family of the client being checked, whose address lookups
@@ -75,7 +83,9 @@ export class GuardedSpfResolver {
       // One string per record (RFC 7208 3.3 joins the strings), %{d} bound to the record's own name.
       return (answer.records as string[][]).map((chunks) => {
         const text = chunks.join('');
-        return [/^\s*v=spf1(\s|$)/i.test(text) ? bindDomainMacros(text, name) : text];
+        if (!/^\s*v=spf1(\s|$)/i.test(text)) return [text];
+        if (SENDERS_OWN_MACRO.test(text)) this.sendersOwn = true;
+        return [bindDomainMacros(text, name)];
       });
     } catch (error) {
       if (error instanceof DnsQueryError && (error.code === 'ENOTFOUND' || error.code === 'ENODATA')) {

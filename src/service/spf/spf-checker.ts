@@ -74,8 +74,9 @@ export class SpfChecker {
       const comment = cached.outcome.comment.replaceAll(SENDER, q.sender);
       return { ...cached.outcome, identity: q.identity, comment, cached: true };
     }
-    const { outcome, ttlSeconds } = await this.evaluate({ ...q, domain });
-    if (outcome.result !== 'temperror') {
+    const { outcome, ttlSeconds, sendersOwn } = await this.evaluate({ ...q, domain });
+    // Per (domain, client IP) only when nothing else went in: a record with %{l}/%{s}/%{h} answers per sender.
+    if (outcome.result !== 'temperror' && !sendersOwn) {
       const ttlMs = Math.min(this.options.cacheMaxTtlMs, Math.max(0, ttlSeconds) * 1000);
       if (ttlMs > 0) {
         const now = this.now();
@@ -94,7 +95,7 @@ export class SpfChecker {
 
   private async evaluate(
     q: SpfQuestion,
-  ): Promise<{ outcome: Omit<SpfOutcome, 'cached'>; ttlSeconds: number }> {
+  ): Promise<{ outcome: Omit<SpfOutcome, 'cached'>; ttlSeconds: number; sendersOwn?: boolean }> {
     const budget = new AbortController();
     const resolver = new GuardedSpfResolver(this.deps.dns, budget.signal, q.clientIp.includes(':') ? 6 : 4);
     let timer: NodeJS.Timeout | undefined;
@@ -134,7 +135,11 @@ export class SpfChecker {
         const why = `DNS ${failure} during the evaluation of ${q.domain}: its fail is not proven`;
         return { outcome: { ...base, result: 'temperror', comment: why }, ttlSeconds: 0 };
       }
-      return { outcome: { ...base, result, comment }, ttlSeconds: resolver.minTtl };
+      return {
+        outcome: { ...base, result, comment },
+        ttlSeconds: resolver.minTtl,
+        sendersOwn: resolver.sendersOwn,
+      };
     } catch (error) {
       // mailauth settles every DNS problem as a result; anything thrown is a bug, and a bug is temporary.
       const text = `SPF evaluation failed: ${error instanceof Error ? error.message : String(error)}`;
