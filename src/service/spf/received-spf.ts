@@ -25,7 +25,7 @@ export function receivedSpf(
   facts: { sender: string; helo: string | null; receiver: string },
 ): string {
   const pairs = [
-    `client-ip=${outcome.clientIp}`,
+    `client-ip=${value(outcome.clientIp)}`,
     `envelope-from=${value(facts.sender === '' ? '<>' : facts.sender)}`,
     ...(facts.helo ? [`helo=${value(facts.helo)}`] : []),
     `receiver=${value(facts.receiver)}`,
