@@ -107,6 +107,8 @@ export async function beforeTlsEhlo(
   const bound = ticketWaitMs(timing.handshakeMs, deadlineMs);
   if (await conn.awaitTicket(bound)) {
     conn.note('*', 'TLS session ticket in; EHLO now, so that it acknowledges the ticket');
+  } else if (conn.ended) {
+    // The session failed or was cancelled meanwhile: that says nothing about the host's tickets.
   } else {
     stalls.forget(host);
     conn.note('*', `no TLS session ticket within ${bound} ms; EHLO now`);
