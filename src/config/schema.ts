@@ -7,7 +7,7 @@
 import * as z from 'zod';
 import { parseMailbox, parseMailDomain, toALabels } from '../core/address.js';
 import { isValidCidr } from '../core/target-safety.js';
-import { isIP, isLoopbackHost, listenersCollide, parseEndpoint, type Endpoint } from './endpoints.js';
+import { isIP, isIPv4, isLoopbackHost, listenersCollide, parseEndpoint, type Endpoint } from './endpoints.js';
 import { resolveId } from './system-ids.js';
 
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
@@ -120,7 +120,18 @@ const heloName = z
   .regex(
     /^([A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$|^\[[0-9a-fA-F:.IPv]+\]$/,
     'a host name or address literal',
+  )
+  // An address literal holds an address (RFC 5321 4.1.3): [192.0.2.1] or [IPv6:2001:db8::1].
+  .refine(
+    (name) => !name.startsWith('[') || isAddressLiteral(name),
+    'an address literal such as [192.0.2.1] or [IPv6:2001:db8::1] (RFC 5321 4.1.3)',
   );
+
+function isAddressLiteral(name: string): boolean {
+  const inner = name.slice(1, -1);
+  if (/^IPv6:/i.test(inner)) return isIP(inner.slice(5)) && !isIPv4(inner.slice(5));
+  return isIPv4(inner);
+}
 
 /*
  * Domains and addresses in configuration lists are written as people write them (U-labels or

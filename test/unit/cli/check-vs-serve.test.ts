@@ -136,6 +136,16 @@ const REFUSED: [string, string, RegExp][] = [
     /http\.listen\.0: got "127\.0\.0\.1", expected an address and port no other listener uses/,
   ],
   ['redis without a server', 'cache:\n  backend: redis', /redis\.url: .*needs exactly one of redis\.url/],
+  [
+    'a HELO address literal that holds no address',
+    "verify:\n  helo_name: '[999.1.1.1]'",
+    /verify\.helo_name: got "\[999\.1\.1\.1\]", expected an address literal such as \[192\.0\.2\.1\]/,
+  ],
+  [
+    'an IPv6 literal that holds an IPv4 address',
+    "verify:\n  helo_name: '[IPv6:192.0.2.1]'",
+    /verify\.helo_name: got "\[IPv6:192\.0\.2\.1\]", expected an address literal/,
+  ],
   // What serve could not bind or would bind uselessly, known from the file and this machine's users.
   [
     'an empty unix socket path',
