@@ -123,23 +123,23 @@ async function joinFleet(link: RedisLink, logger: Logger): Promise<void> {
 }
 
 /**
- * Run until a signal, then stop gracefully. The handlers stay in place until the stop is done:
- * a repeated signal is not allowed to cut the grace short. Ctrl-C under `npm start` delivers
- * SIGINT twice at once (the terminal signals the whole process group, and npm forwards its own
- * copy to the script), and the stop is bounded anyway (service.shutdown_grace); systemd's
+ * Run until a signal, then stop gracefully. The handlers go in before start-up, so that a signal
+ * during start-up, or the moment `service.ready` is written (a supervisor or a test that reads it
+ * and signals at once), is a graceful stop after the start rather than the default action of
+ * dying mid-start with the ports and files in an unknown state. They stay in place until the stop
+ * is done: a repeated signal is not allowed to cut the grace short. Ctrl-C under `npm start`
+ * delivers SIGINT twice at once (the terminal signals the whole process group, and npm forwards
+ * its own copy to the script), and the stop is bounded anyway (service.shutdown_grace); systemd's
  * TimeoutStopSec ends with SIGKILL if it ever were not.
  */
 export async function runDaemon(config: Readonly<Config>, logger: Logger): Promise<void> {
-  const daemon = await startDaemon(config, logger);
+  // A promise settles once: a repeated signal neither changes the reason nor cuts the stop short.
   let onSignal: (s: NodeJS.Signals) => void = () => undefined;
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    onSignal = (s) => {
-      onSignal = () => undefined;
-      resolve(s);
-    };
-    process.on('SIGTERM', (s) => onSignal(s));
-    process.on('SIGINT', (s) => onSignal(s));
-  });
+  const signalled = new Promise<NodeJS.Signals>((resolve) => (onSignal = resolve));
+  process.on('SIGTERM', (s) => onSignal(s));
+  process.on('SIGINT', (s) => onSignal(s));
+  const daemon = await startDaemon(config, logger);
+  const signal = await signalled;
   await daemon.stop(signal);
   logger.flush();
 }

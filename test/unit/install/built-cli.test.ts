@@ -9,10 +9,11 @@
  * other tests may use is not touched.
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { REPO, scratchCopy } from '../../support/scratch-copy.js';
@@ -207,4 +208,63 @@ describe('the built cli (dist/, bundled)', { timeout: 120_000 }, () => {
       assert.equal(await daemon.stop(), 0, daemon.stderr());
     }
   });
+
+  // Start-up waits for Redis (up to redis.connect_timeout; none listens here), and the signal
+  // comes during that wait, once `service.starting` is out. Before the handlers went in ahead of
+  // start-up, plain node died of the signal there (exit by SIGTERM/SIGINT, nothing stopped).
+  for (const sig of ['SIGTERM', 'SIGINT'] as const)
+    it(`serve: ${sig} during start-up is a graceful stop once started, exit 0`, async () => {
+      const data = mkdtempSync(join(tmpdir(), 'cbv-built-signal-'));
+      const config = join(data, 'cbv.yaml');
+      writeFileSync(
+        config,
+        [
+          'service:',
+          `  data_dir: ${data}`,
+          'cache:',
+          '  backend: redis',
+          'redis:',
+          `  url: redis://127.0.0.1:${await closedPort()}/`,
+          '  connect_timeout: 3',
+          'policy:',
+          "  listen: ['127.0.0.1:0']",
+          'http:',
+          '  enabled: false',
+          '',
+        ].join('\n'),
+      );
+      const child = spawn(process.execPath, [join(dir, 'dist/main.js'), 'serve', '--config', config], {
+        cwd: data,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+        child.once('exit', (code, signal) => resolve({ code, signal })),
+      );
+      let log = '';
+      let signalled = false;
+      child.stdout.on('data', (c: Buffer) => {
+        log += c.toString();
+        if (!signalled && log.includes('"event":"service.starting"')) {
+          signalled = true;
+          child.kill(sig);
+        }
+      });
+      const { code, signal } = await exited;
+      assert.deepEqual({ code, signal }, { code: 0, signal: null }, log);
+      assert.ok(signalled, log);
+      assert.match(log, /"event":"service\.ready"/, 'the start completed first');
+      assert.match(log, new RegExp(`"event":"service\\.stopping","reason":"${sig}"`));
+      assert.match(log, /"event":"service\.stopped"/);
+    });
 });
+
+/** A loopback port nothing listens on (bound by the kernel's choice, then released). */
+function closedPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
