@@ -17,6 +17,7 @@ import { startPostgrey } from '../test/support/testbed/index.js';
 import { startScriptedServer } from '../test/support/scripted-smtp.js';
 import { selfTimes } from './lib/cpuprofile.js';
 import { runLoad, sendAll, type LoadResult } from './lib/policy-load.js';
+import { policyRequests, SENDERS } from './lib/policy-requests.js';
 import { machine, median, percentiles, processCpuUs } from './lib/stats.js';
 
 const { values } = parseArgs({
@@ -26,37 +27,19 @@ const { values } = parseArgs({
     json: { type: 'string' },
     // Profile mode: only cbv, 8 connections for this many seconds, under --cpu-prof into DIR.
     'cpu-prof': { type: 'string' },
+    // Profile mode with perf(1) instead: `perf record -g` of the daemon (run with --perf-basic-prof) into FILE.
+    perf: { type: 'string' },
     'prof-seconds': { type: 'string', default: '15' },
+    // Which cbv the profile modes run: with the HTTP front-end (the default config) or without.
+    http: { type: 'string', default: 'on' },
   },
 });
 const PROFILE_DIR = values['cpu-prof'];
+const PERF_FILE = values.perf;
+const PROFILING = PROFILE_DIR !== undefined || PERF_FILE !== undefined;
 const RUNS = Number(values.runs);
 const DURATION_MS = Number(values.seconds) * 1000;
 const CONNECTIONS = [1, 8, 64];
-const SENDERS = 2000;
-const REQUESTS = 50_000;
-
-/** The same request set for every server: distinct messages (instances) from SENDERS known senders. */
-function requests(): Buffer[] {
-  return Array.from({ length: REQUESTS }, (_, i) =>
-    Buffer.from(
-      [
-        'request=smtpd_access_policy',
-        'protocol_state=RCPT',
-        'protocol_name=ESMTP',
-        `client_address=192.0.2.${(i % 200) + 1}`,
-        'client_name=mail.sender.example',
-        'helo_name=mail.sender.example',
-        `sender=user${i % SENDERS}@[127.0.0.1]`,
-        `recipient=rcpt${i % 7}@local.example`,
-        `instance=${i.toString(16)}.bench`,
-        'sasl_username=',
-        '',
-        '',
-      ].join('\n'),
-    ),
-  );
-}
 
 function pin(pid: number): void {
   spawnSync('taskset', ['-a', '-p', '-c', '0', String(pid)], { stdio: 'ignore' });
@@ -180,38 +163,22 @@ function profileReport(r: LoadResult): void {
   );
 }
 
-/** Ends the profile mode early, through the same clean-up as a full run. */
-class ProfileDone extends Error {}
-
-const dir = mkdtempSync(join(tmpdir(), 'cbv-bench-policy-'));
-const all = requests();
-const rows: Row[] = [];
-const cleanups: (() => Promise<void>)[] = [];
-try {
-  console.error(`machine: ${machine()}`);
-  if (!PROFILE_DIR) {
-    // The ceiling of the generator itself (profile mode measures cbv only).
-    const trivial = spawn(process.execPath, ['--import', 'tsx', 'bench/lib/trivial-policy-server.ts', '0'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    cleanups.push(() => stopChild(trivial));
-    const trivialPort = Number(await waitForLine(trivial, /^(\d+)$/m, 10_000));
-    pin(trivial.pid ?? 0);
-    rows.push(...(await measure('trivial (ceiling)', trivialPort, all, trivial.pid ?? 0)));
-    await stopChild(trivial);
-  }
-
-  // cbv: the built daemon on its SQLite default, senders verified once against a loopback MX.
-  const mx = await startScriptedServer({
-    replies: { RCPT: (line) => [/<user\d+@/.test(line) ? '250 2.1.5 Ok\r\n' : '550 5.1.1 unknown\r\n'] },
-  });
-  cleanups.push(() => mx.close());
+/**
+ * The built daemon (`dist/main.js serve`) pinned to CPU 0, with its own data directory; `http`
+ * turns the HTTP front-end (API, /metrics, dashboard) on, as the embedded defaults do, or off.
+ */
+async function startCbv(
+  base: string,
+  mxPort: number,
+  http: boolean,
+): Promise<{ child: ChildProcess; port: number }> {
+  const dir = mkdtempSync(join(base, 'cbv-'));
   const config = join(dir, 'cbv.yaml');
   writeFileSync(
     config,
     [
       'verify:',
-      `  port: ${mx.port}`,
+      `  port: ${mxPort}`,
       "  allow_targets: ['127.0.0.0/8']",
       '  helo_name: bench.example',
       'service:',
@@ -228,44 +195,102 @@ try {
       'policy:',
       "  listen: ['127.0.0.1:0']",
       'http:',
-      '  enabled: false',
+      `  enabled: ${http}`,
+      "  listen: ['127.0.0.1:0']",
     ].join('\n'),
   );
   const profiling = PROFILE_DIR
     ? ['--cpu-prof', '--cpu-prof-interval', '100', `--cpu-prof-dir=${PROFILE_DIR}`]
-    : [];
-  const cbv = spawn(
+    : PERF_FILE
+      ? ['--perf-basic-prof']
+      : [];
+  const child = spawn(
     'taskset',
     ['-c', '0', process.execPath, ...profiling, 'dist/main.js', 'serve', '--config', config],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
+    { stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  cleanups.push(() => stopChild(cbv));
-  const cbvPort = Number(await waitForLine(cbv, /"policy":\["127\.0\.0\.1:(\d+)"\]/, 20_000));
-  // Verified senders: the warm-up itself may see DEFER_IF_PERMIT (pending) while callouts finish.
-  await warm(cbvPort, all.slice(0, SENDERS), 1, 0);
-  await new Promise((r) => setTimeout(r, 2000));
-  console.error(`  cbv warm: ${JSON.stringify(await warm(cbvPort, all.slice(0, SENDERS), 1, 0))}`);
-  if (PROFILE_DIR) {
-    const seconds = Number(values['prof-seconds']);
-    const r = await runLoad({
-      host: '127.0.0.1',
-      port: cbvPort,
-      connections: 8,
-      durationMs: seconds * 1000,
-      requests: all,
-      serverCpuUs: () => processCpuUs(cbv.pid ?? 0),
+  const port = Number(await waitForLine(child, /"policy":\["127\.0\.0\.1:(\d+)"\]/, 20_000));
+  return { child, port };
+}
+
+/** Ends the profile mode early, through the same clean-up as a full run. */
+class ProfileDone extends Error {}
+
+const dir = mkdtempSync(join(tmpdir(), 'cbv-bench-policy-'));
+const all = policyRequests();
+const rows: Row[] = [];
+const cleanups: (() => Promise<void>)[] = [];
+try {
+  console.error(`machine: ${machine()}`);
+  if (!PROFILING) {
+    // The ceiling of the generator itself (profile mode measures cbv only).
+    const trivial = spawn(process.execPath, ['--import', 'tsx', 'bench/lib/trivial-policy-server.ts', '0'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
     });
-    console.error(
-      `  profiled cbv x8: ${Math.round(r.perSecond)} req/s, ${r.serverCpuPerRequestUs?.toFixed(1)} us CPU/request; profile written to ${PROFILE_DIR}`,
-    );
-    await stopChild(cbv);
-    profileReport(r);
-    process.exitCode = 0;
-    throw new ProfileDone();
+    cleanups.push(() => stopChild(trivial));
+    const trivialPort = Number(await waitForLine(trivial, /^(\d+)$/m, 10_000));
+    pin(trivial.pid ?? 0);
+    rows.push(...(await measure('trivial (ceiling)', trivialPort, all, trivial.pid ?? 0)));
+    await stopChild(trivial);
   }
-  rows.push(...(await measure('cbv', cbvPort, all, cbv.pid ?? 0)));
+
+  // cbv: the built daemon, senders verified once against a loopback MX. The config is the
+  // embedded defaults (SQLite cache with the memory tier in front, logs at info, SPF on, the
+  // HTTP front-end with /metrics and the dashboard on) except for the addresses, the MX port and
+  // limits that let the warm-up verify 2,000 senders at one address literal. Measured twice: as
+  // configured by default (http on), and with the HTTP front-end off (no Prometheus counters).
+  const mx = await startScriptedServer({
+    replies: { RCPT: (line) => [/<user\d+@/.test(line) ? '250 2.1.5 Ok\r\n' : '550 5.1.1 unknown\r\n'] },
+  });
+  cleanups.push(() => mx.close());
+  const variants: { name: string; http: boolean }[] = PROFILING
+    ? [{ name: 'cbv', http: values.http !== 'off' }]
+    : [
+        { name: 'cbv', http: true },
+        { name: 'cbv (http off)', http: false },
+      ];
+  for (const variant of variants) {
+    const { child: cbv, port: cbvPort } = await startCbv(dir, mx.port, variant.http);
+    cleanups.push(() => stopChild(cbv));
+    // Verified senders: the warm-up itself may see DEFER_IF_PERMIT (pending) while callouts finish.
+    await warm(cbvPort, all.slice(0, SENDERS), 1, 0);
+    await new Promise((r) => setTimeout(r, 2000));
+    console.error(
+      `  ${variant.name} warm: ${JSON.stringify(await warm(cbvPort, all.slice(0, SENDERS), 1, 0))}`,
+    );
+    if (PROFILING) {
+      const seconds = Number(values['prof-seconds']);
+      const perf = PERF_FILE
+        ? spawn('perf', ['record', '-g', '-F', '1999', '-p', String(cbv.pid), '-o', PERF_FILE], {
+            stdio: ['ignore', 'ignore', 'inherit'],
+          })
+        : null;
+      if (perf) await new Promise((r) => setTimeout(r, 500)); // perf attached
+      const r = await runLoad({
+        host: '127.0.0.1',
+        port: cbvPort,
+        connections: 8,
+        durationMs: seconds * 1000,
+        requests: all,
+        serverCpuUs: () => processCpuUs(cbv.pid ?? 0),
+      });
+      if (perf) {
+        const done = new Promise((resolve) => perf.once('exit', resolve));
+        perf.kill('SIGINT');
+        await done;
+      }
+      console.error(
+        `  profiled ${variant.name} (http ${variant.http ? 'on' : 'off'}) x8: ${Math.round(r.perSecond)} req/s, ${r.serverCpuPerRequestUs?.toFixed(1)} us CPU/request; profile written to ${PROFILE_DIR ?? PERF_FILE}`,
+      );
+      await stopChild(cbv);
+      if (PROFILE_DIR) profileReport(r);
+      else console.log(`perf report -i ${PERF_FILE} --no-children --sort sym`);
+      process.exitCode = 0;
+      throw new ProfileDone();
+    }
+    rows.push(...(await measure(variant.name, cbvPort, all, cbv.pid ?? 0)));
+    await stopChild(cbv);
+  }
 
   // postgrey: each triplet seen, then seen again after its delay, so it answers from its database.
   const postgrey = await startPostgrey({ delaySeconds: 1 });
@@ -279,7 +304,7 @@ try {
   for (const c of cleanups.reverse()) await c();
   rmSync(dir, { recursive: true, force: true });
 }
-if (PROFILE_DIR) process.exit(0);
+if (PROFILING) process.exit(0);
 
 const result = { machine: machine(), runs: RUNS, seconds: DURATION_MS / 1000, rows };
 if (values.json) writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);

@@ -12,7 +12,10 @@ const FLUSH_MS = 250;
 /** Fields every line carries (pino's `base`). */
 const BASE = { service: 'cbv' };
 
-/** Where a logger made by createLogger writes its lines, for logFlat (same stream, same hook). */
+/**
+ * Where a logger made by createLogger writes its lines, for logFlat and FlatEvent (the same
+ * stream; the caller applies pino's streamWrite hook, escapeJsonText, itself).
+ */
 const sinks = new WeakMap<Logger, (line: string) => void>();
 
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
@@ -27,22 +30,26 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
   };
   if (destination) {
     const logger = pino(options, destination);
-    sinks.set(logger, (line) => destination.write(escapeJsonText(line)));
+    sinks.set(logger, (line) => destination.write(line));
     return logger;
   }
   // One line per verification: written one by one, each line would be a write(2) (and a wake-up of
   // libuv's thread pool) per request. Gathered, they go out in batches, at most FLUSH_MS late.
-  const stdout = new LineBatch(pino.destination({ fd: 1, sync: false }), BUFFER_CHARS);
+  // sonic-boom takes the batches as bytes (encoded once here): given a string, it measures its UTF-8
+  // length on write and encodes it twice more, for fs.write and again once it is written.
+  const boom = pino.destination({ fd: 1, sync: false, contentMode: 'buffer' });
+  // Typed for strings, but in contentMode 'buffer' sonic-boom's write() takes Buffers (and only those).
+  const stdout = new LineBatch(boom as unknown as LineSink, BUFFER_CHARS);
   setInterval(() => stdout.flush(), FLUSH_MS).unref();
   process.once('exit', () => stdout.flushSync());
   const logger = pino(options, stdout);
-  sinks.set(logger, (line) => stdout.write(escapeJsonText(line)));
+  sinks.set(logger, (line) => stdout.write(line));
   return logger;
 }
 
-/** What LineBatch writes to: sonic-boom (pino.destination), which owns the descriptor. */
+/** What LineBatch writes to: sonic-boom (pino.destination, contentMode 'buffer'), which owns the descriptor. */
 interface LineSink {
-  write(text: string): boolean;
+  write(bytes: Buffer): boolean;
   flush(cb: (error?: Error) => void): void;
   flushSync(): void;
 }
@@ -75,7 +82,7 @@ export class LineBatch {
       const text = this.lines.join('');
       this.lines = [];
       this.chars = 0;
-      this.sink.write(text);
+      this.sink.write(Buffer.from(text));
     }
     if (done) this.sink.flush(done);
   }
@@ -138,7 +145,62 @@ export function logFlat(
   const json = JSON.stringify(fields);
   const rest = json.length > 2 ? `,${json.slice(1, -1)}` : '';
   const name = JSON.stringify(event);
-  write(`{"level":"${level}"${isoTime()}${BINDINGS},"event":${name}${rest},"msg":${name}}\n`);
+  write(escapeJsonText(`{"level":"${level}"${isoTime()}${BINDINGS},"event":${name}${rest},"msg":${name}}\n`));
+}
+
+/** A character escapeJsonText may replace: all of them are beyond printable ASCII (DEL and up). */
+const BEYOND_ASCII = /[^\x00-\x7e]/;
+
+/** A value as JSON.stringify writes it, then escaped as escapeJsonText would (which only touches non-ASCII). */
+function flatJson(value: FlatValue): string {
+  if (typeof value === 'string') {
+    const json = JSON.stringify(value);
+    return BEYOND_ASCII.test(value) ? escapeJsonText(json) : json;
+  }
+  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : 'null';
+  return value === null ? 'null' : value ? 'true' : 'false';
+}
+
+/**
+ * logFlat for a line with the same fields every time, written on every request (`verify.result`):
+ * the constant parts (level, bindings, event, field names, msg) are serialised once, and each
+ * value as logFlat serialises it (JSON, then escapeJsonText, which only non-ASCII text needs), so
+ * the line is the one logFlat writes (test/unit/observability/logger.test.ts), without an object
+ * of fields per line. A logger not made by createLogger gets logEvent.
+ */
+export class FlatEvent {
+  private readonly write: ((line: string) => void) | undefined;
+  private readonly head: string;
+  private readonly bindings: string;
+  private readonly keys: string[];
+  private readonly tail: string;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly level: 'info' | 'warn' | 'error' | 'debug',
+    private readonly event: EventCode,
+    private readonly names: readonly string[],
+  ) {
+    this.write = sinks.get(logger);
+    const name = flatJson(event);
+    this.head = `{"level":"${level}"`;
+    this.bindings = `${BINDINGS},"event":${name}`;
+    this.keys = names.map((n) => `,${flatJson(n)}:`);
+    this.tail = `,"msg":${name}}\n`;
+  }
+
+  /** One line; `values` in the order of the names given to the constructor (the caller may reuse the array). */
+  log(values: readonly FlatValue[]): void {
+    if (!this.write) {
+      const fields: Record<string, FlatValue> = {};
+      this.names.forEach((n, i) => (fields[n] = values[i] ?? null));
+      return logEvent(this.logger, this.level, this.event, fields);
+    }
+    if (!this.logger.isLevelEnabled(this.level)) return;
+    let line = this.head + isoTime() + this.bindings;
+    for (let i = 0; i < this.keys.length; i++) line += (this.keys[i] as string) + flatJson(values[i] ?? null);
+    this.write(line + this.tail);
+  }
 }
 
 /** BASE as pino writes it after the time: `,"service":"cbv"`. */

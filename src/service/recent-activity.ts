@@ -27,42 +27,40 @@ export interface RecentDecision {
   hasTranscript: boolean;
 }
 
-/**
- * What is kept per decision: the public shape, with the time as a number until someone asks,
- * and the verdict it was made from (to find it again when the front-end reports its action).
- */
-type Held = Omit<RecentDecision, 'at' | 'hasTranscript'> & { atMs: number; verdict: ServiceVerdict };
-
 export class RecentActivity extends NullTelemetry {
-  /** A ring: verdict() runs on every request, so no shifting of arrays and no date formatting there. */
-  private readonly ring: (Held | undefined)[];
+  /**
+   * A ring held in parallel arrays: verdict() runs on every request, so it makes no object there
+   * (no shifting of arrays, no date formatting either). Slot i holds the verdict, its id, when it
+   * was answered, and what the front-end did with it; the public fields are read from the
+   * verdict when someone asks (list()).
+   */
+  private readonly verdicts: (ServiceVerdict | undefined)[];
+  private readonly ids: number[];
+  private readonly atMs: number[];
+  private readonly actions: (string | null)[];
+  private readonly frontends: (string | null)[];
   private next = 0;
   private readonly transcripts: BoundedMap<string, { at: string; lines: TranscriptLine[] }>;
   private nextId = 1;
 
   constructor(maxDecisions = 500, maxTranscripts = 500) {
     super();
-    this.ring = new Array<Held | undefined>(maxDecisions);
+    this.verdicts = new Array<ServiceVerdict | undefined>(maxDecisions).fill(undefined);
+    this.ids = new Array<number>(maxDecisions).fill(0);
+    this.atMs = new Array<number>(maxDecisions).fill(0);
+    this.actions = new Array<string | null>(maxDecisions).fill(null);
+    this.frontends = new Array<string | null>(maxDecisions).fill(null);
     this.transcripts = new BoundedMap(maxTranscripts);
   }
 
   override verdict(v: ServiceVerdict): void {
-    const d: Held = {
-      id: this.nextId++,
-      atMs: Date.now(),
-      address: v.address,
-      result: v.result,
-      reason: v.reason,
-      rule: v.rule,
-      durationMs: v.durationMs,
-      cached: v.cache.hit,
-      fact: v.cache.fact,
-      action: null,
-      frontend: null,
-      verdict: v,
-    };
-    this.ring[this.next] = d;
-    this.next = (this.next + 1) % this.ring.length;
+    const i = this.next;
+    this.verdicts[i] = v;
+    this.ids[i] = this.nextId++;
+    this.atMs[i] = Date.now();
+    this.actions[i] = null;
+    this.frontends[i] = null;
+    this.next = (i + 1) % this.verdicts.length;
   }
 
   override callout(v: CalloutVerdict): void {
@@ -72,35 +70,52 @@ export class RecentActivity extends NullTelemetry {
 
   /** The policy front-end reports what it did with a verdict it got from the Verifier. */
   override policyDecision(action: string, _outcome: PolicyOutcome, verdict: ServiceVerdict | null): void {
-    const d = verdict ? this.held(verdict) : undefined;
-    if (d) {
-      d.action = action;
-      d.frontend = 'policy';
+    const i = verdict ? this.slotOf(verdict) : -1;
+    if (i >= 0) {
+      this.actions[i] = action;
+      this.frontends[i] = 'policy';
     }
   }
 
   /**
-   * The entry made from this verdict, searched newest first: it is usually the newest, as the
-   * front-end reports right after the Verifier answered. (A WeakMap from verdict to entry cost
-   * more per request than the search: every set is an ephemeron the garbage collector must trace.)
+   * The slot holding this verdict, searched newest first: it is usually the newest, as the
+   * front-end reports right after the Verifier answered (-1 when it is no longer held). A WeakMap
+   * from verdict to entry cost more per request than the search: every set is an ephemeron the
+   * garbage collector must trace.
    */
-  private held(verdict: ServiceVerdict): Held | undefined {
-    for (let i = 1; i <= this.ring.length; i++) {
-      const d = this.ring[(this.next - i + this.ring.length) % this.ring.length];
-      if (!d) return undefined;
-      if (d.verdict === verdict) return d;
+  private slotOf(verdict: ServiceVerdict): number {
+    const size = this.verdicts.length;
+    for (let k = 1; k <= size; k++) {
+      const i = (this.next - k + size) % size;
+      const v = this.verdicts[i];
+      if (v === undefined) return -1;
+      if (v === verdict) return i;
     }
-    return undefined;
+    return -1;
   }
 
   /** Newest first. */
   list(limit = 100): RecentDecision[] {
     const out: RecentDecision[] = [];
-    for (let i = 1; i <= this.ring.length && out.length < limit; i++) {
-      const d = this.ring[(this.next - i + this.ring.length) % this.ring.length];
-      if (!d) break;
-      const { atMs, verdict: _verdict, ...rest } = d;
-      out.push({ ...rest, at: new Date(atMs).toISOString(), hasTranscript: this.transcripts.has(d.address) });
+    const size = this.verdicts.length;
+    for (let k = 1; k <= size && out.length < limit; k++) {
+      const i = (this.next - k + size) % size;
+      const v = this.verdicts[i];
+      if (!v) break;
+      out.push({
+        id: this.ids[i] ?? 0,
+        at: new Date(this.atMs[i] ?? 0).toISOString(),
+        address: v.address,
+        result: v.result,
+        reason: v.reason,
+        rule: v.rule,
+        durationMs: v.durationMs,
+        cached: v.cache.hit,
+        fact: v.cache.fact,
+        action: this.actions[i] ?? null,
+        frontend: this.frontends[i] ?? null,
+        hasTranscript: this.transcripts.has(v.address),
+      });
     }
     return out;
   }

@@ -190,7 +190,7 @@ export class Verifier {
       'not verified by rule of the front-end',
       this.now(),
     );
-    for (const counter of requestCounters(verdict)) this.deps.stats.count(counter);
+    this.deps.stats.countAll(requestCounters(verdict));
     this.deps.observer.verdict(verdict, { joined: false });
     return verdict;
   }
@@ -221,7 +221,7 @@ export class Verifier {
 
   /** Counted and observed once per request answered. */
   private answered({ verdict, joined }: Answered): ServiceVerdict {
-    for (const counter of requestCounters(verdict)) this.deps.stats.count(counter);
+    this.deps.stats.countAll(requestCounters(verdict));
     if (verdict.rule === FLOOD_RULE) this.deps.observer.floodDeferred?.(verdict.domain);
     this.deps.observer.verdict(verdict, { joined });
     return verdict;
@@ -239,7 +239,7 @@ export class Verifier {
     const spf = await spfForHelo(this.deps.spf, request);
     if (!spf?.answers) return null;
     const verdict = this.fromSpf(spf, '', spf.outcome.domain, startedAt);
-    for (const counter of requestCounters(verdict)) this.deps.stats.count(counter);
+    this.deps.stats.countAll(requestCounters(verdict));
     this.deps.observer.verdict(verdict, { joined: false });
     return verdict;
   }

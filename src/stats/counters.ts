@@ -7,12 +7,27 @@
 import { isAboutHelo } from '../core/index.js';
 import type { ServiceVerdict } from '../service/verdict.js';
 
+/**
+ * `result.<result>` and `reason.<reason>`, each made once: results and reasons are closed sets,
+ * and a name made anew on every request would be hashed anew where it is counted.
+ */
+const resultNames = new Map<string, string>();
+const reasonNames = new Map<string, string>();
+function named(names: Map<string, string>, prefix: string, value: string): string {
+  let name = names.get(value);
+  if (name === undefined) {
+    name = `${prefix}.${value}`;
+    names.set(value, name);
+  }
+  return name;
+}
+
 /** Counted once per request, however it was answered. */
 export function requestCounters(v: Pick<ServiceVerdict, 'reason' | 'result' | 'cache' | 'spf'>): string[] {
-  const out = ['requests', `result.${v.result}`, `reason.${v.reason}`];
+  const out = ['requests', named(resultNames, 'result', v.result), named(reasonNames, 'reason', v.reason)];
   if (v.reason === 'skipped') out.push('skips');
   if (v.cache.hit) out.push(v.cache.fact ? 'cache_hits_domain' : 'cache_hits');
-  out.push(...spfCounters(v));
+  if (v.spf) out.push(...spfCounters(v));
   return out;
 }
 

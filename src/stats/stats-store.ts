@@ -117,6 +117,15 @@ export class StatsRecorder {
     if (isHourly(counter)) bump(this.pendingHours, hour, counter, n);
   }
 
+  /** count() of each counter once: the per-request counters, with the day and hour looked up once. */
+  countAll(counters: readonly string[]): void {
+    const { day, hour } = this.currentKeys();
+    for (const counter of counters) {
+      bump(this.pending, day, counter, 1);
+      if (isHourly(counter)) bump(this.pendingHours, hour, counter, 1);
+    }
+  }
+
   async flush(): Promise<void> {
     const [days, hours] = [this.pending, this.pendingHours];
     this.pending = new Map();

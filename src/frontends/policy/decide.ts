@@ -53,8 +53,11 @@ interface Outcome {
 /** A message's sender outcome, and how many of its header fields have reached Postfix. */
 type Memo = Outcome & { at: number; given: number };
 
+/** No header fields to give (shared: never modified). */
+const NO_PREPENDS: readonly string[] = Object.freeze([]);
+
 /** No opinion, and nothing to add. */
-const NOTHING: Outcome = { action: 'DUNNO', final: true, kind: 'skip', verdict: null, prepends: [] };
+const NOTHING: Outcome = { action: 'DUNNO', final: true, kind: 'skip', verdict: null, prepends: NO_PREPENDS };
 
 /** What the server sends and records of an outcome. */
 function asAnswer({ action, kind, verdict }: Outcome): PolicyAnswer {
@@ -117,14 +120,26 @@ export class PolicyDecider {
     const wrapped = context === 'sender' || context === 'recipient';
     const recipientOnly = context === 'recipient';
     const sender = recipientOnly ? null : this.senderOutcome(attrs, wrapped);
-    // Each step goes on at once when its answer is known, after it when it takes time.
-    const then = (s: Outcome | null): Outcome | Promise<Outcome> => {
-      if (s && (s.final || state !== 'RCPT' || context === 'sender')) return s;
-      const recipient = this.recipientOutcome(attrs.get('recipient') ?? '', wrapped);
-      const last = (r: Outcome | null): Outcome => r ?? s ?? { ...NOTHING, final: false };
-      return recipient instanceof Promise ? recipient.then(last) : last(recipient);
-    };
-    return sender instanceof Promise ? sender.then(then) : then(sender);
+    // Each step goes on at once when its answer is known, after it when it takes time (no
+    // closure is made for the answer known at once: this runs on every request).
+    return sender instanceof Promise
+      ? sender.then((s) => this.afterSender(s, attrs, state, context, wrapped))
+      : this.afterSender(sender, attrs, state, context, wrapped);
+  }
+
+  /** The sender's outcome stands, or call-forward has its say about the recipient. */
+  private afterSender(
+    s: Outcome | null,
+    attrs: PolicyRequest,
+    state: string,
+    context: string,
+    wrapped: boolean,
+  ): Outcome | Promise<Outcome> {
+    if (s && (s.final || state !== 'RCPT' || context === 'sender')) return s;
+    const recipient = this.recipientOutcome(attrs.get('recipient') ?? '', wrapped);
+    return recipient instanceof Promise
+      ? recipient.then((r) => r ?? s ?? { ...NOTHING, final: false })
+      : (recipient ?? s ?? { ...NOTHING, final: false });
   }
 
   /**
@@ -146,7 +161,9 @@ export class PolicyDecider {
 
   /** What to answer for a message's sender now: its next header field while one is due, else its action. */
   private reply(memo: Memo): Outcome {
-    return { ...memo, action: memo.final ? memo.action : (memo.prepends[memo.given] ?? memo.action) };
+    const action = memo.final ? memo.action : (memo.prepends[memo.given] ?? memo.action);
+    // The memo itself when its action is the answer (the usual case): no copy per request.
+    return action === memo.action ? memo : { ...memo, action };
   }
 
   private senderOutcome(attrs: PolicyRequest, wrapped: boolean): Outcome | Promise<Outcome> {
@@ -163,12 +180,17 @@ export class PolicyDecider {
       saslUser: attrs.get('sasl_username'),
       stage: stageFromPostfix(attrs.get('protocol_state')),
     });
-    const remember = (a: Answer): Outcome => {
-      const fresh: Memo = { ...this.render(a, wrapped), at: Date.now(), given: 0 };
-      if (instance) this.memo.set(instance, fresh);
-      return this.reply(fresh);
-    };
-    return answer instanceof Promise ? answer.then(remember) : remember(answer);
+    return answer instanceof Promise
+      ? answer.then((a) => this.remember(a, instance, wrapped))
+      : this.remember(answer, instance, wrapped);
+  }
+
+  /** The sender's answer, kept for the message's next requests (by `instance`). */
+  private remember(a: Answer, instance: string | undefined, wrapped: boolean): Outcome {
+    const { action, final, kind, verdict, prepends } = this.render(a, wrapped);
+    const fresh: Memo = { action, final, kind, verdict, prepends, at: Date.now(), given: 0 };
+    if (instance) this.memo.set(instance, fresh);
+    return this.reply(fresh);
   }
 
   /** Call-forward: a recipient at a routed relay domain is verified at its internal host. */
@@ -185,10 +207,13 @@ export class PolicyDecider {
     const header = this.config.prepend_header && answer.role === 'sender' && !answer.skipped && v !== null;
     if (answer.decision === 'dunno') {
       // The service's fields (Received-SPF) first, then the verdict header.
-      const prepends = [
-        ...answer.headers.map((h) => `PREPEND ${h}`),
-        ...(header ? [verdictHeader(this.config.header_name, v, null)] : []),
-      ];
+      const prepends =
+        answer.headers.length === 0 && !header
+          ? NO_PREPENDS
+          : [
+              ...answer.headers.map((h) => `PREPEND ${h}`),
+              ...(header ? [verdictHeader(this.config.header_name, v, null)] : []),
+            ];
       return { action: 'DUNNO', final: false, kind, verdict: v, prepends };
     }
     const enforced = enforcedAction(answer, { wrapped });

@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { EVENTS } from '../../../src/observability/events.js';
 import {
   createLogger,
+  FlatEvent,
   LineBatch,
   logEvent,
   logFlat,
@@ -102,11 +103,56 @@ describe('logFlat', () => {
   });
 });
 
+describe('FlatEvent', () => {
+  it('writes the line logEvent writes, for any values of its fields (property)', async () => {
+    const names = ['address', 'code', 'x"y', 'ü', 'fact'];
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(value, { minLength: names.length, maxLength: names.length }),
+        async (values) => {
+          const { logger, lines } = capture();
+          const event = new FlatEvent(logger, 'info', EVENTS.verifyResult, names);
+          const fields = Object.fromEntries(names.map((n, i) => [n, values[i] ?? null]));
+          logEvent(logger, 'info', EVENTS.verifyResult, fields);
+          event.log(values);
+          event.log(values); // the same values again: nothing of the first line is kept
+          await settle();
+          assert.equal(lines.length, 3);
+          assert.equal(sameTime(lines[1] ?? ''), sameTime(lines[0] ?? ''));
+          assert.equal(sameTime(lines[2] ?? ''), sameTime(lines[0] ?? ''));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('writes nothing below the logger level, and logs through pino for a logger of its own', async () => {
+    const quiet = capture('warn');
+    new FlatEvent(quiet.logger, 'info', EVENTS.verifyResult, ['address']).log(['a@example.org']);
+    await settle();
+    assert.deepEqual(quiet.lines, []);
+    const lines: string[] = [];
+    const { pino } = await import('pino');
+    const own = pino(
+      { base: { service: 'cbv' } },
+      new Writable({
+        write(chunk: Buffer, _e, done) {
+          lines.push(chunk.toString());
+          done();
+        },
+      }),
+    );
+    new FlatEvent(own, 'info', EVENTS.verifyResult, ['address']).log(['a@example.org']);
+    await settle();
+    assert.equal((JSON.parse(lines[0] ?? '{}') as { address?: string }).address, 'a@example.org');
+  });
+});
+
 describe('LineBatch', () => {
   it('hands lines over in order, in batches of at least its size, and everything on flush', () => {
     const written: string[] = [];
     const batch = new LineBatch(
-      { write: (t) => written.push(t) > 0, flush: (done) => done(), flushSync: () => undefined },
+      { write: (b) => written.push(b.toString()) > 0, flush: (done) => done(), flushSync: () => undefined },
       100,
     );
     const lines = Array.from({ length: 50 }, (_, i) => `{"n":${i}}\n`);
