@@ -39,6 +39,25 @@ function show(value: unknown): string {
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
+/**
+ * What was given at `path`, for an error message. A configuration's secrets (the API's bearer
+ * tokens, a Redis password, the credentials in redis.url) never appear: the message goes to
+ * stderr and the journal, which more people read than the file. The problem is still named, with
+ * the kind and length of what was given.
+ */
+function showInput(path: readonly PropertyKey[], value: unknown): string {
+  const key = path.join('.');
+  // The list, one entry, or its token; a token's name is no secret (logs and metrics carry it).
+  if (/^http\.tokens(\.\d+(\.token)?)?$/.test(key) || key === 'redis.password') {
+    if (typeof value === 'string') return `a value of ${value.length} characters (a secret: not shown)`;
+    if (value === undefined || value === null) return show(value);
+    return `${Array.isArray(value) ? 'a list' : `a ${typeof value}`} (a secret: not shown)`;
+  }
+  if (key === 'redis.url' && typeof value === 'string')
+    return show(value.replace(/\/\/[^@/]*@/, '//(credentials not shown)@'));
+  return show(value);
+}
+
 function keyOf(issue: z.core.$ZodIssue): string {
   const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0] ?? ''] : issue.path;
   return path.join('.');
@@ -69,20 +88,21 @@ function allowedKeysAt(path: readonly PropertyKey[]): string[] {
 
 function problemOf(issue: z.core.$ZodIssue): string {
   const got = 'input' in issue ? issue.input : undefined;
+  const shown = showInput(issue.path, got);
   switch (issue.code) {
     case 'unrecognized_keys': {
       const others = issue.keys.length > 1 ? ` (also ${issue.keys.slice(1).join(', ')})` : '';
       return `unknown key${others}; allowed here: ${allowedKeysAt(issue.path).join(', ')}`;
     }
     case 'invalid_type':
-      return `expected ${issue.expected}, got ${show(got)}`;
+      return `expected ${issue.expected}, got ${shown}`;
     case 'invalid_value':
-      return `got ${show(got)}, allowed: ${issue.values.map((v) => JSON.stringify(v)).join(' | ')}`;
+      return `got ${shown}, allowed: ${issue.values.map((v) => JSON.stringify(v)).join(' | ')}`;
     case 'too_small':
     case 'too_big':
-      return `got ${show(got)}, ${issue.message.replace(/^Too (small|big): expected \w+ to (have|be) /, 'must be ')}`;
+      return `got ${shown}, ${issue.message.replace(/^Too (small|big): expected \w+ to (have|be) /, 'must be ')}`;
     default:
-      return `got ${show(got)}, expected ${issue.message}`;
+      return `got ${shown}, expected ${issue.message}`;
   }
 }
 

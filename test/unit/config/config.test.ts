@@ -106,3 +106,65 @@ describe('configuration', () => {
     assert.equal(c.policy.unix_socket, join(dir, '../s'));
   });
 });
+
+describe('configuration errors never print a secret', () => {
+  // Each value below is wrong, so the error names its key; the secret in it must not appear in
+  // the one line that goes to stderr and the journal.
+  const SECRET = 'Zq8-hunter2-secret';
+  const cases: [string, unknown, RegExp][] = [
+    [
+      'a token too short',
+      { http: { tokens: [{ name: 'ops', token: 'hunter2' }] } },
+      /^x: http\.tokens\.0\.token: got a value of 7 characters \(a secret: not shown\)/,
+    ],
+    [
+      'a token with a space',
+      { http: { tokens: [{ name: 'ops', token: `${SECRET} x` }] } },
+      /^x: http\.tokens\.0\.token: got a value of 20 characters/,
+    ],
+    [
+      'a token written as a bare string',
+      { http: { tokens: SECRET } },
+      /^x: http\.tokens: expected array, got a value of 18 characters/,
+    ],
+    [
+      'a token entry that is a string',
+      { http: { tokens: [SECRET] } },
+      /^x: http\.tokens\.0: expected object, got a value of 18 characters/,
+    ],
+    [
+      'a Redis password of the wrong type',
+      { redis: { password: [SECRET] } },
+      /^x: redis\.password: expected string, got a list \(a secret: not shown\)/,
+    ],
+    [
+      'redis.url with credentials, malformed',
+      { redis: { url: `redis://cbv:${SECRET}@host name:6379` } },
+      /^x: redis\.url: got "redis:\/\/\(credentials not shown\)@host name:6379"/,
+    ],
+    [
+      'redis.url with credentials, beside a cluster',
+      { cache: { backend: 'redis' }, redis: { url: `redis://:${SECRET}@h:6379`, cluster: ['h:7000'] } },
+      /^x: redis\.url: got "redis:\/\/\(credentials not shown\)@h:6379"/,
+    ],
+  ];
+  for (const [what, raw, expected] of cases)
+    it(what, () => {
+      assert.throws(
+        () => parseConfig(raw, 'x'),
+        (e: unknown) => {
+          assert.ok(e instanceof ConfigError, String(e));
+          assert.match(e.message, expected);
+          assert.ok(!e.message.includes('hunter2'), e.message);
+          return true;
+        },
+      );
+    });
+
+  it('still shows what is no secret: a token name, a listen address', () => {
+    failsWith(
+      () => parseConfig({ http: { tokens: [{ name: 'bad name!', token: SECRET }] } }, 'x'),
+      'x: http.tokens.0.name: got "bad name!", expected a short name for logs and metrics',
+    );
+  });
+});
