@@ -756,7 +756,7 @@ export const httpSchema = z
       )
       .default([])
       .describe(
-        'Bearer tokens; when any is set, every API call needs one. Required to listen beyond loopback.',
+        'Bearer tokens, each name and each token once; when any is set, every API call needs one. Required to listen beyond loopback.',
       ),
     token_rate: z
       .number()
@@ -773,6 +773,7 @@ export const httpSchema = z
   })
   .superRefine((http, ctx) => {
     refuseListenerless('http', http.enabled, http.listen, null, ctx);
+    refuseSharedTokens(http.tokens, ctx);
     // Beyond loopback without a token the API would be an anonymous address-harvesting tool.
     if (http.tokens.length > 0) return;
     http.listen.forEach((address, i) => {
@@ -787,6 +788,36 @@ export const httpSchema = z
     });
   })
   .prefault({});
+
+/**
+ * Each API token and each token's name once: a call is logged and rate-limited under its token's
+ * name, so a secret listed twice (under two names) or a name given to two secrets makes the log
+ * say the wrong one. The secret itself is never put in the message (load.ts keeps it out too).
+ */
+function refuseSharedTokens(tokens: readonly { name: string; token: string }[], ctx: z.RefinementCtx): void {
+  const bySecret = new Map<string, number>();
+  const byName = new Map<string, number>();
+  tokens.forEach(({ name, token }, i) => {
+    const sameSecret = bySecret.get(token);
+    if (sameSecret !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tokens', i, 'token'],
+        input: token,
+        message: `a token of its own: it is the same as http.tokens.${sameSecret}'s, so calls would be logged under either name`,
+      });
+    const sameName = byName.get(name);
+    if (sameName !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tokens', i, 'name'],
+        input: name,
+        message: `a name of its own: http.tokens.${sameName} is already called that`,
+      });
+    bySecret.set(token, bySecret.get(token) ?? i);
+    byName.set(name, byName.get(name) ?? i);
+  });
+}
 
 export const loggingSchema = z
   .strictObject({

@@ -168,3 +168,60 @@ describe('configuration errors never print a secret', () => {
     );
   });
 });
+
+describe('API tokens: each secret and each name once', () => {
+  const A = 'Zq8-first-secret-value';
+  const B = 'Zq8-other-secret-value';
+  it('refuses one secret under two names (calls would be logged under either), without printing it', () =>
+    failsWith(
+      () =>
+        parseConfig(
+          {
+            http: {
+              tokens: [
+                { name: 'ops', token: A },
+                { name: 'mon', token: B },
+                { name: 'ci', token: A },
+              ],
+            },
+          },
+          'x',
+        ),
+      "x: http.tokens.2.token: got a value of 22 characters (a secret: not shown), expected a token of its own: it is the same as http.tokens.0's, so calls would be logged under either name",
+    ));
+
+  it('refuses one name for two secrets', () =>
+    failsWith(
+      () =>
+        parseConfig(
+          {
+            http: {
+              tokens: [
+                { name: 'ops', token: A },
+                { name: 'ops', token: B },
+              ],
+            },
+          },
+          'x',
+        ),
+      'x: http.tokens.1.name: got "ops", expected a name of its own: http.tokens.0 is already called that',
+    ));
+
+  it('accepts distinct names and secrets', () => {
+    const c = parseConfig(
+      {
+        http: {
+          tokens: [
+            { name: 'ops', token: A },
+            { name: 'mon', token: B },
+          ],
+        },
+      },
+      'x',
+    );
+    assert.deepEqual(
+      c.http.tokens.map((t) => t.name),
+      ['ops', 'mon'],
+    );
+  });
+});
