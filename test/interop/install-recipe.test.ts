@@ -7,14 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { installRecipe } from '../support/install-recipe.js';
 import { PolicyClient, rcptRequest } from '../support/policy-client.js';
 import { REPO, scratchCopy } from '../support/scratch-copy.js';
-import { hostPort } from '../support/serve-child.js';
+import { hostPort, writeLoopbackConfig } from '../support/serve-child.js';
 
 /**
  * better-sqlite3's install script looks for a prebuilt binary before it compiles one (minutes on a
@@ -79,21 +79,7 @@ describe('the documented install recipe', { timeout: 600_000 }, () => {
     before(async () => {
       const data = join(dir, 'state');
       mkdirSync(data);
-      const config = join(data, 'cbv.yaml');
-      writeFileSync(
-        config,
-        [
-          'service:',
-          `  data_dir: ${data}`,
-          'policy:',
-          "  listen: ['127.0.0.1:0']",
-          'http:',
-          "  listen: ['127.0.0.1:0']",
-          'verify:',
-          '  helo_name: cbv.test',
-          '',
-        ].join('\n'),
-      );
+      const config = writeLoopbackConfig(data);
       // As the systemd unit runs it: the absolute path, from the state directory.
       child = spawn('node', [join(dir, 'dist/main.js'), 'serve', '--config', config], {
         cwd: data,

@@ -3,6 +3,7 @@
  * the addresses it listens on from its log and stops it by PID.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface ServeChild {
@@ -62,4 +63,28 @@ export function startServeChild(
 export function hostPort(address: string): { host: string; port: number } {
   const colon = address.lastIndexOf(':');
   return { host: address.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(address.slice(colon + 1)) };
+}
+
+/**
+ * Writes `DATA_DIR/cbv.yaml`, the loopback daemon the install and start-up tests run: its state in
+ * `dataDir`, the policy server and the HTTP API on ports the kernel picks, a fixed HELO name.
+ * Returns the file's path.
+ */
+export function writeLoopbackConfig(dataDir: string): string {
+  const config = join(dataDir, 'cbv.yaml');
+  writeFileSync(
+    config,
+    [
+      'service:',
+      `  data_dir: ${dataDir}`,
+      'policy:',
+      "  listen: ['127.0.0.1:0']",
+      'http:',
+      "  listen: ['127.0.0.1:0']",
+      'verify:',
+      '  helo_name: cbv.test',
+      '',
+    ].join('\n'),
+  );
+  return config;
 }

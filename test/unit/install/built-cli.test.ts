@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { REPO, scratchCopy } from '../../support/scratch-copy.js';
 import { startScriptedServer, type ScriptedServer } from '../../support/scripted-smtp.js';
-import { hostPort, startServeChild } from '../../support/serve-child.js';
+import { hostPort, startServeChild, writeLoopbackConfig } from '../../support/serve-child.js';
 
 interface Meta {
   outputs: Record<string, { inputs: Record<string, unknown> }>;
@@ -173,21 +173,7 @@ describe('the built cli (dist/, bundled)', { timeout: 120_000 }, () => {
 
   it('serve starts from dist/: /healthz, the dashboard page and its assets, the version in /openapi.json', async () => {
     const data = mkdtempSync(join(tmpdir(), 'cbv-built-serve-'));
-    const config = join(data, 'cbv.yaml');
-    writeFileSync(
-      config,
-      [
-        'service:',
-        `  data_dir: ${data}`,
-        'policy:',
-        "  listen: ['127.0.0.1:0']",
-        'http:',
-        "  listen: ['127.0.0.1:0']",
-        'verify:',
-        '  helo_name: cbv.test',
-        '',
-      ].join('\n'),
-    );
+    const config = writeLoopbackConfig(data);
     const daemon = await startServeChild(['--config', config], {
       built: join(dir, 'dist/main.js'),
       cwd: data,

@@ -6,12 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, before, describe, it } from 'node:test';
 import { scratchCopy } from '../../support/scratch-copy.js';
-import { hostPort } from '../../support/serve-child.js';
+import { hostPort, writeLoopbackConfig } from '../../support/serve-child.js';
 
 let dir: string;
 before(() => {
@@ -86,21 +86,7 @@ interface Started {
 async function npmStart(name: string): Promise<Started> {
   const data = join(dir, name);
   mkdirSync(data);
-  const config = join(data, 'cbv.yaml');
-  writeFileSync(
-    config,
-    [
-      'service:',
-      `  data_dir: ${data}`,
-      'policy:',
-      '  listen: ["127.0.0.1:0"]',
-      'http:',
-      '  listen: ["127.0.0.1:0"]',
-      'verify:',
-      '  helo_name: cbv.test',
-      '',
-    ].join('\n'),
-  );
+  const config = writeLoopbackConfig(data);
   // A process group of its own, as a terminal gives a foreground job: Ctrl-C signals the group.
   const npm = spawn('npm', ['start'], {
     cwd: dir,
