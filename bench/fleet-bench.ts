@@ -22,6 +22,7 @@ import { startScriptedServer } from '../test/support/scripted-smtp.js';
 import { startRedis } from '../test/support/redis-server.js';
 import { runLoad, sendAll, type LoadResult } from './lib/policy-load.js';
 import { machine, median, percentiles } from './lib/stats.js';
+import { REQUESTS, SENDERS, policyRequest } from './lib/policy-requests.js';
 
 const { values } = parseArgs({
   options: {
@@ -33,27 +34,9 @@ const { values } = parseArgs({
 });
 const RUNS = Number(values.runs);
 const DURATION_MS = Number(values.seconds) * 1000;
-const SENDERS = 2000;
-const REQUESTS = 50_000;
 const CONNECTIONS = [1, 8];
 
-const request = (i: number, sender: string): Buffer =>
-  Buffer.from(
-    [
-      'request=smtpd_access_policy',
-      'protocol_state=RCPT',
-      'protocol_name=ESMTP',
-      `client_address=192.0.2.${(i % 200) + 1}`,
-      'client_name=mail.sender.example',
-      'helo_name=mail.sender.example',
-      `sender=${sender}`,
-      `recipient=rcpt${i % 7}@local.example`,
-      `instance=${i.toString(16)}.fleetbench`,
-      'sasl_username=',
-      '',
-      '',
-    ].join('\n'),
-  );
+const request = (i: number, sender: string): Buffer => policyRequest(i, sender, 'fleetbench');
 
 function waitForPort(child: ChildProcess, timeoutMs: number): Promise<number> {
   return new Promise((resolve, reject) => {
