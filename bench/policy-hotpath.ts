@@ -5,15 +5,17 @@
  * measures is the JavaScript of a decision (reader, decision, counters, log line, metrics);
  * what it leaves out is the kernel's price of the socket read and write.
  *
- *   npm run build && taskset -c 1 node --import tsx bench/policy-hotpath.ts [--decisions 1000000] [--http on|off] > /dev/null
+ *   taskset -c 1 node --import tsx bench/policy-hotpath.ts [--decisions 1000000] [--http on|off] > /dev/null
  *
  * The log lines go to stdout, as the daemon's do (hence `> /dev/null`); the figures to stderr.
  * Add `--cpu-prof` before `--import` for a profile of the JavaScript alone.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { build } from 'esbuild';
 import type { ReadResult } from '../src/frontends/policy/request-reader.js';
 import { startScriptedServer } from '../test/support/scripted-smtp.js';
 import { policyRequests, SENDERS } from './lib/policy-requests.js';
@@ -26,12 +28,44 @@ const { values } = parseArgs({
 });
 const DECISIONS = Number(values.decisions);
 
+/** The daemon's modules this bench builds its objects from (paths under src/, without `.ts`). */
+const MODULES = [
+  'app/build',
+  'app/frontends',
+  'config/load',
+  'frontends/policy/server',
+  'frontends/policy/request-reader',
+  'observability/log-observer',
+  'observability/logger',
+  'observability/telemetry',
+  'service/recent-activity',
+];
+
 /**
- * The daemon's modules as `npm run build` compiled them (what `cbv serve` runs; tsx would add its
- * own helpers to every closure), typed by their sources.
+ * The daemon's modules compiled as `npm run build` compiles them (esbuild, ESM for node20: what
+ * `cbv serve` runs; tsx would add its own helpers to every closure), typed by their sources.
+ * dist/ bundles main.ts's commands into chunks whose modules cannot be imported one by one, so
+ * these are bundled on their own, with shared chunks (`splitting`), so that module state such as
+ * the logger's sinks is one instance, as in the daemon. Packages stay in node_modules.
  */
+// Inside the checkout (bench/results/tmp/, ignored by git), so that the packages resolve from node_modules.
+const scratchRoot = fileURLToPath(new URL('./results/tmp/', import.meta.url));
+mkdirSync(scratchRoot, { recursive: true });
+const compiledDir = mkdtempSync(join(scratchRoot, 'hotpath-build-'));
+await build({
+  entryPoints: MODULES.map((m) => fileURLToPath(new URL(`../src/${m}.ts`, import.meta.url))),
+  outbase: fileURLToPath(new URL('../src', import.meta.url)),
+  outdir: compiledDir,
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  packages: 'external',
+  logLevel: 'warning',
+});
 const built = <T>(path: string): Promise<T> =>
-  import(new URL(`../dist/${path}`, import.meta.url).href) as Promise<T>;
+  import(pathToFileURL(join(compiledDir, path)).href) as Promise<T>;
 const { buildService, openStores } = await built<typeof import('../src/app/build.js')>('app/build.js');
 const { buildFrontends, buildTelemetry } =
   await built<typeof import('../src/app/frontends.js')>('app/frontends.js');
@@ -124,6 +158,7 @@ try {
 } finally {
   await mx.close();
   rmSync(dir, { recursive: true, force: true });
+  rmSync(compiledDir, { recursive: true, force: true });
 }
 process.exit(0);
 
