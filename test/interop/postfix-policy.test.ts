@@ -17,6 +17,7 @@ import { startTestDaemon, type TestDaemon } from '../support/daemon.js';
 import { smtpDialogue } from '../support/smtp-dialogue.js';
 import {
   NAMES,
+  postfixProblems,
   SRS_USER,
   startMailTestbed,
   startReceivingPostfix,
@@ -533,7 +534,7 @@ describe('Postfix asking cbv through check_policy_service', { timeout: 120_000 }
   it('Postfix warned about nothing but the stopped policy server', async () => {
     assert.deepEqual(mta.postfix.configWarnings, []);
     const refused = new RegExp(`127\\.0\\.0\\.1:${daemon('down').policy.port}: Connection refused`);
-    const warnings = (await mta.log()).split('\n').filter((l) => /warning:|fatal:|panic:/.test(l));
+    const warnings = postfixProblems(await mta.log());
     assert.deepEqual(
       warnings.filter((l) => !refused.test(l)),
       [],

@@ -18,6 +18,7 @@ export { startMailTestbed, type MailTestbed, type MailTestbedOptions } from './m
 export { freePort, smtpGreeting } from './net.js';
 export {
   startPostfix,
+  postfixProblems,
   POSTFIX_INTERNAL_SERVICES,
   type PostfixDirs,
   type PostfixInstance,
