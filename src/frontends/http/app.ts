@@ -78,6 +78,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     logger: false,
     bodyLimit: BODY_LIMIT,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // An HTTP/1.1 request without Host is refused by the site guard, in cbv's shape (Node's own 400 has an empty body).
+    http: { requireHostHeader: false },
     schemaErrorFormatter: (errors, part) => validationProblem(errors, part),
     // Every answer in cbv's error shape, also those fastify and Node's parser give by themselves.
     frameworkErrors: frameworkError,

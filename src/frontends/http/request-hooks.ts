@@ -9,7 +9,7 @@ import { logEvent, type Logger } from '../../observability/logger.js';
 import type { PromMetrics } from '../../observability/metrics.js';
 import type { TokenAuth } from './auth.js';
 import { HttpProblem } from './errors.js';
-import { crossSite, type HostAllowList } from './site-guard.js';
+import { crossSite, requestAuthority, type HostAllowList } from './site-guard.js';
 
 export interface HookDeps {
   auth: TokenAuth;
@@ -50,13 +50,30 @@ export function authenticator(deps: HookDeps, principals: Principals) {
 }
 
 /**
- * First of all hooks, for every request (404s included): a Host that is not
- * one of this daemon's names is a request meant for someone else, or a
- * DNS-rebinding page: 421 Misdirected Request (RFC 9110, 15.5.20).
+ * First of all hooks, for every request (404s included): a request whose
+ * authority (its absolute target's, else its Host's) is not one of this
+ * daemon's names is meant for someone else, or comes from a DNS-rebinding
+ * page: 421 Misdirected Request (RFC 9110, 15.5.20). Two Host fields or one
+ * that is not host[:port]: 400 (RFC 9112 3.2).
  */
 export function installSiteGuard(app: FastifyInstance, hosts: HostAllowList, logger: Logger): void {
   app.addHook('onRequest', (request): Promise<void> => {
-    const host = request.headers.host;
+    const authority = requestAuthority(
+      request.raw.url ?? '',
+      request.raw.rawHeaders,
+      request.raw.httpVersion,
+    );
+    if (!authority.ok) {
+      logEvent(logger, 'warn', EVENTS.httpRefused, {
+        reason: 'host',
+        detail: authority.problem,
+        ip: request.ip,
+        url: pathOf(request),
+        reqId: request.id,
+      });
+      return Promise.reject(new HttpProblem(400, 'invalid_request', authority.problem, 'host'));
+    }
+    const host = authority.authority;
     if (hosts.allows(host)) return Promise.resolve();
     logEvent(logger, 'warn', EVENTS.httpRefused, {
       reason: 'host',
@@ -78,7 +95,16 @@ export function installSiteGuard(app: FastifyInstance, hosts: HostAllowList, log
 /** For requests that verify or change something: refuse those a browser sends from another site (403). */
 export function crossSiteGuard(logger: Logger) {
   return (request: FastifyRequest): Promise<void> => {
-    const why = crossSite(request.headers);
+    // Origin is compared with the authority the site guard checked (an absolute target's, else Host).
+    const authority = requestAuthority(
+      request.raw.url ?? '',
+      request.raw.rawHeaders,
+      request.raw.httpVersion,
+    );
+    const why = crossSite({
+      ...request.headers,
+      host: authority.ok ? authority.authority : undefined,
+    });
     if (why === null) return Promise.resolve();
     logEvent(logger, 'warn', EVENTS.httpRefused, {
       reason: 'cross_site',

@@ -74,6 +74,41 @@ export class HostAllowList {
 }
 
 /**
+ * The authority a request is for, as RFC 9112 3.2 reads it: the target's own
+ * authority when the request line holds an absolute URI (3.2.2: the Host field
+ * is then ignored), else the one Host field; undefined for HTTP/1.0 without
+ * one. A problem (answered 400, as 3.2 requires) when there is more than one
+ * Host field, its value is not `host[:port]`, or an HTTP/1.1 request has none
+ * (Node's parser answered that one itself, with an empty body outside cbv's shape). Reading only `headers.host`
+ * let `GET http://rebound.example/v1/recent` with `Host: 127.0.0.1` through,
+ * and served the first of two Host fields where a proxy in front may use the other.
+ */
+export function requestAuthority(
+  target: string,
+  rawHeaders: readonly string[],
+  httpVersion: string,
+): { ok: true; authority: string | undefined } | { ok: false; problem: string } {
+  const hosts: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2)
+    if (rawHeaders[i]?.toLowerCase() === 'host') hosts.push(rawHeaders[i + 1] ?? '');
+  if (hosts.length > 1) return { ok: false, problem: `${hosts.length} Host fields; a request has one` };
+  const host = hosts[0];
+  if (host === undefined && httpVersion !== '1.0')
+    return { ok: false, problem: `an HTTP/${httpVersion} request needs a Host field` };
+  if (host !== undefined && !HOST_VALUE.test(host))
+    return { ok: false, problem: `Host '${host}' is not host[:port]` };
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(target)) return { ok: true, authority: host };
+  try {
+    return { ok: true, authority: new URL(target).host };
+  } catch {
+    return { ok: false, problem: 'the request target is not a valid absolute URI' };
+  }
+}
+
+/** RFC 9110 7.2's Host value: uri-host [ ":" port ] (RFC 3986 3.2.2: IP-literal, IPv4 or reg-name). */
+const HOST_VALUE = /^(?:\[[0-9A-Za-z:.%_~-]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(?::[0-9]*)?$/;
+
+/**
  * Why a browser request comes from another site, or null when it does not
  * (same origin, typed into the address bar, or not from a browser at all).
  */

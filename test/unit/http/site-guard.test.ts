@@ -139,6 +139,112 @@ describe('DNS rebinding: only the daemon own names are served', () => {
   });
 });
 
+/** A raw answer split into status, headers and parsed body. */
+function parseRaw(text: string): Answer {
+  const [head = '', body = ''] = text.split('\r\n\r\n');
+  const [statusLine = '', ...fields] = head.split('\r\n');
+  const headers: Record<string, string> = {};
+  for (const f of fields)
+    headers[f.slice(0, f.indexOf(':')).toLowerCase()] = f.slice(f.indexOf(':') + 1).trim();
+  let parsed: Record<string, unknown> = {};
+  try {
+    parsed = JSON.parse(body) as Record<string, unknown>;
+  } catch {
+    // Left empty: the assertions say what was expected.
+  }
+  return { status: Number(statusLine.split(' ')[1]), headers, body: parsed, text };
+}
+
+describe('the authority a request is for, read as RFC 9112 3.2 reads it', () => {
+  const own = (): string => new URL(d.base).host;
+  const verifyPath = (local: string): string => `/v1/verify?address=${encodeURIComponent(at(local))}`;
+
+  it('an absolute-form target names the authority, whatever Host says (was served from Host alone)', async () => {
+    const before = smtpSessions();
+    for (const [method, target] of [
+      ['GET', 'http://rebind.attacker.example/v1/recent'],
+      ['GET', `http://rebind.attacker.example:${new URL(d.base).port}${verifyPath('absolute')}`],
+      ['DELETE', 'HTTP://ATTACKER.example/v1/cache/domain/example.org'],
+      ['GET', 'https://127.0.0.2/metrics'],
+    ] as const) {
+      const a = parseRaw(
+        await raw(d.base, `${method} ${target} HTTP/1.1\r\nHost: ${own()}\r\nConnection: close\r\n\r\n`),
+      );
+      assertShape(a, 421, 'misdirected_request');
+      assert.doesNotMatch(a.text, /alice/);
+    }
+    assert.equal(smtpSessions(), before, 'no callout');
+    // Its own authority in absolute form is served, as any HTTP/1.1 server must (RFC 9112 3.2.2).
+    const mine = parseRaw(
+      await raw(
+        d.base,
+        `GET http://${own()}/healthz HTTP/1.1\r\nHost: elsewhere.example\r\nConnection: close\r\n\r\n`,
+      ),
+    );
+    assert.equal(mine.status, 200, mine.text);
+  });
+
+  it('two Host fields, in either order, are 400 in cbv shape (was the first one served)', async () => {
+    for (const [first, second] of [
+      [own(), 'rebind.attacker.example'],
+      ['rebind.attacker.example', own()],
+      [own(), own()],
+    ]) {
+      const a = parseRaw(
+        await raw(
+          d.base,
+          `GET /v1/recent HTTP/1.1\r\nHost: ${first}\r\nhost: ${second}\r\nConnection: close\r\n\r\n`,
+        ),
+      );
+      assertShape(a, 400, 'invalid_request');
+      assert.equal(a.body.field, 'host');
+    }
+  });
+
+  it('a Host that is not host[:port] is 400; an HTTP/1.1 request without Host is 400 in cbv shape (was an empty body)', async () => {
+    const port = new URL(d.base).port;
+    for (const host of [
+      `127.0.0.1:x${port}`,
+      `evil@127.0.0.1:${port}`,
+      `127.0.0.1 evil`,
+      'a.example, 127.0.0.1',
+      `127.0.0.1:${port}/x`,
+    ])
+      assertShape(
+        parseRaw(await raw(d.base, `GET /v1/recent HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)),
+        400,
+        'invalid_request',
+      );
+    const missing = parseRaw(await raw(d.base, 'GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n'));
+    assertShape(missing, 400, 'invalid_request');
+    // HTTP/1.0 had no Host: such a client is no browser, and is served.
+    assert.equal(parseRaw(await raw(d.base, 'GET /healthz HTTP/1.0\r\n\r\n')).status, 200);
+  });
+
+  it('the dashboard and the API still work through the IPv6 name, in upper case and with a final dot', async () => {
+    const v6 = await startHttpDaemon({ http: { listen: ['[::1]:0'] } });
+    try {
+      const port = new URL(v6.base).port;
+      for (const host of [`[::1]:${port}`, `[0:0::1]:${port}`, `LOCALHOST.:${port}`]) {
+        assert.equal((await send(v6.base, 'GET', '/', { host })).status, 200, host);
+        const verified = await send(v6.base, 'GET', verifyPath('alice'), {
+          host,
+          'sec-fetch-site': 'same-origin',
+          origin: `http://${host.toLowerCase()}`,
+        });
+        assert.equal(verified.status, 200, `${host}: ${verified.text}`);
+      }
+      assertShape(
+        await send(v6.base, 'GET', '/v1/recent', { host: `127.0.0.1:${port}` }),
+        421,
+        'misdirected_request',
+      );
+    } finally {
+      await v6.close();
+    }
+  });
+});
+
 describe('cross-site browser requests may not verify or change anything', () => {
   it('refuses an image-tag style GET /v1/verify from another site (Sec-Fetch-Site), with no callout', async () => {
     const before = smtpSessions();
