@@ -19,6 +19,14 @@
  *   verified, with a note in the verdict, up to cbv's own bound.
  * - A trailing dot (the absolute form of a domain) names the same domain;
  *   underscores are accepted in labels, as Postfix accepts them.
+ * - A path in angle brackets may carry a source route (`<@relay:user@example.org>`,
+ *   RFC 5321 4.1.2's A-d-l), which RFC 5321 (C, 3.6.1) says to accept and ignore:
+ *   Postfix strips it before a policy server sees the sender. Without brackets the
+ *   same text is Postfix's internal form of the quoted local part `"@relay:user"`.
+ * - An address literal has one canonical form (IPv6 as RFC 5952 writes it), so
+ *   lists and caches match it however it is spelled; one Postfix accepts but that
+ *   cannot be read without guessing (`[192.0.2.010]`: octal or decimal?) is not
+ *   verified, never refused.
  *
  * Refused as invalid only what Postfix itself refuses, or what no mail can
  * ever reach (no domain, a name the DNS cannot hold). Not verified, but not
@@ -26,7 +34,8 @@
  * it: control characters, paths beyond cbv's bound.
  */
 import { domainToASCII } from 'node:url';
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv4 } from 'node:net';
+import ipaddr from 'ipaddr.js';
 
 export interface Mailbox {
   /** Local part in its canonical wire form (quoted only when it must be). */
@@ -145,13 +154,13 @@ export function parseMailbox(input: string, options: ParseOptions = {}): ParseRe
   if (text.startsWith('<') || text.endsWith('>')) {
     if (!(text.startsWith('<') && text.endsWith('>') && text.length >= 2))
       return fail('invalid', 'unbalanced angle brackets');
-    text = text.slice(1, -1);
+    text = withoutSourceRoute(text.slice(1, -1));
   }
   if (text === '') return fail('invalid', 'empty address');
   const at = splitAtLastAt(text);
   if (at === null) return fail('invalid', `missing '@' between local part and domain`);
   const domain = parseDomain(text.slice(at + 1), at + 2, options);
-  if (!domain.ok) return fail('invalid', domain.error);
+  if (!domain.ok) return fail(domain.kind ?? 'invalid', domain.error);
   const local = parseLocalPart(text.slice(0, at));
   if (!local.ok) return fail(local.kind, local.error);
   const address = `${local.value}@${domain.value}`;
@@ -201,6 +210,16 @@ export function parseMailDomain(
     return { ok: false, error: `${describeChar(chars[bad] ?? '')} at position ${bad + 1} is not allowed` };
   const domain = parseDomain(input, 1, options);
   return domain.ok ? { ok: true, domain: domain.value } : domain;
+}
+
+/**
+ * A path without its source route (RFC 5321 4.1.2: `Path = "<" [ A-d-l ":" ] Mailbox ">"`,
+ * A-d-l = `@domain` joined by commas), which RFC 5321 C and 3.6.1 say to accept and ignore,
+ * as Postfix does. Only inside angle brackets: bare, `@a:u@example.org` is Postfix's
+ * internal form of the quoted local part `"@a:u"`, so it is read as that.
+ */
+function withoutSourceRoute(path: string): string {
+  return path.replace(/^@[^\s@:,"<>]*(?:,@[^\s@:,"<>]*)*:(?=[^@]*@|"[^"]*"@)/, '');
 }
 
 /**
@@ -282,7 +301,8 @@ export function toALabels(name: string): string {
   return /^[\x21-\x7e]+$/.test(name) ? name.toLowerCase() : domainToASCII(name.normalize('NFC'));
 }
 
-type DomainPart = { ok: true; value: string; literalIp: string | null } | { ok: false; error: string };
+type DomainPart =
+  { ok: true; value: string; literalIp: string | null } | { ok: false; error: string; kind?: ParseFailure };
 
 function parseDomain(raw: string, offset: number, options: ParseOptions): DomainPart {
   if (raw === '') return { ok: false, error: 'empty domain' };
@@ -342,10 +362,28 @@ function parseAddressLiteral(raw: string): DomainPart {
   if (!raw.endsWith(']')) return { ok: false, error: 'address literal has no closing bracket' };
   const inner = raw.slice(1, -1);
   if (isIPv4(inner)) return { ok: true, value: `[${inner}]`, literalIp: inner };
+  if (/^[0-9]+(?:\.[0-9]+){3}$/.test(inner) && inner.split('.').every((o) => Number(o) <= 255))
+    // Postfix accepts a leading zero; the C library reads 010 as octal 8, a person as decimal 10.
+    return {
+      ok: false,
+      kind: 'unverifiable',
+      error: `address literal '[${inner}]' has an octet with a leading zero, which may be octal or decimal; not verified`,
+    };
   if (/^ipv6:/i.test(inner)) {
-    const ip = inner.slice(5);
-    if (isIPv6(ip)) return { ok: true, value: `[IPv6:${ip.toLowerCase()}]`, literalIp: ip.toLowerCase() };
-    return { ok: false, error: `'${ip}' is not a valid IPv6 address literal` };
+    const ip = canonicalIpv6(inner.slice(5));
+    if (ip) return { ok: true, value: `[IPv6:${ip}]`, literalIp: ip };
+    return { ok: false, error: `'${inner.slice(5)}' is not a valid IPv6 address literal` };
   }
   return { ok: false, error: `address literal '[${inner}]' is not an IPv4 address or IPv6:address` };
+}
+
+/**
+ * An IPv6 address in RFC 5952's form (lower case, longest zero run compressed; an IPv4-mapped
+ * address in mixed notation, 5.), or null when it is none. A zone (`fe80::1%eth0`) is no part
+ * of RFC 5321's IPv6-addr, and Postfix refuses it.
+ */
+function canonicalIpv6(text: string): string | null {
+  if (!/^[0-9a-f:.]+$/i.test(text) || !ipaddr.IPv6.isValid(text)) return null;
+  const ip = ipaddr.IPv6.parse(text);
+  return ip.isIPv4MappedAddress() ? `::ffff:${ip.toIPv4Address().toString()}` : ip.toRFC5952String();
 }

@@ -17,16 +17,20 @@ export class SkipList {
   }
 
   /** `address` and `domain` in canonical form (a parsed Mailbox's `address` and `domain`). */
-  matches(address: string, domain: string): boolean {
+  matches(address: string, canonicalDomain: string): boolean {
     if (this.addresses.size > 0 && this.addresses.has(address.toLowerCase())) return true;
     if (this.domains.size === 0) return false;
-    // The domain and each parent with at least two labels: a.b.example, b.example.
-    for (
-      let from = 0;
-      from >= 0 && domain.indexOf('.', from) >= 0;
-      from = domain.indexOf('.', from) + 1 || -1
-    ) {
-      if (this.domains.has(domain.slice(from))) return true;
+    // Entries are kept in lower case; a canonical name already is, a literal's tag is "IPv6:".
+    const domain = canonicalDomain.startsWith('[') ? canonicalDomain.toLowerCase() : canonicalDomain;
+    if (this.domains.has(domain)) return true;
+    // An address literal is one host, with no parents; an IPv6 one has no dot at all, and the walk
+    // below, which starts at a dot, never looked at it (a listed [IPv6:...] matched nothing).
+    if (domain.startsWith('[')) return false;
+    // Each parent with at least two labels: a.b.example, b.example.
+    for (let dot = domain.indexOf('.'); dot >= 0; dot = domain.indexOf('.', dot + 1)) {
+      const parent = domain.slice(dot + 1);
+      if (!parent.includes('.')) return false;
+      if (this.domains.has(parent)) return true;
     }
     return false;
   }

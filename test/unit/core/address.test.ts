@@ -94,6 +94,43 @@ describe('parseMailbox', () => {
     unverifiable('a\tb@x.example', /TAB/);
     unverifiable('\ufffd@x.example', /replacement character U\+FFFD/);
   });
+  it('ignores the source route of a path in angle brackets (RFC 5321 4.1.2, C), as Postfix does', () => {
+    for (const path of [
+      '<@relay.example:alice@example.org>',
+      '<@a.example,@b.example:alice@example.org>',
+      '<@[192.0.2.1]:alice@Example.ORG>',
+      '<@Relay.EXAMPLE,@xn--bcher-kva.example:alice@example.org.>',
+    ])
+      assert.equal(ok(path).address, 'alice@example.org', path);
+    assert.equal(ok('<@relay.example:"john doe"@example.org>').address, '"john doe"@example.org');
+    // Bare, the same text is Postfix's internal form of a quoted local part: MAIL FROM:<"@a:u"@example.org>.
+    assert.equal(ok('@a.example:u@example.org').address, '"@a.example:u"@example.org');
+    assert.equal(ok('<"@a.example:u"@example.org>').address, '"@a.example:u"@example.org');
+  });
+
+  it('writes an address literal one way, however it is spelled (RFC 5952 for IPv6)', () => {
+    for (const spelling of [
+      '[IPv6:2001:DB8:0::1]',
+      '[ipv6:2001:0db8:0000:0000:0000:0000:0000:0001]',
+      '[IPV6:2001:db8::0:1]',
+    ])
+      assert.deepEqual(
+        [ok(`u@${spelling}`).address, ok(`u@${spelling}`).literalIp],
+        ['u@[IPv6:2001:db8::1]', '2001:db8::1'],
+      );
+    assert.equal(ok('u@[IPv6:0:0::1]').address, 'u@[IPv6:::1]');
+    assert.equal(ok('u@[IPv6:::FFFF:7F00:1]').address, 'u@[IPv6:::ffff:127.0.0.1]');
+    assert.equal(ok('u@[IPv6:2001:db8:0:0:1:0:0:1]').address, 'u@[IPv6:2001:db8::1:0:0:1]');
+  });
+
+  it('lets through, unverified, an IPv4 literal with a leading zero, which Postfix accepts (was invalid_syntax)', () => {
+    for (const literal of ['[192.0.2.010]', '[192.0.2.01]', '[010.0.0.1]', '[127.000.0.1]'])
+      unverifiable(`u@${literal}`, /leading zero/);
+    bad('u@[192.0.2.256]', /not an IPv4 address/);
+    bad('u@[IPv6:fe80::1%eth0]', /not a valid IPv6 address literal/);
+    bad('u@[IPv6:192.0.2.1]', /not a valid IPv6 address literal/);
+  });
+
   it('recognises the null path in both spellings', () => {
     assert.equal(isNullPath(''), true);
     assert.equal(isNullPath('<>'), true);

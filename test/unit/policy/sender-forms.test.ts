@@ -111,6 +111,29 @@ describe('senders beyond RFC 5321 that real MTAs accept', () => {
     assert.equal(((await stats(d)).skips ?? 0) - before, 4);
   });
 
+  it('verifies a source-routed sender without its route (RFC 5321 C): its mailbox exists (was 550 for the route quoted)', async () => {
+    const { c } = await client();
+    const from = mx.sessions.length;
+    for (const sender of [
+      '<@relay.example:alice@[127.0.0.1]>',
+      '<@a.example,@[192.0.2.1]:alice@[127.0.0.1]>',
+      '<@RELAY.example:bob@[127.0.0.1]>',
+    ])
+      assert.equal(await c.ask(rcptRequest({ sender })), 'action=DUNNO', sender);
+    // The second alice is the first one's verdict, from the cache: the same mailbox.
+    assert.deepEqual(rcptsSince(from), ['RCPT TO:<alice@[127.0.0.1]>', 'RCPT TO:<bob@[127.0.0.1]>']);
+  });
+
+  it('lets through, without a callout, an IPv4 literal with a leading zero that Postfix accepts (was 550 invalid_syntax)', async () => {
+    const { c, d } = await client();
+    const from = mx.sessions.length;
+    for (const sender of ['gone@[127.0.0.01]', 'gone@[127.000.000.001]', '<gone@[0127.0.0.1]>'])
+      assert.equal(await c.ask(rcptRequest({ sender })), 'action=DUNNO', sender);
+    assert.equal(mx.sessions.length, from, 'no callout');
+    const v = await d.service.verifier.verify('gone@[127.0.0.010]');
+    assert.deepEqual([v.reason, v.temporary], ['unverifiable', false]);
+  });
+
   it('still rejects what no mail can reach: a sender without a domain', async () => {
     const { c } = await client();
     assert.match(
@@ -168,6 +191,22 @@ describe('one canonical form of a domain in every configured list', () => {
     const v2 = await d.service.verifier.verify('ghost@xn--strae-oqa.test');
     assert.deepEqual([v1.reason, v1.rule], ['skipped', 'service.skip-list']);
     assert.deepEqual([v2.reason, v2.rule], ['skipped', 'service.skip-list']);
+  });
+
+  it('address literals in lists match every spelling of the same address (IPv6 as RFC 5952 writes it)', async () => {
+    const { c, d } = await client({
+      service: { skip_addresses: ['Ghost@[IPv6:0:0::1]'] },
+      policy: {
+        listen: ['127.0.0.1:0'],
+        allow_senders: ['[IPv6:2001:DB8:0::7]', 'u@[ipv6:::FFFF:127.0.0.1]'],
+      },
+    });
+    await skipped(c, d, 'x@[IPv6:2001:db8::7]');
+    await skipped(c, d, 'x@[IPV6:2001:0db8:0000:0000:0000:0000:0000:0007]');
+    await skipped(c, d, 'u@[IPv6:::ffff:7f00:1]');
+    await skipped(c, d, 'ghost@[IPv6:::1]');
+    const v = await d.service.verifier.verify('ghost@[IPv6:0::1]');
+    assert.deepEqual([v.reason, v.rule], ['skipped', 'service.skip-list']);
   });
 
   it('routes keyed by a U-label call-forward recipients written in either form', async () => {
