@@ -938,6 +938,16 @@ export const configSchema = z
   })
   .superRefine((c, ctx) => {
     refuseCollidingListeners(c, ctx);
+    // A daemon with no front-end starts, reports ready and answers nobody: systemd shows it
+    // running while no mail is checked. That is a mistake in the file, not a mode.
+    if (!c.policy.enabled && !c.http.enabled)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['policy', 'enabled'],
+        input: false,
+        message:
+          'at least one front-end (policy.enabled or http.enabled true): with both false, cbv serve would answer nobody',
+      });
     // Fleet mode needs exactly one way to reach Redis.
     const ways = [c.redis.url !== null, c.redis.sentinels.length > 0, c.redis.cluster.length > 0];
     const n = ways.filter(Boolean).length;

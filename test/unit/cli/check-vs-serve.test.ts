@@ -188,6 +188,16 @@ const REFUSED: [string, string, RegExp][] = [
     /http\.listen: got \[\], expected at least one address while http\.enabled is true/,
   ],
   [
+    'both front-ends disabled (a daemon that answers nobody)',
+    'policy:\n  enabled: false\nhttp:\n  enabled: false',
+    /policy\.enabled: got false, expected at least one front-end \(policy\.enabled or http\.enabled true\): with both false, cbv serve would answer nobody$/m,
+  ],
+  [
+    'both front-ends disabled, with their listeners still written',
+    "policy:\n  enabled: false\n  listen: ['127.0.0.1:0']\nhttp:\n  enabled: false\n  listen: ['127.0.0.1:0']",
+    /policy\.enabled: got false, expected at least one front-end/,
+  ],
+  [
     'a token with a space (never presentable after "Bearer ")',
     "http:\n  tokens: [{ name: ops, token: 'a-token-of sixteen-or-more' }]",
     /http\.tokens\.0\.token: .*expected visible ASCII characters only/,

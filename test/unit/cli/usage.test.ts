@@ -63,6 +63,31 @@ describe('usage errors read alike in every subcommand', () => {
     });
   }
 
+  // Every command that reads the configuration names its file the same way: `--config FILE`
+  // (config check also takes it as its one argument), and finds the same file.
+  for (const args of [
+    ['serve'],
+    ['stats'],
+    ['cache', 'stats'],
+    ['cache', 'get', 'a@example.org'],
+    ['cache', 'purge', 'example.org'],
+    ['verify', 'a@example.org'],
+    ['config', 'check'],
+  ]) {
+    it(`cbv ${args.join(' ')} --config FILE reads FILE`, async () => {
+      const file = '/nonexistent-cbv-dir/cbv.yaml';
+      const r = await cbv([...args, '--config', file]);
+      assert.equal(r.code, 78, r.stderr);
+      assert.match(r.stderr, /^cbv: \/nonexistent-cbv-dir\/cbv\.yaml: cannot read the file \(ENOENT\)$/m);
+    });
+  }
+
+  it('config check with both FILE and --config FILE', async () =>
+    expectUsage(
+      await cbv(['config', 'check', 'a.yaml', '--config', 'b.yaml']),
+      `two files to check: give FILE or --config FILE, not both (try 'cbv config --help')`,
+    ));
+
   it('a value given to a flag that takes none', async () =>
     expectUsage(
       await cbv(['stats', '--json=yes']),
