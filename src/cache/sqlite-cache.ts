@@ -112,6 +112,9 @@ export function openDatabase(path: string, access: DatabaseAccess = 'create'): D
     if (file && access === 'create') makePrivateFile(path);
     db = new Database(path, { readonly: access === 'readonly', fileMustExist: access !== 'create' });
     db.pragma('busy_timeout = 5000');
+    // Before anything is written: a path that names some other program's database (a typo in
+    // cache.path, a Postfix or Roundcube file) must be refused, not given cbv's tables.
+    refuseForeignDatabase(db);
     if (access !== 'readonly') {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
@@ -123,7 +126,8 @@ export function openDatabase(path: string, access: DatabaseAccess = 'create'): D
       .prepare<[], number>("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'")
       .pluck()
       .get();
-    if (!hasMeta) throw new Error('not a cbv cache database (no meta table)');
+    // Only read-only opens get here without one: an empty file nothing has written to yet.
+    if (!hasMeta) throw new Error('not a cbv cache database (it holds no tables)');
     const version = db
       .prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema_version'")
       .get();
@@ -147,6 +151,30 @@ export function openDatabase(path: string, access: DatabaseAccess = 'create'): D
       { cause: error },
     );
   }
+}
+
+/**
+ * Throws unless the database is empty (no tables: a new file, or one cbv created and has not
+ * filled yet) or is cbv's: a `meta` table whose `schema_version` row cbv wrote when it created
+ * the schema. Anything else belongs to another program, and cbv neither reads nor writes it.
+ */
+function refuseForeignDatabase(db: Database.Database): void {
+  const tables = db
+    .prepare<[], string>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+    .pluck()
+    .all();
+  if (tables.length === 0) return;
+  let marked = false;
+  if (tables.includes('meta')) {
+    try {
+      marked = db.prepare("SELECT 1 FROM meta WHERE key = 'schema_version'").get() !== undefined;
+    } catch {
+      marked = false; // a `meta` table of another shape: not cbv's
+    }
+  }
+  if (marked) return;
+  const shown = tables.slice(0, 5).join(', ') + (tables.length > 5 ? ', ...' : '');
+  throw new Error(`not a cbv cache database (it holds other tables: ${shown}); cbv leaves it alone`);
 }
 
 /** The errno code when this user may not open `path` as `access` needs, else null. */

@@ -4,7 +4,8 @@
  * never creates an empty database when asked to read.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -150,6 +151,53 @@ describe('reading commands never create a database', () => {
       /cbv: cache\.backend is memory: the daemon's cache and statistics live inside its process; ask the daemon over HTTP instead/,
     );
   });
+});
+
+describe("no command touches another program's database", () => {
+  /** SQLite files cbv did not make, each a way a typo in cache.path could land. */
+  const FOREIGN: [string, string][] = [
+    [
+      'a webmail database',
+      "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users VALUES (1, 'x')",
+    ],
+    [
+      "a key/value meta table without cbv's mark",
+      "CREATE TABLE meta (key TEXT, value TEXT); INSERT INTO meta VALUES ('owner', 'someone')",
+    ],
+    ['a meta table of another shape', 'CREATE TABLE meta (id INTEGER); CREATE TABLE log (line TEXT)'],
+  ];
+  const commands: string[][] = [
+    ['serve'],
+    ['verify', 'alice@[127.0.0.1]'],
+    ['stats'],
+    ['cache', 'get', 'alice@example.org'],
+    ['cache', 'stats'],
+    ['cache', 'purge', 'example.org'],
+  ];
+  for (const [what, sql] of FOREIGN) {
+    for (const args of commands) {
+      it(`cbv ${args.join(' ')} on ${what}: exit 69, one line, the file unchanged`, async () => {
+        const home = scratch();
+        const db = join(home, 'other.sqlite');
+        const foreign = new Database(db);
+        foreign.exec(sql);
+        foreign.close();
+        const bytes = readFileSync(db);
+        const config = configIn(home, `cache:\n  path: ${db}\n`);
+        const r = await cbv([...args, '--config', config]);
+        assert.equal(r.code, 69, r.stderr);
+        assert.match(
+          r.stderr,
+          new RegExp(
+            `^cbv: cache database ${db}: not a cbv cache database \\(it holds other tables: [a-z, ]+\\); cbv leaves it alone$`,
+            'm',
+          ),
+        );
+        assert.ok(readFileSync(db).equals(bytes), 'the file was changed');
+        assert.deepEqual(readdirSync(home).sort(), ['cbv.yaml', 'other.sqlite']);
+      });
+    }
+  }
 });
 
 describe('cbv verify and cbv cache agree on which cache a config names', () => {
