@@ -108,6 +108,11 @@ describe('SPF checks against a real resolver (mailauth 4.x behind cbv resolver)'
     [SPF_NAMES.brokenInclude, stranger, 'temperror'],
     [SPF_NAMES.brokenRedirect, listed, 'temperror'],
     [NAMES.servfail, listed, 'temperror'],
+    // %{p}: no validated name (RFC 7208 7.3's "unknown"), and a fail from it is not proven.
+    [SPF_NAMES.validatedName, listed, 'pass'],
+    [SPF_NAMES.validatedName, stranger, 'neutral'],
+    [SPF_NAMES.validatedNameInclude, partner, 'pass'],
+    [SPF_NAMES.validatedNameInclude, stranger, 'neutral'],
   ];
   for (const [domain, ip, expected] of cases) {
     it(`${domain} for client ${ip}: ${expected}`, async () => {

@@ -36,15 +36,34 @@ function expandD(domain: string, spec: string): string | null {
   return letter === 'D' ? encodeURIComponent(value).replace(/%2E/gi, '.') : value;
 }
 
+/** A `%{p...}` macro: the validated domain name of the client (RFC 7208 7.3), with any transformers. */
+const P_MACRO = /^[pP]\d*r?[.\-+,/_=]*$/;
+
 /**
  * The SPF record text with every `%{d...}` macro replaced by its expansion for
- * `domain` (the name the TXT record was fetched from, without a trailing dot).
- * Other macros and escapes are left as they are, for mailauth to expand.
+ * `domain` (the name the TXT record was fetched from, without a trailing dot),
+ * and every `%{p...}` macro by `unknown`. Other macros and escapes are left as
+ * they are, for mailauth to expand.
+ *
+ * `p` is "the validated domain name of <ip>" (RFC 7208 7.3), found by the PTR
+ * and forward lookups of 5.5; 7.3 says "unknown" is used when there is none.
+ * cbv does not run that validation (7.3 itself says the macro "SHOULD NOT be
+ * used"), and mailauth 4.13 puts the sender's domain there instead, which is
+ * no name of the client at all. `unknown` is the value the RFC gives for "no
+ * validated name"; the checker also refuses to treat a `fail` from such a
+ * record as evidence (spf-checker.ts).
  */
 export function bindDomainMacros(record: string, domain: string): string {
   const own = domain.replace(/\.$/, '');
   return record.replace(TOKEN, (token: string, spec: string | undefined) => {
-    if (spec === undefined || !/^[dD]/.test(spec)) return token;
+    if (spec === undefined) return token;
+    if (P_MACRO.test(spec)) return 'unknown';
+    if (!/^[dD]/.test(spec)) return token;
     return expandD(own, spec) ?? token;
   });
+}
+
+/** Whether an SPF record uses the `%{p}` macro (an escaped `%%` before it is no macro). */
+export function usesValidatedNameMacro(record: string): boolean {
+  return /(?<!%)(?:%%)*%\{[pP]/.test(record);
 }

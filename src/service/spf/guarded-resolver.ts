@@ -18,13 +18,14 @@
  * become `fail`.
  *
  * SPF records are handed over with their `%{d}` macros bound to their own
- * domain (domain-macro.ts), which mailauth gets wrong inside include/redirect.
+ * domain (domain-macro.ts), which mailauth gets wrong inside include/redirect,
+ * and `%{p}` as `unknown` (RFC 7208 7.3's value when no name is validated).
  * The wrapper also keeps the smallest TTL of every answer (the evaluation's
  * lifetime, for the cache) and stops asking once the evaluation's budget is
  * spent.
  */
 import { DnsQueryError, type SpfDnsClient, type SpfRecordType } from './dns-client.js';
-import { bindDomainMacros } from './domain-macro.js';
+import { bindDomainMacros, usesValidatedNameMacro } from './domain-macro.js';
 
 const TYPES = new Set<string>(['TXT', 'A', 'AAAA', 'MX', 'PTR']);
 /** A macro whose value is the sender's or the HELO name's (an escaped %% before it is no macro). */
@@ -62,6 +63,12 @@ export class GuardedSpfResolver {
   sendersOwn = false;
 
   /**
+   * Some record of the evaluation used `%{p}`, the client's validated name, which cbv does not
+   * validate (domain-macro.ts): a `fail` it led to is no evidence.
+   */
+  validatedNameMacro = false;
+
+  /**
    * @param clientFamily 4 or 6: the family of the client being checked, whose address lookups
    *   (A or AAAA) can change the result.
    */
@@ -85,6 +92,7 @@ export class GuardedSpfResolver {
         const text = chunks.join('');
         if (!/^\s*v=spf1(\s|$)/i.test(text)) return [text];
         if (SENDERS_OWN_MACRO.test(text)) this.sendersOwn = true;
+        if (usesValidatedNameMacro(text)) this.validatedNameMacro = true;
         return [bindDomainMacros(text, name)];
       });
     } catch (error) {

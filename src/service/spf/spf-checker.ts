@@ -135,6 +135,12 @@ export class SpfChecker {
         const why = `DNS ${failure} during the evaluation of ${q.domain}: its fail is not proven`;
         return { outcome: { ...base, result: 'temperror', comment: why }, ttlSeconds: 0 };
       }
+      if (result === 'fail' && resolver.validatedNameMacro) {
+        // The record asks about the client's validated name (%{p}), which cbv does not validate:
+        // the fail may only mean "no name was validated". Not evidence enough to refuse mail.
+        const why = `${q.domain}'s SPF uses %{p}, the client's validated name, which cbv does not validate (RFC 7208 5.5): its fail is not proven`;
+        return { outcome: { ...base, result: 'neutral', comment: why }, ttlSeconds: resolver.minTtl };
+      }
       return {
         outcome: { ...base, result, comment },
         ttlSeconds: resolver.minTtl,

@@ -136,6 +136,10 @@ export const SPF_NAMES = {
   brokenRedirect: 'spfbrokenredirect.test',
   /** The record's TTL is 60 s, below cbv's cache maximum. */
   shortTtl: 'spfshort.test',
+  /** exists:%{p}._allow.<itself> -all: the client's validated name, which cbv does not validate. */
+  validatedName: 'spfpname.test',
+  /** include:_spf.pvendor.test, whose record is ip4:127.0.5.0/29 exists:%{p}.ok.pvendor.test -all. */
+  validatedNameInclude: 'spfpinclude.test',
 } as const;
 
 export function spfRecords(): DnsRecord[] {
@@ -161,5 +165,17 @@ export function spfRecords(): DnsRecord[] {
     txt(SPF_NAMES.brokenInclude, `v=spf1 include:_spf.${NAMES.servfail} -all`),
     txt(SPF_NAMES.brokenRedirect, `v=spf1 redirect=_spf.${NAMES.servfail}`),
     txt(SPF_NAMES.shortTtl, 'v=spf1 ip4:127.0.4.0/29 -all', 60),
+    txt(
+      SPF_NAMES.validatedName,
+      `v=spf1 ip4:127.0.4.0/29 exists:%{p}._allow.${SPF_NAMES.validatedName} -all`,
+    ),
+    // What mailauth 4.13 alone would look up for it (the sender's domain in place of %{p}): it exists.
+    {
+      name: `${SPF_NAMES.validatedName}._allow.${SPF_NAMES.validatedName}`,
+      type: 'A',
+      value: '127.0.0.2',
+    },
+    txt(SPF_NAMES.validatedNameInclude, 'v=spf1 include:_spf.pvendor.test -all'),
+    txt('_spf.pvendor.test', 'v=spf1 ip4:127.0.5.0/29 exists:%{p}.ok.pvendor.test -all'),
   ];
 }

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { bindDomainMacros } from '../../../src/service/spf/domain-macro.js';
+import { bindDomainMacros, usesValidatedNameMacro } from '../../../src/service/spf/domain-macro.js';
 
 describe('bindDomainMacros', () => {
   const cases: [string, string, string][] = [
@@ -26,8 +26,26 @@ describe('bindDomainMacros', () => {
     ],
     ['v=spf1 exists:%{d0}.x -all', 'vendor.example', 'v=spf1 exists:%{d0}.x -all'],
     ['v=spf1 exists:%{dq}.x -all', 'vendor.example', 'v=spf1 exists:%{dq}.x -all'],
+    // %{p}, the client's validated name, which cbv does not validate: RFC 7208 7.3's "unknown".
+    ['v=spf1 exists:%{p}._allow.%{d} -all', 'v.example', 'v=spf1 exists:unknown._allow.v.example -all'],
+    ['v=spf1 exists:%{p2r}.x %{P}.y -all', 'v.example', 'v=spf1 exists:unknown.x unknown.y -all'],
+    ['v=spf1 exists:%%{p}.x %%%{p}.y -all', 'v.example', 'v=spf1 exists:%%{p}.x %%unknown.y -all'],
   ];
   for (const [record, domain, expected] of cases) {
     it(`${record} at ${domain}`, () => assert.equal(bindDomainMacros(record, domain), expected));
+  }
+});
+
+describe('usesValidatedNameMacro', () => {
+  const cases: [string, boolean][] = [
+    ['v=spf1 exists:%{p}.x -all', true],
+    ['v=spf1 exists:%{P}.x -all', true],
+    ['v=spf1 exists:%{p1r-}.x -all', true],
+    ['v=spf1 exists:%%%{p}.x -all', true],
+    ['v=spf1 exists:%%{p}.x -all', false],
+    ['v=spf1 exists:%{d}.x ptr -all', false],
+  ];
+  for (const [record, expected] of cases) {
+    it(`${record}: ${expected}`, () => assert.equal(usesValidatedNameMacro(record), expected));
   }
 });
