@@ -236,14 +236,17 @@ describe('Haraka with haraka-plugin-cbv as an edge gateway', { timeout: 120_000 
 
   it('with cbv stopped, mail flows (fail-open) well within the plugin timeout', async () => {
     await daemon().stop();
-    const started = performance.now();
     const sent = await send(`nobody@${NAMES.ok}`);
     assert.equal(sent.reply('MAIL')?.code, 250, sent.output);
     assert.equal(sent.reply('.')?.code, 250, sent.output);
     assert.ok((await mta().delivered('rcpt', sent.id)) !== undefined);
-    // Connection refused answers at once; the bound is cbv.ini's timeout (5 s here).
-    assert.ok(performance.now() - started < 5000);
-    assert.match(await gateway().log(), /cbv did not answer \(.*\); accept/);
+    // Well within the plugin timeout: the refused connection is the cause, not a wait for
+    // cbv.ini's timeout (the log says which; no clock is read, so a loaded machine cannot fail it).
+    assert.match(
+      await gateway().log(),
+      /cbv did not answer \(policy server: connect ECONNREFUSED [^)]*\); accept/,
+    );
+    assert.doesNotMatch(await gateway().log(), /cbv did not answer \([^)]*(timeout|timed out)[^)]*\)/i);
   });
 });
 

@@ -109,16 +109,16 @@ describe('mail test bed', { timeout: 120_000 }, () => {
     it('undefined names are NXDOMAIN, under .test and elsewhere (nothing leaves the machine)', async () => {
       for (const name of [NAMES.nxdomain, 'deep.undefined.test', 'example.com']) {
         const answer = await q(name, 'MX');
+        // The bed's Unbound has no upstream: a name it tried to resolve elsewhere would end in
+        // SERVFAIL or a timeout, never in its own NXDOMAIN.
         assert.equal(answer.status, 'NXDOMAIN', name);
-        assert.ok(answer.elapsedMs < 1000, `${name} took ${answer.elapsedMs} ms`);
       }
     });
 
-    it('servfail.test answers SERVFAIL within a few seconds', async () => {
+    it('servfail.test answers SERVFAIL', async () => {
       for (const name of [NAMES.servfail, `www.${NAMES.servfail}`]) {
         const answer = await q(name, 'MX');
         assert.equal(answer.status, 'SERVFAIL', name);
-        assert.ok(answer.elapsedMs < 3000, `${name} took ${answer.elapsedMs} ms`);
       }
     });
 
