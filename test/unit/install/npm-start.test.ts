@@ -129,7 +129,9 @@ async function expectStopped(s: Started): Promise<void> {
     assert.ok(await refused(address), `${address} still accepts connections`);
 }
 
-describe('npm start', { timeout: 180_000 }, () => {
+// Each test runs the quick start's `npm start`, which builds (tsc, then esbuild) before it serves:
+// seconds on a quiet machine, near a minute on a loaded one. The bound is for a hang, not a pace.
+describe('npm start', { timeout: 600_000 }, () => {
   it('runs cbv serve as the script itself (no shell left between npm and node)', async () => {
     const s = await npmStart('tree');
     try {
