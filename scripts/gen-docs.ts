@@ -111,7 +111,7 @@ const BEYOND_RFC_5321 = [
   '| an empty local part (`""@example.org`, which Postfix hands over as `@example.org`) | accepts | verified as `""@example.org` |',
   '| a control character in the local part (U+0001, DEL, C1), or U+FFFD (octets that were not UTF-8) | accepts U+0001 and DEL; refuses TAB | `unverifiable`: cbv never sends control characters |',
   '| NUL, CR or LF; an unpaired surrogate | cannot carry them | `invalid_syntax` |',
-  '| a trailing dot (`example.org.`) | accepts | verified as `example.org` |',
+  '| a trailing dot (`example.org.`; also an ideographic or full-width stop, `bücher。example。`) | accepts (refuses the non-ASCII stops) | verified as `example.org` |',
   '| an underscore in a label, an `xn--` label that is not valid IDNA | accepts | verified: the DNS decides |',
   '| a U-label domain (`bücher.example`) | accepts with SMTPUTF8 | verified as its A-label `xn--bcher-kva.example` |',
   '| a source route in angle brackets (`<@relay.example:user@example.org>`, RFC 5321 4.1.2) | accepts, and hands over `user@example.org` | verified as `user@example.org` (RFC 5321 C: accept, ignore the route); without brackets, `@a:u@example.org` is Postfix\'s form of the quoted local part `"@a:u"` and verified as that |',

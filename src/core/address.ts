@@ -304,9 +304,14 @@ export function toALabels(name: string): string {
 type DomainPart =
   { ok: true; value: string; literalIp: string | null } | { ok: false; error: string; kind?: ParseFailure };
 
-function parseDomain(raw: string, offset: number, options: ParseOptions): DomainPart {
-  if (raw === '') return { ok: false, error: 'empty domain' };
-  if (raw.startsWith('[')) return parseAddressLiteral(raw);
+/** Label separators besides '.' (RFC 3490 3.1; UTS 46 maps them to '.'): ideographic and full-width stops. */
+const IDN_DOTS = /[\u3002\uff0e\uff61]/g;
+
+function parseDomain(input: string, offset: number, options: ParseOptions): DomainPart {
+  if (input === '') return { ok: false, error: 'empty domain' };
+  if (input.startsWith('[')) return parseAddressLiteral(input);
+  // Read as dots before the dot rules, so `bücher。example。` is the absolute form of bücher.example.
+  const raw = input.replace(IDN_DOTS, '.');
   // The absolute form (example.org.) names the same domain.
   const name = raw.endsWith('.') && !raw.endsWith('..') ? raw.slice(0, -1) : raw;
   const badChar = ANY_NOT_IN_DOMAIN.test(name)

@@ -417,6 +417,18 @@ describe('Postfix asking cbv through check_policy_service', { timeout: 120_000 }
     );
   });
 
+  it('lets through, without a callout, a sender at an IPv4 literal with a leading zero, which Postfix accepts (was 550 invalid_syntax)', async () => {
+    const before = await counters('enforce');
+    for (const from of ['nobody@[192.0.2.010]', 'nobody@[198.051.100.7]']) {
+      const sent = await send('enforce', from, { quitAfter: 'RCPT' });
+      assert.equal(sent.reply('MAIL')?.code, 250, sent.output);
+      assert.equal(sent.reply('RCPT')?.code, 250, sent.output);
+    }
+    const after = await counters('enforce');
+    assert.equal(after.callouts ?? 0, before.callouts ?? 0, 'no callout');
+    assert.equal((after['reason.unverifiable'] ?? 0) - (before['reason.unverifiable'] ?? 0), 2);
+  });
+
   it('knows a sender at a local domain written in UTF-8 (SMTPUTF8) when the list holds its A-label (was a callout and 550)', async () => {
     const [remote, before] = [await remoteLog(), await counters('enforce')];
     const id = `X-Cbv-Test: ${randomUUID()}`;

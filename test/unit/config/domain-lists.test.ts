@@ -46,6 +46,30 @@ describe('domain lists in the configuration', () => {
     ]);
   });
 
+  it('reads a domain in NFD, with ideographic or full-width stops, or an A-label in upper case, as the same one', () => {
+    const c = parseConfig(
+      {
+        service: { skip_domains: ['bu\u0308cher。example。', 'XN--MLLER-KVA.EXAMPLE.', 'straße．example'] },
+        policy: {
+          local_domains: ['Bu\u0308cher｡Example', 'xn--bcher-kva.example'],
+          allow_senders: ['[IPv6:2001:DB8:0:0::1]', 'x@[ipv6:0:0::1]', 'Ghost@Stra\u00dfe。example'],
+        },
+      },
+      'cbv.yaml',
+    );
+    assert.deepEqual(c.service.skip_domains, [
+      'xn--bcher-kva.example',
+      'xn--mller-kva.example',
+      'xn--strae-oqa.example',
+    ]);
+    assert.deepEqual(c.policy.local_domains, ['xn--bcher-kva.example', 'xn--bcher-kva.example']);
+    assert.deepEqual(c.policy.allow_senders, [
+      '[IPv6:2001:db8::1]',
+      'x@[IPv6:::1]',
+      'Ghost@xn--strae-oqa.example',
+    ]);
+  });
+
   it('refuses what is not a domain, naming the key, in one line', () => {
     fails(
       { policy: { local_domains: ['exa mple.org'] } },

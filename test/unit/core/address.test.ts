@@ -108,6 +108,18 @@ describe('parseMailbox', () => {
     assert.equal(ok('<"@a.example:u"@example.org>').address, '"@a.example:u"@example.org');
   });
 
+  it('reads ideographic and full-width stops as dots before the dot rules (RFC 3490 3.1)', () => {
+    for (const domain of [
+      'bücher。example。',
+      'bücher．example.',
+      'BÜCHER｡EXAMPLE',
+      'xn--bcher-kva。example',
+    ])
+      assert.equal(ok(`u@${domain}`).domain, 'xn--bcher-kva.example', domain);
+    bad('u@bücher。。example', /empty label/);
+    bad('u@。bücher.example', /starts with a dot/);
+  });
+
   it('writes an address literal one way, however it is spelled (RFC 5952 for IPv6)', () => {
     for (const spelling of [
       '[IPv6:2001:DB8:0::1]',
