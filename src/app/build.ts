@@ -226,6 +226,7 @@ export function limitOptions(config: Readonly<Config>): LimitOptions {
     mxConcurrency: l.mx_concurrency,
     mxRate: l.mx_rate,
     mxBurst: l.mx_burst,
+    mxSiteShare: l.mx_site_share,
     flood: { threshold: l.flood_threshold, windowMs: ms(l.flood_window), cooldownMs: ms(l.flood_cooldown) },
   };
 }

@@ -434,6 +434,14 @@ export const limitsSchema = z
     ),
     mx_rate: z.number().positive().max(100_000).default(2).describe('Sessions per second to one MX address.'),
     mx_burst: count(10, 'Sessions to one MX address allowed at once after a quiet spell.', 100_000),
+    mx_site_share: z
+      .number()
+      .gt(0)
+      .max(0.5)
+      .default(0.25)
+      .describe(
+        "The part of the global pool (0 to 0.5) the sessions to one MX site (the MX host's registrable domain: mx1..mx60.hoster.example are one) and to one network (IPv4 /24, IPv6 /48) may hold, never less than mx_concurrency: a provider or a forger with many MX addresses that stall holds this much, not the whole pool.",
+      ),
     flood_threshold: count(
       5,
       "Distinct never-seen addresses at one site (registrable domain: a domain and its subdomains) that its MX answers user_unknown within flood_window (and that outnumber those it confirms) that trip the flood breaker: a forged-sender flood's signature. A site whose new senders exist never trips.",

@@ -54,12 +54,14 @@ export interface EngineOptions {
 }
 
 /**
- * Asked before each connection with the exact IP. Returns a release function
- * (called once the session is closed) or null to refuse: the service uses it
- * for per-MX-address concurrency and rate limits.
+ * Asked before each connection with the exact IP, and the MX host name it is
+ * an address of (an address literal's own text when the domain is one).
+ * Returns a release function (called once the session is closed) or null to
+ * refuse: the service uses it for per-MX-address and per-MX-site concurrency
+ * and rate limits.
  */
 export interface ConnectGate {
-  acquire(ip: string, signal: AbortSignal): Promise<(() => void) | null>;
+  acquire(ip: string, signal: AbortSignal, host?: string): Promise<(() => void) | null>;
 }
 
 export interface EngineDeps {

@@ -12,11 +12,20 @@
  * queued behind a slow destination: 110 senders at domains whose MX is one
  * tarpit hold that tarpit's 2 sessions, not all 100 slots, and a sender at a
  * healthy domain still gets through. The pool itself hands a freed slot to the
- * waiting MX address that holds the fewest (fair-pool.ts).
+ * waiting MX site that holds the fewest (fair-pool.ts).
+ *
+ * Many addresses are one destination too. A provider (or a forger) whose MX
+ * hosts are mx1..mx60.hoster.example, or sixty addresses in one network, would
+ * get sixty per-address shares: 110 senders at distinct domains it hosts held
+ * all 100 slots while it stalled, and a sender elsewhere was deferred. So every
+ * session also counts against its MX site (the MX host's registrable domain)
+ * and its network (IPv4 /24, IPv6 /48), each held to `mxSiteShare` of the pool.
  */
+import ipaddr from 'ipaddr.js';
 import type { ConnectGate } from '../core/index.js';
 import { FairPool } from './fair-pool.js';
 import { FloodBreaker, type FloodEvidence, type FloodOptions } from './flood-breaker.js';
+import { floodSite } from './flood-site.js';
 import type { FleetLimits } from './fleet-limits.js';
 import { KeyedSemaphore, type Release } from './semaphore.js';
 import { TokenBuckets } from './token-bucket.js';
@@ -29,7 +38,42 @@ export interface LimitOptions {
   mxConcurrency: number;
   mxRate: number;
   mxBurst: number;
+  /**
+   * The part of the global pool one MX site, and one network, may hold (0 < share <= 0.5;
+   * default 0.25), never less than mxConcurrency.
+   */
+  mxSiteShare?: number;
   flood: FloodOptions;
+}
+
+/** The default of LimitOptions.mxSiteShare (limits.mx_site_share). */
+export const MX_SITE_SHARE = 0.25;
+
+/**
+ * The destinations a session counts against besides its address: the MX host's site (its
+ * registrable domain; none for an address literal) and the address's network (IPv4 /24,
+ * IPv6 /48, the units providers and forgers are given addresses in).
+ */
+export function mxDestinations(
+  ip: string,
+  host: string | undefined,
+): { site: string | null; network: string } {
+  const name =
+    host && !host.startsWith('[') && !ipaddr.isValid(host) ? host.toLowerCase().replace(/\.$/, '') : null;
+  let network = ip;
+  if (ipaddr.isValid(ip)) {
+    const addr = ipaddr.process(ip);
+    const bits = addr.kind() === 'ipv4' ? 24 : 48;
+    network = `${ipaddr.fromByteArray(maskBytes(addr.toByteArray(), bits)).toString()}/${bits}`;
+  }
+  return { site: name ? floodSite(name) : null, network };
+}
+
+function maskBytes(bytes: number[], bits: number): number[] {
+  return bytes.map((b, i) => {
+    const keep = Math.max(0, Math.min(8, bits - i * 8));
+    return b & (0xff << (8 - keep)) & 0xff;
+  });
 }
 
 export type LimitRefusal = 'global' | 'domain_concurrency' | 'domain_rate' | 'mx';
@@ -66,6 +110,8 @@ export class CalloutLimits {
   private readonly domainBuckets: TokenBuckets;
   private readonly mx: KeyedSemaphore;
   private readonly mxBuckets: TokenBuckets;
+  /** Sessions per MX site and per network: keys 'site:<registrable domain>' and 'net:<prefix>'. */
+  private readonly mxSites: KeyedSemaphore;
   readonly flood: FloodBreaker;
   /** Called with each refusal, for logs and metrics. */
   onRefusal: (what: LimitRefusal, key: string) => void = () => undefined;
@@ -83,6 +129,8 @@ export class CalloutLimits {
     this.domainBuckets = new TokenBuckets({ rate: options.domainRate, burst: options.domainBurst });
     this.mx = new KeyedSemaphore(options.mxConcurrency);
     this.mxBuckets = new TokenBuckets({ rate: options.mxRate, burst: options.mxBurst });
+    const share = Math.floor(options.globalConcurrency * (options.mxSiteShare ?? MX_SITE_SHARE));
+    this.mxSites = new KeyedSemaphore(Math.max(1, options.mxConcurrency, share));
     this.flood = new FloodBreaker(options.flood);
   }
 
@@ -152,12 +200,12 @@ export class CalloutLimits {
 
   /**
    * The engine's gate, before each connection: the MX address's concurrency
-   * and rate first (this node's, then the fleet's), then a slot of the global
-   * pool, all within the callout's signal. The release frees them all when
-   * the session has closed.
+   * and rate first (this node's, then the fleet's), then its site's and its
+   * network's share, then a slot of the global pool, all within the callout's
+   * signal. The release frees them all when the session has closed.
    */
   readonly gate: ConnectGate = {
-    acquire: async (ip, signal) => {
+    acquire: async (ip, signal, host) => {
       const slot = await this.mx.acquire(ip, signal);
       if (!slot) {
         this.refuse('mx', ip);
@@ -174,8 +222,16 @@ export class CalloutLimits {
         this.refuse('mx', ip);
         return null;
       }
-      const globalSlot = await this.global.acquire(ip, signal);
+      const shares = await this.siteShares(ip, host, signal);
+      if (typeof shares === 'string') {
+        fleetSlot();
+        slot();
+        this.refuse('mx', shares);
+        return null;
+      }
+      const globalSlot = await this.global.acquire(shares.key, signal);
       if (!globalSlot) {
+        shares.release();
         fleetSlot();
         slot();
         this.refuse('global', ip);
@@ -183,11 +239,38 @@ export class CalloutLimits {
       }
       return () => {
         globalSlot();
+        shares.release();
         fleetSlot();
         slot();
       };
     },
   };
+
+  /**
+   * A slot of the MX site's share and of the network's (this node's), or the key that had none
+   * before the signal. `key` is what the global pool is shared by: the site, else the network.
+   */
+  private async siteShares(
+    ip: string,
+    host: string | undefined,
+    signal: AbortSignal,
+  ): Promise<{ key: string; release: Release } | string> {
+    const { site, network } = mxDestinations(ip, host);
+    const keys = [...(site ? [`site:${site}`] : []), `net:${network}`];
+    const held: Release[] = [];
+    const release = (): void => {
+      for (const r of held) r();
+    };
+    for (const key of keys) {
+      const r = await this.mxSites.acquire(key, signal);
+      if (!r) {
+        release();
+        return key;
+      }
+      held.push(r);
+    }
+    return { key: keys[0] ?? network, release };
+  }
 
   private refuse(what: LimitRefusal, key: string): LimitRefusal {
     this.onRefusal(what, key);

@@ -79,6 +79,84 @@ describe('a tarpit MX shared by many sender domains', { timeout: 60_000 }, () =>
   });
 });
 
+/** Stalling listeners on 127.0.5.1..count, one port: one provider's many MX addresses, in one /24. */
+async function tarpitFarm(count: number): Promise<ScriptedServer[]> {
+  const first = await startScriptedServer({ host: '127.0.5.1', greeting: [STALL] });
+  const farm = [first];
+  for (let i = 2; i <= count; i++)
+    farm.push(await startScriptedServer({ host: `127.0.5.${i}`, port: first.port, greeting: [STALL] }));
+  return farm;
+}
+
+describe(
+  'a provider whose many MX addresses stall, serving many sender domains',
+  { timeout: 120_000 },
+  () => {
+    const ADDRESSES = 60; // 2 sessions each would be 120: more than the pool of 100
+    let farm: ScriptedServer[];
+    let healthy: ScriptedServer;
+    before(async () => {
+      farm = await tarpitFarm(ADDRESSES);
+      healthy = await startScriptedServer({
+        host: '127.0.0.3',
+        port: farm[0]?.port ?? 0,
+        replies: {
+          RCPT: (line) => [line.includes('<alice@') ? '250 2.1.5 Ok\r\n' : '550 5.1.1 User unknown\r\n'],
+        },
+      });
+    });
+    after(async () => {
+      for (const t of farm) await t.close();
+      await healthy.close();
+    });
+    const farmSessions = (): number => farm.reduce((n, t) => n + t.sessions.length, 0);
+
+    /** 110 senders at distinct sites, each domain's MX named by `mxName(i)`, on the farm's addresses. */
+    async function flood(mxName: (i: number) => string): Promise<void> {
+      const zone: Record<string, ZoneRecords> = {
+        'mx.healthy.test': { a: ['127.0.0.3'] },
+        'healthy.test': { mx: [{ exchange: 'mx.healthy.test', priority: 10 }] },
+      };
+      for (let i = 0; i < TARPIT_DOMAINS; i++) {
+        zone[mxName(i)] = { a: [`127.0.5.${(i % ADDRESSES) + 1}`] };
+        zone[`sender${i}.test`] = { mx: [{ exchange: mxName(i), priority: 10 }] };
+      }
+      const port = farm[0]?.port ?? 0;
+      const base = testEngineOptions(port);
+      const s = testService(port, new StaticResolver(zone), {
+        limits: limitOptions(defaultConfig()),
+        inlineBudgetMs: 5000,
+        engine: {
+          probe: { ...base.probe, timeouts: { ...base.probe.timeouts, greeting: 20_000 } },
+          budgetMs: 30_000,
+        },
+      });
+      try {
+        const from = farmSessions();
+        const stuck = Array.from({ length: TARPIT_DOMAINS }, (_, i) =>
+          s.verifier.verify(`user@sender${i}.test`),
+        );
+        // The farm's share of the pool (a quarter: 25 sessions) is taken; the other callouts wait.
+        while (farmSessions() - from < 25) await new Promise((r) => setTimeout(r, 10));
+        const v = await s.verifier.verify('alice@healthy.test');
+        assert.equal(v.reason, 'accepted', `${v.rule}: ${v.message}`);
+        assert.ok(s.limits.snapshot().inFlight <= 25, `in flight: ${s.limits.snapshot().inFlight}`);
+        for (const a of await Promise.all(stuck))
+          assert.equal(a.temporary, true, `${a.address}: ${a.reason}`);
+        assert.equal(farmSessions() - from, 25, 'the farm never had more than its share');
+      } finally {
+        await s.verifier.close(0);
+      }
+    }
+
+    it('MX hosts mx0..mx109 of one site: the site holds its share, a sender elsewhere is verified (was pending)', () =>
+      flood((i) => `mx${i}.farm.test`));
+
+    it('MX hosts at 110 different sites, all in one /24: the network holds its share (was pending)', () =>
+      flood((i) => `mx.farm${i}.test`));
+  },
+);
+
 describe('CalloutLimits: where each wait happens', () => {
   const signal = (): AbortSignal => new AbortController().signal;
 
