@@ -11,6 +11,7 @@
  * allow-listed senders. When cbv cannot answer within the timeout, the message continues
  * (fail-open) or is deferred, as configured: a verifier outage must never cost legitimate mail.
  */
+const { domainToASCII } = require('node:url');
 const constants = require('haraka-constants');
 const DSN = require('haraka-dsn');
 const { PolicyClient } = require('./lib/policy-client');
@@ -23,6 +24,26 @@ const { readAction } = require('./lib/policy-action');
 function addressOf(addr) {
   if (!addr) return '';
   return typeof addr.address === 'function' ? addr.address() : String(addr.address ?? '');
+}
+
+/**
+ * A domain as cbv compares it: A-labels, lower case, no trailing dot. Entries in cbv.ini and the
+ * domains of envelope addresses are both read through it, so `Bücher.Example.` in the file matches
+ * a sender at `xn--bcher-kva.example` and the reverse (a U-label, upper case or a final dot in
+ * either made the allow list miss, and cbv was asked about a sender the administrator exempted).
+ */
+function canonicalDomain(domain) {
+  const name = String(domain).trim().replace(/\.$/, '');
+  const ascii = /^[\x21-\x7e]*$/.test(name) ? name : domainToASCII(name.normalize('NFC'));
+  return (ascii || name).toLowerCase();
+}
+
+/** An address (local part in lower case, domain canonical), a domain, or a `.parent` domain. */
+function canonicalEntry(entry) {
+  const at = entry.lastIndexOf('@');
+  if (at >= 0) return `${entry.slice(0, at).toLowerCase()}@${canonicalDomain(entry.slice(at + 1))}`;
+  if (entry.startsWith('.')) return `.${canonicalDomain(entry.slice(1))}`;
+  return canonicalDomain(entry);
 }
 
 exports.register = function () {
@@ -40,8 +61,9 @@ exports.load_cbv_ini = function () {
   const list = (value) =>
     String(value ?? '')
       .split(/[\s,]+/)
-      .map((s) => s.trim().toLowerCase())
-      .filter(Boolean);
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .map(canonicalEntry);
   const rejectAt = String(main.reject_at ?? 'mail').toLowerCase();
   this.settings = {
     timeoutMs: Math.round(1000 * Number(server.timeout ?? 15)),
@@ -68,7 +90,7 @@ exports.shutdown = function () {
 
 /** True when the sender (an address or its domain) is on the plugin's allow list. */
 exports.is_allowed = function (address) {
-  const lower = address.toLowerCase();
+  const lower = canonicalEntry(address);
   const domain = lower.slice(lower.lastIndexOf('@') + 1);
   const skip = this.settings.skipSenders;
   if (skip.has(lower) || skip.has(domain)) return true;
@@ -159,7 +181,7 @@ exports.check_recipient = function (next, connection, params) {
   const txn = connection.transaction;
   if (!txn) return next();
   const rcpt = params[0];
-  const domain = String(rcpt?.host ?? '').toLowerCase();
+  const domain = canonicalDomain(rcpt?.host ?? '');
   const forward = this.settings.callforward.has(domain);
   // With reject_at=rcpt, the first recipient carries the sender check (cbv verifies once per
   // message, by its instance); later recipients are asked only to call-forward.
