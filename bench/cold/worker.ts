@@ -3,9 +3,13 @@
  * its own (so its CPU time is its own). Prints one JSON line: time, CPU, and how many answers
  * were right.
  *
- *   node --import tsx bench/cold/worker.ts cbv|deep-email-validator|email-existence LIST CONCURRENCY
+ *   node worker.mjs cbv|deep-email-validator|email-existence LIST CONCURRENCY [WARMUP_LIST [PIDS]]
  *
- * LIST has one "address known|unknown" per line. The competitors come from bench/node_modules
+ * (bench/cold.ts compiles this file to worker.mjs with esbuild, as `npm run build` compiles cbv.)
+ * LIST and WARMUP_LIST have one "address known|unknown" per line. The warm-up list is verified
+ * first, at the same concurrency, and not timed: a daemon's JIT warm-up happens once, not per
+ * verification. PIDS (comma-separated: the MX and DNS servers) have their CPU read from /proc
+ * while the clock runs. The competitors come from bench/node_modules
  * (bench/package.json); they use the system resolver and port 25, as they always do.
  */
 import { readFileSync } from 'node:fs';
@@ -85,17 +89,36 @@ function existence(): Checker {
     });
 }
 
-async function main(): Promise<void> {
-  const [tool, listFile, concurrencyArg] = process.argv.slice(2);
-  if (!tool || !listFile) throw new Error('usage: worker.ts TOOL LIST CONCURRENCY');
-  const concurrency = Number(concurrencyArg ?? 50);
-  const list = readFileSync(listFile, 'utf8')
+interface Item {
+  address: string;
+  known: boolean;
+}
+
+function readList(file: string | undefined): Item[] {
+  if (!file) return [];
+  return readFileSync(file, 'utf8')
     .split('\n')
     .filter((line) => line !== '')
     .map((line) => {
       const [address = '', kind] = line.split(' ');
       return { address, known: kind === 'known' };
     });
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (clock ticks of 10 ms). */
+function procCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+async function main(): Promise<void> {
+  const [tool, listFile, concurrencyArg, warmupFile, pidsArg] = process.argv.slice(2);
+  if (!tool || !listFile) throw new Error('usage: worker.mjs TOOL LIST CONCURRENCY [WARMUP_LIST [PIDS]]');
+  const concurrency = Number(concurrencyArg ?? 50);
+  const list = readList(listFile);
+  const warmupList = readList(warmupFile);
+  const pids = (pidsArg ?? '').split(',').filter(Boolean).map(Number);
   let check: Checker;
   let settle = (): Promise<void> => Promise.resolve();
   if (tool === 'cbv') ({ check, settle } = cbv());
@@ -103,27 +126,39 @@ async function main(): Promise<void> {
   else if (tool === 'email-existence') check = existence();
   else throw new Error(`unknown tool ${tool}`);
 
+  /** Verifies every item of `items` at the concurrency; tallies into the given counters. */
+  const runList = async (items: readonly Item[], tally: (item: Item, o: Outcome) => void): Promise<void> => {
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      for (let item = items[next++]; item; item = items[next++]) tally(item, await check(item.address));
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+    await settle();
+  };
+  let warmRight = 0;
+  await runList(warmupList, (item, { answer }) => {
+    if (answer === (item.known ? 'valid' : 'invalid')) warmRight++;
+  });
+
   const answers: Record<Answer, number> = { valid: 0, invalid: 0, unknown: 0 };
   const details: Record<string, number> = {};
   const wrong: string[] = [];
   let right = 0;
-  let next = 0;
+  const servers0 = pids.map(procCpuSeconds);
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  const worker = async (): Promise<void> => {
-    for (let item = list[next++]; item; item = list[next++]) {
-      const { answer, detail } = await check(item.address);
-      answers[answer]++;
-      details[detail] = (details[detail] ?? 0) + 1;
-      if (answer === (item.known ? 'valid' : 'invalid')) right++;
-      else if (wrong.length < 5)
-        wrong.push(`${item.address} (${item.known ? 'known' : 'unknown'}): ${answer}, ${detail}`);
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  await settle();
+  const fromUs = Number(process.hrtime.bigint() / 1000n);
+  await runList(list, (item, { answer, detail }) => {
+    answers[answer]++;
+    details[detail] = (details[detail] ?? 0) + 1;
+    if (answer === (item.known ? 'valid' : 'invalid')) right++;
+    else if (wrong.length < 5)
+      wrong.push(`${item.address} (${item.known ? 'known' : 'unknown'}): ${answer}, ${detail}`);
+  });
   const seconds = (performance.now() - t0) / 1000;
+  const toUs = Number(process.hrtime.bigint() / 1000n);
   const cpu = process.cpuUsage(cpu0);
+  const serverCpuSeconds = pids.reduce((sum, pid, i) => sum + procCpuSeconds(pid) - (servers0[i] ?? 0), 0);
   console.log(
     JSON.stringify({
       tool,
@@ -136,6 +171,10 @@ async function main(): Promise<void> {
       right,
       details,
       wrongExamples: wrong,
+      serverCpuSeconds,
+      warmup: { verifications: warmupList.length, right: warmRight },
+      // The timed stretch on the monotonic clock of --cpu-prof's profile, to summarise only it.
+      window: { fromUs, toUs },
     }),
   );
 }
