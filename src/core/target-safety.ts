@@ -43,8 +43,14 @@ export class TargetPolicy {
   }
 
   check(ip: string): SafetyDecision {
-    if (!ipaddr.isValid(ip)) return { safe: false, range: 'not an IP address' };
-    const parsed = normalise(ipaddr.parse(ip));
+    let address: ipaddr.IPv4 | ipaddr.IPv6;
+    try {
+      // One parse (isValid() then parse() would read the text twice, on every connection).
+      address = ipaddr.parse(ip);
+    } catch {
+      return { safe: false, range: 'not an IP address' };
+    }
+    const parsed = normalise(address);
     if (this.allowed.contains(parsed)) return { safe: true };
     const range = parsed.range();
     if (range !== 'unicast') return { safe: false, range };

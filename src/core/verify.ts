@@ -11,8 +11,9 @@
  * randomness are injected. It never logs and never throws for anything a
  * remote party can cause: every such path ends in a Verdict.
  */
-import { randomBytes } from 'node:crypto';
-import { parseMailbox, type Mailbox } from './address.js';
+import { randomFillSync } from 'node:crypto';
+import { parseMailbox, type Mailbox, type ParseResult } from './address.js';
+import { Budget } from './budget.js';
 import { newAddressState, type AddressState, type Attempt } from './callout/batch.js';
 import { chooseAnswer } from './callout/choose.js';
 import { refusedMessage, targetsOf, type TargetList } from './callout/targets.js';
@@ -98,10 +99,27 @@ export interface EngineVerdict extends Verdict {
   probePunished: boolean;
 }
 
+const LOCAL_PART_ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';
+const LOCAL_PART_LENGTH = 16;
+/**
+ * Random octets for the probes' local parts, drawn from the CSPRNG 4 KiB at a time (one
+ * `randomBytes` call per verification cost more than the rest of making the local part); every
+ * octet is used once, so each local part is as unguessable as with its own call.
+ */
+const randomPool = Buffer.alloc(4096);
+let randomPoolAt = randomPool.length;
+
 /** An unguessable local part for the catch-all probe: 80 random bits, lower-case letters and digits. */
 export function defaultRandomLocalPart(): string {
-  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
-  return Array.from(randomBytes(16), (b) => alphabet[b & 31]).join('');
+  if (randomPoolAt + LOCAL_PART_LENGTH > randomPool.length) {
+    randomFillSync(randomPool);
+    randomPoolAt = 0;
+  }
+  let local = '';
+  for (let i = 0; i < LOCAL_PART_LENGTH; i++)
+    local += LOCAL_PART_ALPHABET.charAt((randomPool[randomPoolAt + i] ?? 0) & 31);
+  randomPoolAt += LOCAL_PART_LENGTH;
+  return local;
 }
 
 /** The verdict says where the address went beyond RFC 5321 (an SRS sender's long local part, say). */
@@ -132,11 +150,31 @@ export class VerificationEngine {
     while (this.closing.size > 0) await Promise.all([...this.closing]);
   }
 
-  /** One address: a batch of one. */
+  /** One address: a batch of one (what verifyBatch does for it, without the grouping). */
   async verify(input: string, opts: VerifyOptions = {}): Promise<EngineVerdict> {
-    const [verdict] = await this.verifyBatch([input], opts);
-    if (!verdict) throw new Error('verifyBatch returned no verdict');
-    return verdict;
+    const startedAt = Date.now();
+    const parsed = this.parse(input);
+    if (!parsed.ok) return this.syntaxVerdict(input, parsed, startedAt);
+    const [verdict] = await this.verifyDomain([parsed.mailbox], opts, startedAt);
+    if (!verdict) throw new Error('verifyDomain returned no verdict');
+    return withNotes(verdict, parsed.mailbox.notes);
+  }
+
+  private parse(input: string): ParseResult {
+    return parseMailbox(input, { singleLabelDomains: this.options.singleLabelDomains ?? false });
+  }
+
+  private syntaxVerdict(
+    input: string,
+    parsed: Extract<ParseResult, { ok: false }>,
+    startedAt: number,
+  ): EngineVerdict {
+    const unverifiable = parsed.kind === 'unverifiable';
+    return this.verdict(input, '', startedAt, {
+      reason: unverifiable ? 'unverifiable' : 'invalid_syntax',
+      rule: unverifiable ? 'local.unverifiable' : 'local.invalid-syntax',
+      message: parsed.error,
+    });
   }
 
   /**
@@ -153,14 +191,9 @@ export class VerificationEngine {
     const verdicts: EngineVerdict[] = new Array<EngineVerdict>(inputs.length);
     const byDomain = new Map<string, { index: number; mailbox: Mailbox }[]>();
     inputs.forEach((input, index) => {
-      const parsed = parseMailbox(input, { singleLabelDomains: this.options.singleLabelDomains ?? false });
+      const parsed = this.parse(input);
       if (!parsed.ok) {
-        const unverifiable = parsed.kind === 'unverifiable';
-        verdicts[index] = this.verdict(input, '', startedAt, {
-          reason: unverifiable ? 'unverifiable' : 'invalid_syntax',
-          rule: unverifiable ? 'local.unverifiable' : 'local.invalid-syntax',
-          message: parsed.error,
-        });
+        verdicts[index] = this.syntaxVerdict(input, parsed, startedAt);
         return;
       }
       const group = byDomain.get(parsed.mailbox.domain) ?? [];
@@ -188,14 +221,20 @@ export class VerificationEngine {
     opts: VerifyOptions,
     startedAt: number,
   ): Promise<EngineVerdict[]> {
-    const budget = AbortSignal.timeout(this.options.budgetMs);
-    const signal = opts.signal ? AbortSignal.any([budget, opts.signal]) : budget;
     const first = mailboxes[0];
     if (!first) return [];
-    const route = singleLabelRoute(first.domain, await this.route(first, signal, opts.signal));
-    if (route.kind === 'verdict')
-      return mailboxes.map((m) => this.verdict(m.address, m.domain, startedAt, route));
-    return this.callout(mailboxes, route.hosts, signal, opts, startedAt);
+    const budget = new Budget(this.options.budgetMs, opts.signal);
+    // The sessions' RSET/QUIT may go on after the verdicts: the budget still bounds them.
+    const closes: Promise<void>[] = [];
+    try {
+      const route = singleLabelRoute(first.domain, await this.route(first, budget.signal, opts.signal));
+      if (route.kind === 'verdict')
+        return mailboxes.map((m) => this.verdict(m.address, m.domain, startedAt, route));
+      return await this.callout(mailboxes, route.hosts, budget.signal, opts, startedAt, closes);
+    } finally {
+      if (closes.length === 0) budget.release();
+      else void Promise.all(closes).then(budget.release, budget.release);
+    }
   }
 
   /** The mail hosts, or the verdict that ends here. `cancel` is the caller's own signal. */
@@ -255,9 +294,10 @@ export class VerificationEngine {
     signal: AbortSignal,
     opts: VerifyOptions,
     startedAt: number,
+    closes: Promise<void>[],
   ): Promise<EngineVerdict[]> {
     const { targets, refused } = targetsOf(hosts, this.targets, this.options.maxAddresses);
-    const ctx = this.context(mailboxes, signal, opts, startedAt);
+    const ctx = this.context(mailboxes, signal, opts, startedAt, closes);
     const states = mailboxes.map(newAddressState);
     for (const { target, range } of refused) {
       ctx.transcripts.push([
@@ -291,8 +331,8 @@ export class VerificationEngine {
     signal: AbortSignal,
     opts: VerifyOptions,
     startedAt: number,
+    closes: Promise<void>[],
   ): CalloutContext {
-    const closes: Promise<void>[] = [];
     return {
       probe: this.probe,
       gate: this.deps.gate,
@@ -304,6 +344,7 @@ export class VerificationEngine {
       signal,
       startedAt,
       budgetMs: this.options.budgetMs,
+      transcript: opts.transcript ?? false,
       transcripts: [],
       closes,
       track: (closed) => {

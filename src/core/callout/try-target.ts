@@ -28,6 +28,8 @@ export interface CalloutContext {
   signal: AbortSignal;
   startedAt: number;
   budgetMs: number;
+  /** Record the sessions' transcripts (asked for by the caller; otherwise not kept at all). */
+  transcript: boolean;
   /** Per-session transcripts, by reference: RSET/QUIT lines may still arrive after the decision. */
   transcripts: TranscriptLine[][];
   closes: Promise<void>[];
@@ -77,6 +79,7 @@ export async function tryTarget(
       startedAt: ctx.startedAt,
       budgetMs: ctx.budgetMs,
       plainOnly: host.plainOnly,
+      transcript: ctx.transcript,
     });
     void outcome.closed.then(release);
     ctx.track(outcome.closed);

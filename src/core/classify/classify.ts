@@ -28,6 +28,20 @@ export function textForRules(reply: SmtpReply): string {
     .replace(/[^\s<>()[\]"',;:]+@[^\s<>()[\]"',;:]+/g, 'address');
 }
 
+/** The rule's stage and basic-code conditions (`code`: the reply's three digits as text). */
+function headMatches(rule: ReplyRule, stage: Stage, code: string): boolean {
+  return rule.stages.includes(stage) && rule.code.test(code);
+}
+
+/** The rule's other conditions; `text` makes textForRules() when a text pattern needs it. */
+function bodyMatches(rule: ReplyRule, reply: SmtpReply, ctx: ClassifyContext, text: () => string): boolean {
+  if (rule.enhanced === null && reply.enhancedCode !== null) return false;
+  if (rule.enhanced && (reply.enhancedCode === null || !rule.enhanced.test(reply.enhancedCode))) return false;
+  if (rule.nullSender !== undefined && rule.nullSender !== ctx.nullSender) return false;
+  if (rule.text && !rule.text.test(text())) return false;
+  return true;
+}
+
 export function ruleMatches(
   rule: ReplyRule,
   stage: Stage,
@@ -35,13 +49,31 @@ export function ruleMatches(
   ctx: ClassifyContext,
   text: string = textForRules(reply),
 ): boolean {
-  if (!rule.stages.includes(stage)) return false;
-  if (!rule.code.test(String(reply.code))) return false;
-  if (rule.enhanced === null && reply.enhancedCode !== null) return false;
-  if (rule.enhanced && (reply.enhancedCode === null || !rule.enhanced.test(reply.enhancedCode))) return false;
-  if (rule.nullSender !== undefined && rule.nullSender !== ctx.nullSender) return false;
-  if (rule.text && !rule.text.test(text)) return false;
-  return true;
+  return headMatches(rule, stage, String(reply.code)) && bodyMatches(rule, reply, ctx, () => text);
+}
+
+/** Most (stage, code) pairs remembered per table: 11 stages x 400 codes fit. */
+const MAX_CANDIDATE_LISTS = 8192;
+const candidateLists = new WeakMap<readonly ReplyRule[], Map<string, readonly ReplyRule[]>>();
+
+/**
+ * The rules of `rules` whose stage and code conditions hold for (stage, code), in table order,
+ * worked out once per pair: every reply used to test the codes of the whole table (some fifty
+ * regular expressions) before the rule for a plain 250 was reached.
+ */
+function candidates(rules: readonly ReplyRule[], stage: Stage, code: string): readonly ReplyRule[] {
+  let lists = candidateLists.get(rules);
+  if (!lists) {
+    lists = new Map();
+    candidateLists.set(rules, lists);
+  }
+  const key = `${stage} ${code}`;
+  let list = lists.get(key);
+  if (!list) {
+    list = rules.filter((rule) => headMatches(rule, stage, code));
+    if (lists.size < MAX_CANDIDATE_LISTS) lists.set(key, list);
+  }
+  return list;
 }
 
 export function classifyReply(
@@ -50,8 +82,10 @@ export function classifyReply(
   ctx: ClassifyContext,
   rules: readonly ReplyRule[] = RULES,
 ): Classification {
-  const text = textForRules(reply);
-  const rule = rules.find((r) => ruleMatches(r, stage, reply, ctx, text));
+  let text: string | null = null;
+  // Made once, and only when a rule that reads the text is reached.
+  const textOnce = (): string => (text ??= textForRules(reply));
+  const rule = candidates(rules, stage, String(reply.code)).find((r) => bodyMatches(r, reply, ctx, textOnce));
   if (rule)
     return rule.about
       ? { outcome: rule.outcome, rule: rule.id, about: rule.about }

@@ -69,13 +69,11 @@ export class NodeDnsResolver implements DnsResolver {
     if (options.servers.length > 0) this.resolver.setServers([...options.servers]);
   }
 
-  private async ask<T>(rrtype: string, name: string, query: () => Promise<T>): Promise<T> {
-    try {
-      return await query();
-    } catch (error) {
+  private ask<T>(rrtype: string, name: string, query: () => Promise<T>): Promise<T> {
+    return query().catch((error: unknown) => {
       const { kind, detail } = kindOf((error as NodeJS.ErrnoException).code);
       throw new DnsLookupError(kind, name, rrtype, detail);
-    }
+    });
   }
 
   resolveMx(name: string): Promise<MxRecord[]> {

@@ -60,6 +60,8 @@ export class SmtpConnection {
     private readonly signal: AbortSignal,
     private readonly startedAt: number,
     private readonly budgetMs: number,
+    /** Keep a transcript (false: `transcript` stays empty and `note` does nothing). */
+    readonly recording = true,
   ) {
     this.socket = socket;
     this.sockets.push(socket);
@@ -141,6 +143,7 @@ export class SmtpConnection {
   }
 
   private noteReply(reply: SmtpReply): void {
+    if (!this.recording) return;
     reply.lines.forEach((text, i) => {
       const sep = i < reply.lines.length - 1 ? '-' : ' ';
       this.note('S', `${reply.code}${sep}${text}`);
@@ -176,8 +179,9 @@ export class SmtpConnection {
     this.wakeTicketWaiters(false);
   }
 
+  /** Add a line to the transcript, when it is kept. */
   note(dir: TranscriptLine['dir'], line: string): void {
-    this.transcript.push({ t: Date.now() - this.startedAt, dir, line });
+    if (this.recording) this.transcript.push({ t: Date.now() - this.startedAt, dir, line });
   }
 
   /**

@@ -50,6 +50,8 @@ export interface SessionRequest {
   budgetMs: number;
   /** Skip STARTTLS: set when retrying after a failed opportunistic handshake. */
   plainOnly: boolean;
+  /** Keep the session's transcript (default true); false leaves SessionOutcome.transcript empty. */
+  transcript?: boolean;
 }
 
 export interface SessionOutcome {
@@ -135,7 +137,14 @@ export class Probe {
         deadlineMs: this.options.timeouts.connect,
         signal: req.signal,
       });
-      conn = new SmtpConnection(socket, this.options.limits, req.signal, req.startedAt, req.budgetMs);
+      conn = new SmtpConnection(
+        socket,
+        this.options.limits,
+        req.signal,
+        req.startedAt,
+        req.budgetMs,
+        req.transcript ?? true,
+      );
     } catch (error) {
       const decision = decisionForError(error, 'connect');
       return {
@@ -143,10 +152,13 @@ export class Probe {
         connected: false,
         stage: 'connect',
         closed: Promise.resolve(),
-        transcript: [{ t: Date.now() - req.startedAt, dir: '*', line: decision.message }],
+        transcript:
+          (req.transcript ?? true)
+            ? [{ t: Date.now() - req.startedAt, dir: '*', line: decision.message }]
+            : [],
       };
     }
-    conn.note('*', `connected to ${target.host} [${target.ip}]:${this.options.port}`);
+    if (conn.recording) conn.note('*', `connected to ${target.host} [${target.ip}]:${this.options.port}`);
     const d: Dialogue = { conn, options: this.options, ticketStalls: this.ticketStalls };
     const progress: Progress = { pipelining: false, mailSent: false, quitSent: false };
     let result: Answers;

@@ -33,8 +33,6 @@ export const DEFAULT_REPLY_LIMITS: ReplyLimits = {
   maxReplyBytes: 32 * 1024,
 };
 
-/** The first four octets of a reply line: code, then space, hyphen, or the end of the line. */
-const LINE = /^([2-5][0-9][0-9])([ -])?$/;
 const ENHANCED = /^([245])\.(\d{1,3})\.(\d{1,3})(?=\s|$)/;
 
 /**
@@ -102,14 +100,13 @@ export class ReplyParser {
     // The code and separator must be clean ASCII. The text may hold anything (invalid UTF-8,
     // escape sequences): it is kept as text (reply-text.ts), so a clean code is still read by its
     // code; whatever prints it escapes it (printable.ts).
-    const m = LINE.exec(bytes.subarray(0, 4).toString('latin1'));
-    if (!m || (bytes.length > 3 && m[2] === undefined)) {
+    const code = codeOf(bytes);
+    if (code === null) {
       throw new ProtocolError(
         `malformed reply line: "${printable(replyTextFromBytes(bytes.subarray(0, 80)))}"`,
       );
     }
-    const code = Number(m[1]);
-    const more = m[2] === '-';
+    const more = bytes[3] === HYPHEN;
     const body = replyTextFromBytes(bytes.subarray(4));
     const current = this.current ?? {
       code,
@@ -147,6 +144,24 @@ export class ReplyParser {
     if (current.dropped > 0) reply.droppedLines = current.dropped;
     return reply;
   }
+}
+
+const DIGIT_0 = 0x30;
+const SPACE = 0x20;
+const HYPHEN = 0x2d;
+
+/**
+ * The reply code of a line (RFC 5321 4.2: three digits, the first 2-5), read from its octets:
+ * null unless the line is the code alone or the code then a space or a hyphen.
+ */
+function codeOf(line: Uint8Array): number | null {
+  if (line.length < 3) return null;
+  const a = (line[0] ?? 0) - DIGIT_0;
+  const b = (line[1] ?? 0) - DIGIT_0;
+  const c = (line[2] ?? 0) - DIGIT_0;
+  if (a < 2 || a > 5 || b < 0 || b > 9 || c < 0 || c > 9) return null;
+  if (line.length > 3 && line[3] !== SPACE && line[3] !== HYPHEN) return null;
+  return a * 100 + b * 10 + c;
 }
 
 /** The enhanced status code, only when its class agrees with the basic code (RFC 3463 section 2). */

@@ -6,8 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { classifyReply } from '../../../src/core/classify/classify.js';
-import { NULL_SENDER_EVIDENCE, RULES, isAboutHelo, isAboutUs } from '../../../src/core/classify/rules.js';
+import { classifyReply, ruleMatches } from '../../../src/core/classify/classify.js';
+import {
+  FALLBACK_RULE_ID,
+  NULL_SENDER_EVIDENCE,
+  RULES,
+  isAboutHelo,
+  isAboutUs,
+} from '../../../src/core/classify/rules.js';
 import { ReplyParser } from '../../../src/core/smtp/reply-parser.js';
 import type { Stage } from '../../../src/core/verdict.js';
 
@@ -295,5 +301,48 @@ describe('classification invariants', () => {
         }
       }
     }
+  });
+});
+
+describe('the table as indexed by stage and code', () => {
+  // classifyReply keeps, per (stage, code), the rules whose stage and code conditions hold
+  // (issue 14); the answer must stay the first rule of the whole table that matches, for every
+  // example of every rule at every stage, with either sender, in any order of asking.
+  const STAGES: Stage[] = [
+    'greeting',
+    'ehlo',
+    'helo',
+    'starttls',
+    'mail',
+    'rcpt_random',
+    'rcpt',
+    'vrfy',
+    'quit',
+  ];
+  const replies = RULES.flatMap((rule) =>
+    rule.examples.map((example) => reply(typeof example === 'string' ? example : example.reply)),
+  );
+  const firstMatch = (stage: Stage, r: ReturnType<typeof reply>, nullSender: boolean): string =>
+    RULES.find((rule) => ruleMatches(rule, stage, r, { nullSender }))?.id ?? FALLBACK_RULE_ID;
+
+  it('gives the first matching rule of the whole table, asked in two orders', () => {
+    const asks = STAGES.flatMap((stage) =>
+      replies.flatMap((r) => [true, false].map((nullSender) => ({ stage, r, nullSender }))),
+    );
+    for (const order of [asks, [...asks].reverse()])
+      for (const { stage, r, nullSender } of order)
+        assert.equal(
+          classifyReply(stage, r, { nullSender }).rule,
+          firstMatch(stage, r, nullSender),
+          `${stage} ${r.code} ${JSON.stringify(r.lines)}`,
+        );
+  });
+
+  it('keeps tables apart: a table passed in is indexed on its own', () => {
+    const r = reply('550 5.1.1 <nobody@example.org>: Recipient address rejected: User unknown');
+    const onlyLast = RULES.filter((rule) => rule.id === firstMatch('rcpt', r, true)).slice(0, 1);
+    assert.equal(classifyReply('rcpt', r, { nullSender: true }, []).rule, FALLBACK_RULE_ID);
+    assert.equal(classifyReply('rcpt', r, { nullSender: true }, onlyLast).rule, firstMatch('rcpt', r, true));
+    assert.equal(classifyReply('rcpt', r, { nullSender: true }).rule, firstMatch('rcpt', r, true));
   });
 });

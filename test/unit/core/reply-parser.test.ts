@@ -42,6 +42,44 @@ describe('ReplyParser', () => {
     );
   });
 
+  it('reads a line as RFC 5321 4.2 writes it: three digits, the first 2-5, then space, hyphen or nothing (property)', () => {
+    // The code is read from the octets, without a string or a regular expression (issue 14);
+    // this is the grammar it must keep, over lines built from the octets that matter at each place.
+    const grammar = /^[2-5][0-9][0-9](?:[ -].*)?$/s;
+    const octet = fc.constantFrom(
+      0x30,
+      0x31,
+      0x32,
+      0x35,
+      0x36,
+      0x39,
+      0x2f,
+      0x3a,
+      0x20,
+      0x2d,
+      0x09,
+      0x00,
+      0x41,
+      0xb2,
+    );
+    fc.assert(
+      fc.property(fc.array(octet, { maxLength: 6 }), (octets) => {
+        const line = Buffer.from(octets);
+        const text = line.toString('latin1');
+        let replies: SmtpReply[] | undefined;
+        try {
+          replies = new ReplyParser().push(Buffer.concat([line, Buffer.from('\r\n')]));
+        } catch (error) {
+          assert.ok(error instanceof ProtocolError, String(error));
+        }
+        if (!grammar.test(text)) assert.equal(replies, undefined, `accepted ${JSON.stringify(text)}`);
+        else if (text[3] === '-') assert.deepEqual(replies, [], JSON.stringify(text));
+        else assert.equal(replies?.[0]?.code, Number(text.slice(0, 3)), JSON.stringify(text));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
   it('parses identically one byte at a time', () => {
     assert.deepEqual(parseAll([...EHLO].map((b) => Buffer.from([b]))), parseAll([EHLO]));
   });
@@ -92,6 +130,11 @@ describe('ReplyParser', () => {
     ['a changed code', '250-a\r\n251 b\r\n', /changed code/],
     ['a non-numeric code', 'abc hello\r\n', /malformed/],
     ['a code out of range', '199 hello\r\n', /malformed/],
+    ['a code above the range', '650 hello\r\n', /malformed/],
+    ['a code of two digits', '25\r\n', /malformed/],
+    ['a code followed by a letter', '250x hello\r\n', /malformed/],
+    ['a code followed by a tab', '250\thello\r\n', /malformed/],
+    ['a code of four digits', '2500 hello\r\n', /malformed/],
     ['a NUL inside the code', '25\u00000 ok\r\n', /malformed/],
     ['an escape sequence in place of the separator', '550\u001b[31m no\r\n', /malformed/],
     ['binary garbage without a code', '\u0016\u0003\u0001\u0000\u00ff hello\r\n', /malformed/],

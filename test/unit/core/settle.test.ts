@@ -132,6 +132,56 @@ describe('every session releases its socket and abort listener', () => {
   });
 });
 
+describe('a transcript is kept only when asked for', () => {
+  it('a session records its transcript by default and none with transcript: false', async () => {
+    const s = await server();
+    const options = testEngineOptions(s.port).probe;
+    const probe = new Probe(new TcpConnector(), { ...options, timeouts: quick });
+    const parsed = parseMailbox(`alice@[${s.host}]`);
+    if (!parsed.ok) throw new Error(parsed.error);
+    const request = {
+      target: { host: s.host, ip: s.host, preference: 0 },
+      domain: parsed.mailbox.domain,
+      mailboxes: [parsed.mailbox],
+      probe: true,
+      knownCatchAll: null,
+      lockstep: false,
+      perTransaction: null,
+      randomLocalPart: 'randomprobe123',
+      signal: new AbortController().signal,
+      startedAt: Date.now(),
+      budgetMs: 10_000,
+      plainOnly: false,
+    };
+    const kept = await probe.session(request);
+    const notKept = await probe.session({ ...request, transcript: false });
+    await Promise.all([kept.closed, notKept.closed]);
+    assert.ok(kept.transcript.some((l) => l.dir === 'C' && l.line === `RCPT TO:<alice@[${s.host}]>`));
+    assert.deepEqual(notKept.transcript, []);
+    assert.deepEqual(
+      notKept.answers.map((a) => a?.reason),
+      kept.answers.map((a) => a?.reason),
+    );
+  });
+
+  it('the engine gives the same verdict with and without the transcript, and the transcript only when asked', async () => {
+    const s = await server({
+      replies: { RCPT: ['550 5.1.1 <alice@x>: Recipient address rejected: User unknown\r\n'] },
+    });
+    const engine = new VerificationEngine(testEngineOptions(s.port), {
+      resolver: new StaticResolver({}),
+      connector: new TcpConnector(),
+    });
+    const plain = await engine.verify(`alice@[${s.host}]`, { waitForClose: true });
+    const traced = await engine.verify(`alice@[${s.host}]`, { waitForClose: true, transcript: true });
+    assert.equal(plain.transcript, undefined);
+    assert.ok((traced.transcript ?? []).some((l) => l.dir === 'C' && l.line === 'QUIT'));
+    const { transcript: _t, durationMs: _d1, ...a } = traced;
+    const { durationMs: _d2, ...b } = plain;
+    assert.deepEqual(b, a);
+  });
+});
+
 describe('every verification settles in a verdict', () => {
   it('a fault in the dialogue: the engine answers temporary_failure, never throws, never 5xx', async () => {
     const s = await server();
@@ -164,6 +214,19 @@ describe('every verification settles in a verdict', () => {
   });
 
   for (const [name, script] of PATHS) {
+    it(`${name}: the caller's signal is let go once the verdict and RSET/QUIT are over`, async () => {
+      const s = await server(script);
+      const engine = new VerificationEngine(
+        { ...testEngineOptions(s.port), probe: { ...testEngineOptions(s.port).probe, timeouts: quick } },
+        { resolver: new StaticResolver({}), connector: new TcpConnector() },
+      );
+      const controller = new AbortController();
+      const v = await engine.verify(`alice@[${s.host}]`, { signal: controller.signal });
+      assert.ok(v.reason.length > 0);
+      await engine.idle();
+      assert.equal(getEventListeners(controller.signal, 'abort').length, 0, 'abort listener removed');
+    });
+
     it(`${name}: waitForClose resolves`, async () => {
       const s = await server(script);
       const engine = new VerificationEngine(
