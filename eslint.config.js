@@ -9,6 +9,8 @@ export default tseslint.config(
       'dist/',
       'node_modules/',
       'bench/node_modules/',
+      // Scratch output of the benchmarks (compiled workers, profiles), ignored by git too.
+      'bench/results/tmp/',
       'integrations/*/node_modules/',
       'test-artifacts/',
       'src/frontends/http/dashboard/vendor/',
