@@ -5,8 +5,13 @@ import type { EventCode } from './events.js';
 
 export type { Logger };
 
-/** How much log output is gathered before one write, and how long it may wait at most. */
-const BUFFER_CHARS = 8 * 1024;
+/**
+ * How much log output is gathered before one write, and how long it may wait at most. Each batch
+ * is one trip through libuv's thread pool (a worker woken, a write, the main thread woken again):
+ * at 50,000 cache hits/s, `verify.result` lines make ~15 MB/s, 1,900 trips/s in 8 KiB batches,
+ * 240 in 64 KiB ones.
+ */
+const BUFFER_CHARS = 64 * 1024;
 const FLUSH_MS = 250;
 
 /** Fields every line carries (pino's `base`). */

@@ -6,7 +6,9 @@
  * a request that is merely malformed is reported so that it still gets an answer.
  */
 import { isAscii } from 'node:buffer';
+import { PolicyAttributes, postfixName } from './attributes.js';
 
+/** A request's attributes by name (PolicyAttributes: Postfix's names held without a Map entry each). */
 export type PolicyRequest = ReadonlyMap<string, string>;
 
 export type ReadResult = { kind: 'request'; attrs: PolicyRequest } | { kind: 'malformed'; problem: string };
@@ -34,7 +36,7 @@ const HTTP_REQUEST_LINE = /^[A-Z]+ \S+ HTTP\/\d(?:\.\d)?$/;
 export class PolicyRequestReader {
   private partial: Buffer[] = [];
   private partialBytes = 0;
-  private attrs = new Map<string, string>();
+  private attrs = new PolicyAttributes();
   private problem: string | null = null;
   private requestBytes = 0;
 
@@ -81,7 +83,7 @@ export class PolicyRequestReader {
       const eq = end > start ? text.indexOf('=', start) : -1;
       // The common line, name=value, read in place; anything else as read() reads it.
       const result =
-        eq > start && eq < end && this.attribute(text.slice(start, eq), text, eq + 1, end)
+        eq > start && eq < end && this.attribute(text, start, eq, end)
           ? null
           : this.line(text.slice(start, nl));
       start = nl + 1;
@@ -117,10 +119,18 @@ export class PolicyRequestReader {
       throw new PolicyLimitError(`request larger than ${this.limits.maxRequestBytes} octets`);
   }
 
-  /** name=value with a valid name, kept; false when the name is not one (line() then reports it). */
-  private attribute(name: string, text: string, from: number, to: number): boolean {
-    if (!NAME.test(name)) return false;
-    this.attrs.set(name, text.slice(from, to));
+  /**
+   * The attribute `text[start, eq)` = `text(eq, end)`, kept when its name is valid; false when it
+   * is not one (line() then reports it). Postfix's own names are recognised without a copy.
+   */
+  private attribute(text: string, start: number, eq: number, end: number): boolean {
+    const known = postfixName(text, start, eq);
+    if (known >= 0) this.attrs.setKnown(known, text.slice(eq + 1, end));
+    else {
+      const name = text.slice(start, eq);
+      if (!NAME.test(name)) return false;
+      this.attrs.set(name, text.slice(eq + 1, end));
+    }
     return true;
   }
 
@@ -129,12 +139,10 @@ export class PolicyRequestReader {
     const text = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     if (text === '') return this.finish();
     const eq = text.indexOf('=');
-    const name = eq > 0 ? text.slice(0, eq) : '';
-    if (!NAME.test(name)) {
-      if (HTTP_REQUEST_LINE.test(text))
-        throw new PolicyLimitError(`an HTTP request (${text.split(' ')[0] ?? ''}), not the policy protocol`);
-      this.problem ??= `line without a name=value attribute: ${JSON.stringify(text.slice(0, 60))}`;
-    } else this.attrs.set(name, text.slice(eq + 1));
+    if (eq > 0 && this.attribute(text, 0, eq, text.length)) return null;
+    if (HTTP_REQUEST_LINE.test(text))
+      throw new PolicyLimitError(`an HTTP request (${text.split(' ')[0] ?? ''}), not the policy protocol`);
+    this.problem ??= `line without a name=value attribute: ${JSON.stringify(text.slice(0, 60))}`;
     return null;
   }
 
@@ -145,7 +153,7 @@ export class PolicyRequestReader {
         : this.attrs.size === 0
           ? { kind: 'malformed', problem: 'empty request' }
           : { kind: 'request', attrs: this.attrs };
-    this.attrs = new Map();
+    this.attrs = new PolicyAttributes();
     this.problem = null;
     this.requestBytes = 0;
     return result;
