@@ -1,5 +1,5 @@
 /** Human-readable output for the CLI: a table of verdicts and SMTP transcripts. */
-import { printable, type TranscriptLine, type Verdict } from '../../core/index.js';
+import { printable, type Verdict } from '../../core/index.js';
 
 /**
  * The last column: the server's reply (its last line, cut: it is someone else's text), else cbv's
@@ -11,7 +11,9 @@ export function replySummary(v: Verdict<string>): string {
 }
 
 /** A verdict as printed: the service's carry where the answer came from. */
-type Printed = Verdict<string> & { cache?: { hit: boolean } };
+type Printed = Verdict<string> & {
+  cache?: { hit: boolean; fact?: string | null; ageSeconds?: number | null };
+};
 
 export function formatTable(verdicts: readonly Printed[]): string {
   // REPLY / DETAIL last, so that a message is never cut to fit the column after it.
@@ -45,9 +47,30 @@ export function alignColumns(header: readonly string[], rows: readonly (readonly
   return [line(header), ...rows.map(line)].join('\n');
 }
 
-export function formatTranscript(address: string, lines: readonly TranscriptLine[]): string {
-  const body = lines.map(
-    (l) => `${String(l.t).padStart(6)}ms ${l.dir === '*' ? '**' : `${l.dir}:`} ${printable(l.line)}`,
-  );
-  return [`--- transcript for ${printable(address)}`, ...body].join('\n');
+/**
+ * The SMTP transcript of a verdict's callout for `--trace`. A verdict made without an SMTP session
+ * (answered from the cache or a domain fact, a syntax error, a DNS answer, a refused target, a
+ * skip) has none, and the header line says why instead of heading an empty transcript: the
+ * cache's case most of all, since `--no-cache` would show one.
+ */
+export function formatTranscript(v: Printed): string {
+  const lines = v.transcript ?? [];
+  const header = `--- transcript for ${printable(v.address)}`;
+  if (lines.length > 0) {
+    const body = lines.map(
+      (l) => `${String(l.t).padStart(6)}ms ${l.dir === '*' ? '**' : `${l.dir}:`} ${printable(l.line)}`,
+    );
+    return [header, ...body].join('\n');
+  }
+  return `${header}: none, ${noSession(v)}`;
+}
+
+/** Why a verdict carries no transcript (see formatTranscript). */
+function noSession(v: Printed): string {
+  if (v.cache?.hit) {
+    const age = v.cache.ageSeconds == null ? '' : `, ${v.cache.ageSeconds} s old`;
+    const what = v.cache.fact ? `the domain fact ${v.cache.fact}` : 'the cache';
+    return `answered from ${what}${age}, so no callout was made (--no-cache calls out afresh)`;
+  }
+  return `no SMTP session was made (${v.reason})`;
 }

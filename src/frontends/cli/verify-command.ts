@@ -211,7 +211,7 @@ export async function runVerify(argv: string[], deps: VerifyCommandDeps): Promis
       }
       verdicts.push(verdict);
       if (args.json) deps.out(safeJson(verdict));
-      else if (args.trace) deps.out(formatTranscript(verdict.address, verdict.transcript ?? []));
+      else if (args.trace) deps.out(formatTranscript(verdict));
     }
   } finally {
     await engine.close();

@@ -90,7 +90,7 @@ export async function runDecisions(
       }
       answers.push(answer);
       if (args.json) deps.out(safeJson(answerRecord(answer)));
-      else if (args.trace) deps.out(formatTranscript(address, answer.verdict.transcript ?? []));
+      else if (args.trace) deps.out(formatTranscript(answer.verdict));
     }
   } finally {
     await runner.close();

@@ -83,6 +83,52 @@ describe('cbv verify', () => {
     assert.match(r.stdout, /C: QUIT/);
   });
 
+  // The kind: --trace of an address answered without an SMTP session (from the cache, by a
+  // domain fact, by syntax or target safety) says why there is no transcript, instead of a
+  // header over nothing; for the cache, how to get one.
+  describe('--trace without an SMTP session', () => {
+    const cache = (): string => join(mkdtempSync(join(tmpdir(), 'cbv-trace-')), 'cbv.sqlite');
+
+    it('an address answered from the cache: no callout, and --no-cache calls out afresh', async () => {
+      const db = cache();
+      const first = await cbv(['verify', '--cache', db, ...loop(), 'nobody@[127.0.0.1]']);
+      assert.equal(first.code, 1, first.stderr);
+      const r = await cbv(['verify', '--trace', '--cache', db, ...loop(), 'nobody@[127.0.0.1]']);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(
+        r.stdout,
+        /^--- transcript for nobody@\[127\.0\.0\.1\]: none, answered from the cache, \d+ s old, so no callout was made \(--no-cache calls out afresh\)$/m,
+      );
+      const fresh = await cbv(['verify', '--trace', '--no-cache', ...loop(), 'nobody@[127.0.0.1]']);
+      assert.match(fresh.stdout, /C: RCPT TO:<nobody@\[127\.0\.0\.1\]>/);
+    });
+
+    it('an address at a catch-all domain answered by the domain fact', async () => {
+      const all = await startScriptedServer({ replies: { RCPT: () => ['250 2.1.5 Ok\r\n'] } });
+      try {
+        const db = cache();
+        const flags = ['--cache', db, '--allow-target', '127.0.0.0/8', '--port', String(all.port)];
+        const first = await cbv(['verify', ...flags, 'anyone@[127.0.0.1]']);
+        assert.match(first.stdout, /catch_all/, first.stderr);
+        const r = await cbv(['verify', '--trace', ...flags, 'someone-else@[127.0.0.1]']);
+        assert.match(
+          r.stdout,
+          /^--- transcript for someone-else@\[127\.0\.0\.1\]: none, answered from the domain fact catch_all, \d+ s old, so no callout was made/m,
+        );
+      } finally {
+        await all.close();
+      }
+    });
+
+    it('an address refused on syntax: no SMTP session, and the reason', async () => {
+      const r = await cbv(['verify', '--trace', '--no-cache', '--port', String(s.port), 'no-at-sign']);
+      assert.ok(
+        r.stdout.includes('--- transcript for no-at-sign: none, no SMTP session was made (invalid_syntax)\n'),
+        r.stdout,
+      );
+    });
+  });
+
   it('exits 3 for an unknown result (no information)', async () => {
     const r = await cbv(['verify', '--port', String(s.port), 'alice@[127.0.0.1]']);
     assert.equal(r.code, 3);
