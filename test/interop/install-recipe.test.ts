@@ -7,11 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { installRecipe } from '../support/install-recipe.js';
+import { commandLink, installRecipe } from '../support/install-recipe.js';
 import { PolicyClient, rcptRequest } from '../support/policy-client.js';
 import { REPO, scratchCopy } from '../support/scratch-copy.js';
 import { hostPort, writeLoopbackConfig } from '../support/serve-child.js';
@@ -70,6 +70,23 @@ describe('the documented install recipe', { timeout: 600_000 }, () => {
       encoding: 'utf8',
     });
     assert.match(out, /: ok\n$/);
+  });
+
+  it('runs as the command the page links (cbv stats ...), from another directory', () => {
+    // The page's `ln -s /opt/cbv/dist/main.js /usr/local/bin/cbv`, with the scratch copy for
+    // /opt/cbv and a directory of its own on PATH for /usr/local/bin.
+    const { target, name } = commandLink();
+    const bin = mkdtempSync(join(tmpdir(), 'cbv-bin-'));
+    symlinkSync(join(dir, target), join(bin, name));
+    const elsewhere = mkdtempSync(join(tmpdir(), 'cbv-cwd-'));
+    const run = (...args: string[]): string =>
+      execFileSync(name, args, {
+        cwd: elsewhere,
+        encoding: 'utf8',
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}` },
+      });
+    assert.match(run('--version'), /^cbv \d+\.\d+\.\d+\n$/);
+    assert.match(run('config', 'check', join(dir, 'deploy/cbv.yaml.example')), /: ok\n$/);
   });
 
   describe('node dist/main.js serve', () => {
