@@ -54,6 +54,18 @@ export function connectionFromFlags(values: Flags): Connection | null {
   return { clientIp, helo: helo ?? null, clientHostname: name ?? null, saslUser: sasl ?? null };
 }
 
+/**
+ * In warn mode the policy server applies none of these actions: it answers WARN with the reply it
+ * would have given, and Postfix logs it. The table still shows the action enforce mode would take
+ * (what the rollout is watching for), and the note says so, so that "reject" is not read as what
+ * the mail server does today.
+ */
+function warnMode(args: VerifyArgs): string {
+  return args.config.policy.mode === 'warn'
+    ? ' in enforce mode (policy.mode is warn: the policy server only logs these actions, as "cbv would have replied")'
+    : '';
+}
+
 /** Exit status from the decisions: a rejection first, then a deferral (docs/cli.md). */
 function exitForDecisions(answers: readonly Answer[]): number {
   if (answers.some((a) => a.decision === 'reject')) return EXIT.undeliverable;
@@ -68,7 +80,7 @@ export async function runDecisions(
 ): Promise<number> {
   const runner = await deps.buildDecider(args.config, args.cache);
   deps.note(
-    `${describeSource(args.source)}, ${runner.cacheDescription}; deciding as the policy server would`,
+    `${describeSource(args.source)}, ${runner.cacheDescription}; deciding as the policy server would${warnMode(args)}`,
   );
   const answers: Answer[] = [];
   let failures = 0;

@@ -194,6 +194,29 @@ describe('cbv verify', () => {
     assert.match(r.stderr, /deciding as the policy server would/);
   });
 
+  it('in warn mode, says that the actions are what enforce mode would do', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cbv-cli-'));
+    const path = join(dir, 'cbv.yaml');
+    writeFileSync(path, `policy:\n  mode: warn\n`);
+    const r = await cbv([
+      'verify',
+      '--config',
+      path,
+      ...loop(),
+      '--client-ip',
+      '192.0.2.7',
+      'nobody@[127.0.0.1]',
+    ]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stdout, /^nobody@\[127\.0\.0\.1\]\s+reject\s/m);
+    assert.match(
+      r.stderr,
+      /deciding as the policy server would in enforce mode \(policy\.mode is warn: the policy server only logs these actions, as "cbv would have replied"\)$/m,
+    );
+    const enforce = await cbv(['verify', ...loop(), '--client-ip', '192.0.2.7', 'nobody@[127.0.0.1]']);
+    assert.match(enforce.stderr, /deciding as the policy server would$/m);
+  });
+
   it('with --sasl-user, an authenticated client: the sender is a skip, nobody is called, exit 0', async () => {
     const sessions = s.sessions.length;
     const r = await cbv(['verify', '--json', ...loop(), '--sasl-user', 'carol', 'nobody@[127.0.0.1]']);
