@@ -122,6 +122,7 @@ const BEYOND_RFC_5321 = [
   '| no `@` (`plain`) | accepts, as a local address | `invalid_syntax`: from a stranger, no reply can reach it |',
   '| no dot in the domain (`root@vm`, `a@localhost`) | accepts, as a local address | `invalid_syntax` by default (a policy choice, below); verified with `verify.allow_single_label_domains: true` |',
   '| `<>` or `< >` (how some MTAs and scripts write the null sender) | the null sender | skipped, as an empty `sender=` |',
+  '| white space around a path or inside its brackets (`sender= <user@example.org>`, `user@example.org `, `< user@example.org >`) | (never hands it over) | verified as `user@example.org`; bare, a leading space is Postfix\'s form of the quoted local part `" user"` and verified as that |',
   '| unbalanced angle brackets | refuses | `invalid_syntax` |',
   '',
   'An address cbv verifies is then judged by its own MX: a `5.1.3` (bad address syntax) from the',

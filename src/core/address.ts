@@ -150,11 +150,11 @@ export function parseMailbox(input: string, options: ParseOptions = {}): ParseRe
     const bad = chars.findIndex(isForbidden);
     return fail('invalid', `${describeChar(chars[bad] ?? '')} at position ${bad + 1} is not allowed`);
   }
-  let text = input;
+  let text = withoutOuterSpace(input);
   if (text.startsWith('<') || text.endsWith('>')) {
     if (!(text.startsWith('<') && text.endsWith('>') && text.length >= 2))
       return fail('invalid', 'unbalanced angle brackets');
-    text = withoutSourceRoute(text.slice(1, -1));
+    text = withoutSourceRoute(text.slice(1, -1).replace(/^[ \t]+|[ \t]+$/g, ''));
   }
   if (text === '') return fail('invalid', 'empty address');
   const at = splitAtLastAt(text);
@@ -210,6 +210,18 @@ export function parseMailDomain(
     return { ok: false, error: `${describeChar(chars[bad] ?? '')} at position ${bad + 1} is not allowed` };
   const domain = parseDomain(input, 1, options);
   return domain.ok ? { ok: true, domain: domain.value } : domain;
+}
+
+/**
+ * The address without the white space a script or MTA wrote around it (`sender= <a@b.example>`,
+ * `a@b.example `, `< a@b.example >`, as isNullPath reads `< >`): none is part of the address.
+ * After the address it never is (no domain ends with a space); before it only when a path in
+ * angle brackets follows, since bare, a leading space is Postfix's internal form of the quoted
+ * local part `" a"`.
+ */
+function withoutOuterSpace(input: string): string {
+  const text = input.replace(/[ \t]+$/, '');
+  return /^[ \t]+</.test(text) ? text.replace(/^[ \t]+/, '') : text;
 }
 
 /**

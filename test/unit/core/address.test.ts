@@ -120,6 +120,22 @@ describe('parseMailbox', () => {
     bad('u@。bücher.example', /starts with a dot/);
   });
 
+  it('reads a path with white space around it or inside its brackets as the path (was 550 invalid_syntax)', () => {
+    for (const written of [
+      ' <alice@example.org>',
+      '<alice@example.org> ',
+      'alice@example.org ',
+      'alice@example.org\t',
+      '\t<alice@example.org>\t',
+      '< alice@example.org >',
+      '<alice@example.org >',
+    ])
+      assert.equal(ok(written).address, 'alice@example.org', JSON.stringify(written));
+    // Bare, a leading space is Postfix's internal form of a quoted local part: MAIL FROM:<" a"@example.org>.
+    assert.equal(ok(' a@example.org').address, '" a"@example.org');
+    assert.equal(ok('< " a"@example.org>').address, '" a"@example.org');
+  });
+
   it('writes an address literal one way, however it is spelled (RFC 5952 for IPv6)', () => {
     for (const spelling of [
       '[IPv6:2001:DB8:0::1]',

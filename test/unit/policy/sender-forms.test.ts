@@ -134,6 +134,22 @@ describe('senders beyond RFC 5321 that real MTAs accept', () => {
     assert.deepEqual([v.reason, v.temporary], ['unverifiable', false]);
   });
 
+  it('verifies a sender written with white space around its path, as <> is skipped with it (was 550 invalid_syntax)', async () => {
+    const { c } = await client();
+    for (const sender of [
+      ' <alice@[127.0.0.1]>',
+      'alice@[127.0.0.1] ',
+      '< alice@[127.0.0.1] >',
+      '\t<bob@[127.0.0.1]>',
+    ])
+      assert.equal(await c.ask(rcptRequest({ sender })), 'action=DUNNO', JSON.stringify(sender));
+    // Verified, not waved through: the same forms of a sender its MX does not know are refused.
+    assert.match(
+      await c.ask(rcptRequest({ sender: ' <gone@[127.0.0.1]> ' })),
+      /^action=550 5\.1\.7 <gone@\[127\.0\.0\.1\]>: /,
+    );
+  });
+
   it('still rejects what no mail can reach: a sender without a domain', async () => {
     const { c } = await client();
     assert.match(
