@@ -65,12 +65,17 @@ export class ReplyParser {
     for (;;) {
       const nl = chunk.indexOf(0x0a, start);
       if (nl < 0) break;
-      const piece = chunk.subarray(start, nl);
-      this.checkLineLength(this.pendingBytes + piece.length);
-      const line = this.pendingBytes > 0 ? Buffer.concat([...this.pending, piece]) : piece;
-      this.pending = [];
-      this.pendingBytes = 0;
-      const reply = this.acceptLine(line);
+      this.checkLineLength(this.pendingBytes + nl - start);
+      let reply: SmtpReply | null;
+      if (this.pendingBytes > 0) {
+        const line = Buffer.concat([...this.pending, chunk.subarray(start, nl)]);
+        this.pending = [];
+        this.pendingBytes = 0;
+        reply = this.acceptLine(line, 0, line.length);
+      } else {
+        // The line read where it lies in the chunk, by offsets: no Buffer view made per line.
+        reply = this.acceptLine(chunk, start, nl);
+      }
       if (reply) replies.push(reply);
       start = nl + 1;
     }
@@ -95,19 +100,20 @@ export class ReplyParser {
     }
   }
 
-  private acceptLine(raw: Buffer): SmtpReply | null {
-    const bytes = raw.length > 0 && raw[raw.length - 1] === 0x0d ? raw.subarray(0, -1) : raw;
+  /** The line is `buf[from, to)`, without its LF. */
+  private acceptLine(buf: Buffer, from: number, to: number): SmtpReply | null {
+    const end = to > from && buf[to - 1] === 0x0d ? to - 1 : to;
     // The code and separator must be clean ASCII. The text may hold anything (invalid UTF-8,
     // escape sequences): it is kept as text (reply-text.ts), so a clean code is still read by its
     // code; whatever prints it escapes it (printable.ts).
-    const code = codeOf(bytes);
+    const code = codeOf(buf, from, end);
     if (code === null) {
       throw new ProtocolError(
-        `malformed reply line: "${printable(replyTextFromBytes(bytes.subarray(0, 80)))}"`,
+        `malformed reply line: "${printable(replyTextFromBytes(buf.subarray(from, Math.min(end, from + 80))))}"`,
       );
     }
-    const more = bytes[3] === HYPHEN;
-    const body = replyTextFromBytes(bytes.subarray(4));
+    const more = end - from > 3 && buf[from + 3] === HYPHEN;
+    const body = textOf(buf, from + 4, end);
     const current = this.current ?? {
       code,
       lines: [],
@@ -118,7 +124,7 @@ export class ReplyParser {
     if (current.code !== code) {
       throw new ProtocolError(`multiline reply changed code from ${current.code} to ${code}`);
     }
-    current.bytes += raw.length + 1;
+    current.bytes += to - from + 1;
     const overLines = current.lines.length + 1 > this.limits.maxLines;
     const overBytes = current.bytes > this.limits.maxReplyBytes;
     if (overLines || overBytes) {
@@ -154,14 +160,26 @@ const HYPHEN = 0x2d;
  * The reply code of a line (RFC 5321 4.2: three digits, the first 2-5), read from its octets:
  * null unless the line is the code alone or the code then a space or a hyphen.
  */
-function codeOf(line: Uint8Array): number | null {
-  if (line.length < 3) return null;
-  const a = (line[0] ?? 0) - DIGIT_0;
-  const b = (line[1] ?? 0) - DIGIT_0;
-  const c = (line[2] ?? 0) - DIGIT_0;
+function codeOf(buf: Uint8Array, from: number, end: number): number | null {
+  if (end - from < 3) return null;
+  const a = (buf[from] ?? 0) - DIGIT_0;
+  const b = (buf[from + 1] ?? 0) - DIGIT_0;
+  const c = (buf[from + 2] ?? 0) - DIGIT_0;
   if (a < 2 || a > 5 || b < 0 || b > 9 || c < 0 || c > 9) return null;
-  if (line.length > 3 && line[3] !== SPACE && line[3] !== HYPHEN) return null;
+  if (end - from > 3 && buf[from + 3] !== SPACE && buf[from + 3] !== HYPHEN) return null;
   return a * 100 + b * 10 + c;
+}
+
+/**
+ * The text of `buf[from, end)` (reply-text.ts): ASCII, as nearly every reply is, read as it is
+ * (the same string the UTF-8 decoder makes of it, without its call); anything else decoded there.
+ */
+function textOf(buf: Buffer, from: number, end: number): string {
+  if (from >= end) return '';
+  for (let i = from; i < end; i++) {
+    if ((buf[i] ?? 0) >= 0x80) return replyTextFromBytes(buf.subarray(from, end));
+  }
+  return buf.toString('latin1', from, end);
 }
 
 /** The enhanced status code, only when its class agrees with the basic code (RFC 3463 section 2). */

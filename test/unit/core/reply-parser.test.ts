@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { isPrintable, printable } from '../../../src/core/printable.js';
 import { ProtocolError } from '../../../src/core/errors.js';
 import { ReplyParser, enhancedCodeOf, type SmtpReply } from '../../../src/core/smtp/reply-parser.js';
+import { replyTextFromBytes } from '../../../src/core/smtp/reply-text.js';
 
 function parseAll(chunks: Buffer[]): SmtpReply[] {
   const parser = new ReplyParser();
@@ -77,6 +78,22 @@ describe('ReplyParser', () => {
         else assert.equal(replies?.[0]?.code, Number(text.slice(0, 3)), JSON.stringify(text));
       }),
       { numRuns: 5000 },
+    );
+  });
+
+  it('keeps the text after the code as reply-text.ts decodes it, ASCII or not (property)', () => {
+    // ASCII lines are read without the decoder (issue 14): the text must be the decoder's.
+    const text = fc
+      .uint8Array({ maxLength: 40 })
+      .map((bytes) => bytes.filter((b) => b !== 0x0a && b !== 0x0d));
+    fc.assert(
+      fc.property(text, fc.boolean(), (body, ascii) => {
+        const bytes = (ascii ? body.map((b) => b & 0x7f) : body).filter((b) => b !== 0x0a && b !== 0x0d);
+        const line = Buffer.concat([Buffer.from('550 '), bytes, Buffer.from('\r\n')]);
+        const [reply] = new ReplyParser().push(line);
+        assert.equal(reply?.lines[0], replyTextFromBytes(bytes));
+      }),
+      { numRuns: 3000 },
     );
   });
 
