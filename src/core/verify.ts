@@ -271,8 +271,10 @@ export class VerificationEngine {
         );
       timer = setTimeout(expire, ms);
       timer.unref();
+      // The budget cannot run out before this deadline (ms is at most the budget, started first):
+      // only a caller's cancel can end the lookups sooner, so without one there is nothing to hear.
       if (signal.aborted) expire();
-      else signal.addEventListener('abort', expire, { once: true });
+      else if (cancel) signal.addEventListener('abort', expire, { once: true });
     });
     const lookup = findMailHosts(this.deps.resolver, mailbox.domain, {
       maxMxHosts: this.options.maxMxHosts,
@@ -283,7 +285,7 @@ export class VerificationEngine {
       return await Promise.race([lookup, deadline]);
     } finally {
       clearTimeout(timer);
-      signal.removeEventListener('abort', expire);
+      if (cancel) signal.removeEventListener('abort', expire);
     }
   }
 

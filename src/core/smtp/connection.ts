@@ -38,6 +38,11 @@ export class SmtpConnection {
   private readonly replies: SmtpReply[] = [];
   private waiter: Waiter | null = null;
   private failure: ProbeError | null = null;
+  /**
+   * destroy() ended the session before anything failed: how most sessions end. The error that
+   * says so is made only if something asks afterwards (over), not for every session.
+   */
+  private closedByUs = false;
   private received = 0;
   /**
    * Replies owed to us, in order: the greeting, plus one per command sent, each
@@ -93,7 +98,7 @@ export class SmtpConnection {
   }
 
   private readonly onData = (chunk: Buffer): void => {
-    if (this.failure) return;
+    if (this.ended) return;
     this.received += chunk.length;
     if (this.received > this.limits.maxSessionBytes) {
       this.fail(
@@ -109,10 +114,13 @@ export class SmtpConnection {
   };
 
   private readonly onError = (error: Error): void => {
+    // After the end (our destroy() brings a 'close'), nothing is left to fail: no error to make.
+    if (this.ended) return;
     this.fail(new ConnectionClosedError(`connection error: ${error.message}`, { cause: error }));
   };
 
   private readonly onClose = (): void => {
+    if (this.ended) return;
     this.fail(new ConnectionClosedError('server closed the connection'));
   };
 
@@ -162,11 +170,18 @@ export class SmtpConnection {
 
   /** True once the session is over (failed, closed by either side). */
   get ended(): boolean {
-    return this.failure !== null;
+    return this.failure !== null || this.closedByUs;
+  }
+
+  /** Why the session is over, or null while it is not. */
+  private get over(): ProbeError | null {
+    if (this.failure === null && this.closedByUs)
+      this.failure = new ConnectionClosedError('connection closed by us');
+    return this.failure;
   }
 
   private fail(error: ProbeError): void {
-    if (this.failure) return;
+    if (this.ended) return;
     this.failure = error;
     this.note('*', error.message);
     this.signal.removeEventListener('abort', this.onAbort);
@@ -190,7 +205,8 @@ export class SmtpConnection {
    * rather than end the session (EHLO's list of extensions).
    */
   send(commands: readonly string[], truncatable = false): void {
-    if (this.failure) throw this.failure;
+    const over = this.over;
+    if (over) throw over;
     for (const command of commands) {
       // Defence in depth: the address parser already refuses controls, but nothing
       // that could split a command may ever be written, whatever its origin.
@@ -206,7 +222,8 @@ export class SmtpConnection {
   readReply(phase: Stage, deadlineMs: number): Promise<SmtpReply> {
     const queued = this.replies.shift();
     if (queued) return Promise.resolve(queued);
-    if (this.failure) return Promise.reject(this.withStage(this.failure, phase));
+    const over = this.over;
+    if (over) return Promise.reject(this.withStage(over, phase));
     return new Promise<SmtpReply>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.fail(new PhaseTimeoutError(phase, deadlineMs));
@@ -236,7 +253,8 @@ export class SmtpConnection {
    * encrypted session (CVE-2011-0411 style), so it is a protocol error.
    */
   async startTls(servername: string | undefined, deadlineMs: number, verify: boolean): Promise<void> {
-    if (this.failure) throw this.failure;
+    const over = this.over;
+    if (over) throw over;
     if (this.replies.length > 0 || this.parser.midReply) {
       const error = new ProtocolError('server sent data after its STARTTLS reply, before the TLS handshake');
       this.fail(error);
@@ -354,7 +372,7 @@ export class SmtpConnection {
    */
   awaitTicket(maxMs: number): Promise<boolean> {
     if (this.ticketAt !== null) return Promise.resolve(true);
-    if (this.failure || this.handshakeMs === null) return Promise.resolve(false);
+    if (this.ended || this.handshakeMs === null) return Promise.resolve(false);
     return new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => {
         this.ticketWaiters = this.ticketWaiters.filter((w) => w !== wake);
@@ -376,12 +394,12 @@ export class SmtpConnection {
   /** Close without ceremony. Safe to call more than once. */
   destroy(): void {
     this.signal.removeEventListener('abort', this.onAbort);
-    if (!this.failure) this.failure = new ConnectionClosedError('connection closed by us');
+    if (!this.failure) this.closedByUs = true;
     for (const socket of this.sockets) socket.destroy();
   }
 
   /** True when the socket is gone and the abort listener released (for tests of every path's cleanup). */
   get released(): boolean {
-    return this.failure !== null && this.sockets.every((s) => s.destroyed);
+    return this.ended && this.sockets.every((s) => s.destroyed);
   }
 }

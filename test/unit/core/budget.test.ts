@@ -9,7 +9,10 @@ import { getEventListeners, once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { Budget } from '../../../src/core/budget.js';
-import { defaultRandomLocalPart } from '../../../src/core/verify.js';
+import type { DnsResolver } from '../../../src/core/dns/resolver.js';
+import { TcpConnector } from '../../../src/core/smtp/connector.js';
+import { VerificationEngine, defaultRandomLocalPart } from '../../../src/core/verify.js';
+import { testEngineOptions } from '../../support/engine.js';
 
 describe('Budget', () => {
   it('aborts with a TimeoutError DOMException when the budget runs out', async () => {
@@ -64,5 +67,60 @@ describe('defaultRandomLocalPart', () => {
     for (const part of parts) assert.match(part, /^[a-z2-7]{16}$/);
     assert.equal(new Set(parts).size, parts.length);
     assert.equal(new Set(parts.join('')).size, 32, 'every symbol of the alphabet is drawn');
+  });
+});
+
+/** Holds the process open while `pending` settles: the engine's own timers do not (unref), and DNS that never answers has no socket. */
+async function alive<T>(pending: Promise<T>): Promise<T> {
+  const keep = setInterval(() => undefined, 1000);
+  try {
+    return await pending;
+  } finally {
+    clearInterval(keep);
+  }
+}
+
+/** A resolver whose every lookup is still pending when the test ends: DNS that never answers. */
+const silentDns: DnsResolver = {
+  resolveMx: () => new Promise(() => undefined),
+  resolve4: () => new Promise(() => undefined),
+  resolve6: () => new Promise(() => undefined),
+};
+
+function engineWith(dnsTimeoutMs: number, budgetMs: number): VerificationEngine {
+  return new VerificationEngine(
+    { ...testEngineOptions(25), dnsTimeoutMs, budgetMs },
+    { resolver: silentDns, connector: new TcpConnector() },
+  );
+}
+
+describe('DNS that never answers ends in a verdict, whichever deadline comes first', () => {
+  // The DNS deadline is min(dns timeout, budget), so the lookups end by their own timer even when
+  // the budget is the shorter; only the caller's cancel ends them sooner (issue 14: the lookups
+  // listen for the caller alone).
+  it('the DNS deadline: dns_error, local.timeout.dns', async () => {
+    const v = await alive(engineWith(30, 60_000).verify('alice@example.org'));
+    assert.deepEqual([v.reason, v.rule, v.temporary], ['dns_error', 'local.timeout.dns', true]);
+  });
+
+  it('a budget shorter than the DNS deadline: dns_error, local.timeout.dns', async () => {
+    const v = await alive(engineWith(60_000, 30).verify('alice@example.org'));
+    assert.deepEqual([v.reason, v.rule, v.temporary], ['dns_error', 'local.timeout.dns', true]);
+  });
+
+  it('the caller cancelling during the lookups: timeout, local.aborted, its listener removed', async () => {
+    const caller = new AbortController();
+    const pending = engineWith(60_000, 60_000).verify('alice@example.org', { signal: caller.signal });
+    setTimeout(() => caller.abort(), 20);
+    const v = await alive(pending);
+    assert.deepEqual([v.reason, v.rule, v.temporary], ['timeout', 'local.aborted', true]);
+    assert.equal(getEventListeners(caller.signal, 'abort').length, 0);
+  });
+
+  it('a caller that cancelled before asking: local.aborted at once', async () => {
+    const caller = new AbortController();
+    caller.abort();
+    const v = await alive(engineWith(60_000, 60_000).verify('alice@example.org', { signal: caller.signal }));
+    assert.equal(v.rule, 'local.aborted');
   });
 });
