@@ -14,21 +14,42 @@
  * `--scenario busy` sends N senders who all exist instead, each client one message a second
  * (20 clients: 300 senders in about 15 s): what a busy real domain costs, and whether any of
  * its senders is deferred.
+ *
+ * `--scenario hosted` spreads the N forged senders over `--domains` distinct registrable domains
+ * (h0000-victim.test ...) whose MX is one host, as one provider hosts many small domains.
+ *
+ * `--victim` says how the victim's MX answers (flood-rig.ts VictimBehaviour): user_unknown (the
+ * default), or one that gives no information: tempfail (450 to every unknown RCPT), soft_bounce,
+ * greylist (postgrey, `--greylist-delay` s), greeting_421, mail_4xx, tarpit (each RCPT stalls
+ * `--tarpit` s). `--retry S` sends the same senders again S seconds after the flood (as the
+ * clients' MTAs retry a 4xx) and counts that round's connections on their own.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startFloodRig, type CbvUnderTest } from '../test/support/testbed/flood-rig.js';
+import {
+  rigHosted,
+  startFloodRig,
+  VICTIM_BEHAVIOURS,
+  type CbvUnderTest,
+  type VictimBehaviour,
+} from '../test/support/testbed/flood-rig.js';
 import { freePort, tcpAnswers } from '../test/support/testbed/net.js';
 import { sleep } from '../test/support/testbed/process.js';
+import type { EnvelopeResult } from '../test/support/testbed/smtp-sender.js';
 
 const { values } = parseArgs({
   options: {
     'cbv-root': { type: 'string', default: resolve(import.meta.dirname, '..') },
     label: { type: 'string', default: 'this tree' },
     scenario: { type: 'string', default: 'forged' },
+    victim: { type: 'string', default: 'user_unknown' },
+    domains: { type: 'string', default: '100' },
+    retry: { type: 'string' },
+    'greylist-delay': { type: 'string', default: '60' },
+    tarpit: { type: 'string', default: '10' },
     senders: { type: 'string', default: '500' },
     clients: { type: 'string', default: '20' },
     runs: { type: 'string', default: '3' },
@@ -39,7 +60,13 @@ const root = resolve(values['cbv-root']);
 const senders = Number(values.senders);
 const clients = Number(values.clients);
 const runs = Number(values.runs);
-const busy = values.scenario === 'busy';
+const scenario = values.scenario;
+if (!['forged', 'busy', 'hosted'].includes(scenario)) throw new Error(`--scenario: forged, busy or hosted`);
+const busy = scenario === 'busy';
+const victim = values.victim as VictimBehaviour;
+if (!VICTIM_BEHAVIOURS.includes(victim)) throw new Error(`--victim: one of ${VICTIM_BEHAVIOURS.join(', ')}`);
+const hostedDomains = Number(values.domains);
+const retryS = values.retry === undefined ? null : Number(values.retry);
 
 /** `cbv serve` from `root`, with a config of its own, stopped by PID. */
 async function startCbv(dns: string, smtpPort: number): Promise<CbvUnderTest> {
@@ -80,11 +107,37 @@ async function startCbv(dns: string, smtpPort: number): Promise<CbvUnderTest> {
 
 interface Run {
   connections: number;
+  /** The --retry round: connections it added, and how its senders were answered. */
+  retry?: Omit<Run, 'retry'>;
   deferred: number;
   rejected: number;
   accepted: number;
   unanswered: number;
   seconds: number;
+}
+
+/** How a round of senders was answered, and what it cost the victim's MX. */
+function tally(results: EnvelopeResult[], connections: number, seconds: number): Omit<Run, 'retry'> {
+  const count = (d: number) => results.filter((r) => r.rcpt && Math.floor(r.rcpt.code / 100) === d).length;
+  return {
+    connections,
+    deferred: count(4),
+    rejected: count(5),
+    accepted: count(2),
+    unanswered: results.filter((r) => !r.rcpt).length,
+    seconds,
+  };
+}
+
+/** The senders of one run: existing users, or forged local parts at one domain or at many. */
+function sendersOf(domain: string, existing: readonly string[]): string[] {
+  if (busy) return existing.map((u) => `${u}@${domain}`);
+  const local = (i: number) => `r${String(i + 1).padStart(4, '0')}`;
+  if (scenario === 'hosted') {
+    const domains = rigHosted('victim', hostedDomains);
+    return Array.from({ length: senders }, (_, i) => `${local(i)}@${domains[i % domains.length] ?? ''}`);
+  }
+  return Array.from({ length: senders }, (_, i) => `${local(i)}@${domain}`);
 }
 
 async function oneRun(run: number): Promise<Run> {
@@ -93,27 +146,29 @@ async function oneRun(run: number): Promise<Run> {
   const rig = await startFloodRig({
     domains: { victim: domain },
     users: busy ? existing : ['postmaster'],
+    behaviour: { victim },
+    ...(scenario === 'hosted' ? { hosted: { victim: hostedDomains } } : {}),
+    greylistDelaySeconds: Number(values['greylist-delay']),
+    tarpitSeconds: Number(values.tarpit),
     cbv: (dns, port) => startCbv(dns.server, port),
   });
   try {
     const startup = await rig.connections('victim');
-    const from = busy
-      ? existing.map((u) => `${u}@${domain}`)
-      : Array.from({ length: senders }, (_, i) => `r${String(i + 1).padStart(4, '0')}@${domain}`);
+    const from = sendersOf(domain, existing);
     const started = performance.now();
     const results = await rig.send(from, clients, busy ? 1000 : 0);
     const seconds = (performance.now() - started) / 1000;
     await sleep(5000);
     const connections = (await rig.connections('victim')) - startup;
-    const count = (d: number) => results.filter((r) => r.rcpt && Math.floor(r.rcpt.code / 100) === d).length;
-    return {
-      connections,
-      deferred: count(4),
-      rejected: count(5),
-      accepted: count(2),
-      unanswered: results.filter((r) => !r.rcpt).length,
-      seconds,
-    };
+    const first = tally(results, connections, seconds);
+    if (retryS === null) return first;
+    await sleep(Math.max(0, retryS * 1000 - 5000));
+    const again = performance.now();
+    const retried = await rig.send(from, clients, busy ? 1000 : 0);
+    const retrySeconds = (performance.now() - again) / 1000;
+    await sleep(5000);
+    const total = (await rig.connections('victim')) - startup;
+    return { ...first, retry: tally(retried, total - connections, retrySeconds) };
   } finally {
     await rig.stop();
   }
@@ -123,14 +178,18 @@ const results: Run[] = [];
 for (let run = 1; run <= runs; run++) {
   const r = await oneRun(run);
   results.push(r);
-  console.log(
-    `run ${run}: ${r.connections} connections; ${r.deferred} deferred, ${r.rejected} rejected, ${r.accepted} accepted, ${r.unanswered} unanswered; ${r.seconds.toFixed(1)} s`,
-  );
+  const line = (x: Omit<Run, 'retry'>) =>
+    `${x.connections} connections; ${x.deferred} deferred, ${x.rejected} rejected, ${x.accepted} accepted, ${x.unanswered} unanswered; ${x.seconds.toFixed(1)} s`;
+  console.log(`run ${run}: ${line(r)}`);
+  if (r.retry) console.log(`run ${run} retry after ${retryS} s: ${line(r.retry)}`);
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 const summary = {
   label: values.label,
-  scenario: busy ? 'busy' : 'forged',
+  scenario,
+  victim,
+  ...(scenario === 'hosted' ? { domains: hostedDomains } : {}),
+  ...(retryS === null ? {} : { retryAfterS: retryS }),
   root,
   senders,
   clients,
@@ -141,10 +200,11 @@ const summary = {
     rejectedShare: median(results.map((r) => r.rejected / senders)),
     acceptedShare: median(results.map((r) => r.accepted / senders)),
     seconds: median(results.map((r) => r.seconds)),
+    ...(retryS === null ? {} : { retryConnections: median(results.map((r) => r.retry?.connections ?? 0)) }),
   },
 };
 const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
 console.log(
-  `${values.label}: ${senders} ${busy ? 'existing' : 'forged'} senders, ${clients} clients: median ${summary.median.connections} connections to the domain's MX; deferred ${pct(summary.median.deferredShare)}, rejected ${pct(summary.median.rejectedShare)}, accepted ${pct(summary.median.acceptedShare)}; ${summary.median.seconds.toFixed(1)} s`,
+  `${values.label}: ${senders} ${busy ? 'existing' : 'forged'} senders${scenario === 'hosted' ? ` at ${hostedDomains} domains` : ''}, victim ${victim}, ${clients} clients: median ${summary.median.connections} connections to the MX${retryS === null ? '' : ` (+${summary.median.retryConnections} for the retry)`}; deferred ${pct(summary.median.deferredShare)}, rejected ${pct(summary.median.rejectedShare)}, accepted ${pct(summary.median.acceptedShare)}; ${summary.median.seconds.toFixed(1)} s`,
 );
 if (values.json) writeFileSync(values.json, `${JSON.stringify(summary, null, 2)}\n`);

@@ -228,6 +228,7 @@ export function limitOptions(config: Readonly<Config>): LimitOptions {
     mxBurst: l.mx_burst,
     mxSiteShare: l.mx_site_share,
     flood: { threshold: l.flood_threshold, windowMs: ms(l.flood_window), cooldownMs: ms(l.flood_cooldown) },
+    mxTrickleMs: ms(l.flood_trickle_interval),
   };
 }
 

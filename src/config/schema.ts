@@ -444,17 +444,20 @@ export const limitsSchema = z
       ),
     flood_threshold: count(
       5,
-      "Distinct never-seen addresses at one site (registrable domain: a domain and its subdomains) that its MX answers user_unknown within flood_window (and that outnumber those it confirms) that trip the flood breaker: a forged-sender flood's signature. A site whose new senders exist never trips.",
+      "Distinct never-seen addresses at one site (registrable domain: a domain and its subdomains) that its MX answers user_unknown or with no information (a 4xx, greylisting, 421, a stall) within flood_window, and that outnumber those it confirms, that trip the flood breaker: a forged-sender flood's signature. A site whose new senders exist never trips. The same number of such sites at one MX address trips that address (a flood spread over many domains one provider hosts).",
       1_000_000,
     ),
-    flood_window: seconds(60, 'Window for counting never-seen addresses answered user_unknown'),
+    flood_window: seconds(
+      60,
+      'Window for counting never-seen addresses (and sites, per MX address) the MX did not confirm',
+    ),
     flood_cooldown: seconds(
       300,
       'How long a tripped domain stays tripped after the last evidence: new senders are deferred (rate_limited), known ones answered from the cache',
     ),
     flood_trickle_interval: seconds(
       30,
-      "While a domain is tripped, one callout session this often carries its deferred senders (up to verify.max_rcpt_per_session), so that real new senders are still verified during a long flood: the victim's cost is bounded by this",
+      "While a domain is tripped, one callout session this often carries its deferred senders (up to verify.max_rcpt_per_session), so that real new senders are still verified during a long flood: the victim's cost is bounded by this. A tripped MX address gets one session this often for the sites it serves that are not tripped themselves",
     ),
   })
   .superRefine((limits, ctx) => {

@@ -55,14 +55,15 @@ export interface EngineOptions {
 }
 
 /**
- * Asked before each connection with the exact IP, and the MX host name it is
- * an address of (an address literal's own text when the domain is one).
- * Returns a release function (called once the session is closed) or null to
- * refuse: the service uses it for per-MX-address and per-MX-site concurrency
- * and rate limits.
+ * Asked before each connection with the exact IP, the MX host name it is an
+ * address of (an address literal's own text when the domain is one), and the
+ * mail domain the session is for. Returns a release function (called once the
+ * session is closed) or null to refuse: the service uses it for per-MX-address
+ * and per-MX-site concurrency and rate limits, and for the per-MX-address flood
+ * breaker.
  */
 export interface ConnectGate {
-  acquire(ip: string, signal: AbortSignal, host?: string): Promise<(() => void) | null>;
+  acquire(ip: string, signal: AbortSignal, host?: string, domain?: string): Promise<(() => void) | null>;
 }
 
 export interface EngineDeps {

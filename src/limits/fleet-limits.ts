@@ -11,11 +11,14 @@
  *   bounded poll, within the caller's signal.
  * - Rates: rate-limiter-flexible's RateLimiterRedis (fixed windows: `burst`
  *   callouts per `burst / rate` seconds).
- * - The flood breaker: distinct never-seen addresses per domain in a sliding
- *   window (a sorted set scored by time, another small Lua script: a rate
- *   limiter counts requests, and a hundred requests for one address are one
- *   address, not a flood); past `threshold` the domain is tripped fleet-wide
- *   for the cooldown.
+ * - The flood breaker: distinct never-seen addresses per key (a site, or an MX
+ *   address `mx:<ip>`) in a sliding window, one sorted set scored by time for
+ *   each kind of evidence (unknown, silent, exists; another small Lua script: a
+ *   rate limiter counts requests, and a hundred requests for one address are
+ *   one address, not a flood); the same rule as the node's FloodBreaker trips
+ *   the key fleet-wide for the cooldown, and a confirmed address lifts it as
+ *   it lifts the node's (silence alone, or witnesses outnumbering the rest). A tripped MX address's one
+ *   session per trickle interval is a key set with NX and an expiry.
  *
  * Whenever Redis is down or slow, every method answers 'local': the node's
  * own limits (which always run first) are then the only ones.
@@ -23,7 +26,6 @@
 import { randomBytes } from 'node:crypto';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { RedisLink } from '../redis/link.js';
-import { floodSite } from './flood-site.js';
 import type { Release } from './semaphore.js';
 
 /** Which budget: one per sender domain, one per MX address. */
@@ -65,20 +67,38 @@ if redis.call('ZSCORE', KEYS[1], ARGV[2]) then
 end
 return 0`;
 
-// KEYS[1] the domain's never-seen addresses (zset scored by sighting time), KEYS[2] its tripped flag.
-// ARGV: window ms, threshold, cooldown ms, address. Returns 0 ok, 1 tripped now, 2 already tripped.
+// KEYS[1..3] the key's never-seen addresses answered unknown, silent, confirmed (zsets scored by
+// time), KEYS[4] its tripped flag. ARGV: window ms, threshold, cooldown ms, address, evidence
+// ('unknown' | 'silent' | 'exists'). The rule of FloodBreaker.settle: unconfirmed (unknown and
+// silent) addresses at the threshold that outnumber the confirmed ones trip the key, fresh ones
+// re-arm it; a confirmed one lifts it when no address was unknown (silence alone) or when the
+// confirmed then outnumber the rest.
+// Returns 0 ok, 1 tripped now, 2 tripped already, 3 lifted.
 const FLOOD = `
-if redis.call('EXISTS', KEYS[2]) == 1 then return 2 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]))
-redis.call('ZADD', KEYS[1], now, ARGV[4])
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-if redis.call('ZCARD', KEYS[1]) > tonumber(ARGV[2]) then
-  redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
-  redis.call('DEL', KEYS[1])
+for i = 1, 3 do redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - tonumber(ARGV[1])) end
+local set = KEYS[3]
+if ARGV[5] == 'unknown' then set = KEYS[1] elseif ARGV[5] == 'silent' then set = KEYS[2] end
+redis.call('ZADD', set, now, ARGV[4])
+redis.call('PEXPIRE', set, ARGV[1])
+local unconfirmed = redis.call('ZCARD', KEYS[1]) + redis.call('ZCARD', KEYS[2])
+local witnesses = redis.call('ZCARD', KEYS[3])
+local tripped = redis.call('EXISTS', KEYS[4]) == 1
+if ARGV[5] == 'exists' then
+  if tripped and (redis.call('ZCARD', KEYS[1]) == 0 or witnesses > unconfirmed) then
+    redis.call('DEL', KEYS[4])
+    return 3
+  end
+  if tripped then return 2 end
+  return 0
+end
+if unconfirmed >= tonumber(ARGV[2]) and unconfirmed > witnesses then
+  redis.call('SET', KEYS[4], '1', 'PX', ARGV[3])
+  if tripped then return 2 end
   return 1
 end
+if tripped then return 2 end
 return 0`;
 
 const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
@@ -105,7 +125,8 @@ async function consume(
   }
 }
 
-export type FleetFlood = 'ok' | 'tripped' | 'open' | 'local';
+/** ok, tripped (by this evidence), open (tripped already), lifted (by this evidence), local (no Redis). */
+export type FleetFlood = 'ok' | 'tripped' | 'open' | 'lifted' | 'local';
 
 export class FleetLimits {
   private readonly node = randomBytes(6).toString('base64url');
@@ -190,37 +211,60 @@ export class FleetLimits {
   }
 
   /**
-   * Count a never-seen address at `domain` fleet-wide, under its site (floodSite, as the
-   * node's breaker counts; each address once per window): 'tripped' for the sighting that trips the breaker, 'open' while
-   * it is tripped, 'ok', or 'local' without Redis. The service counts only
-   * addresses the MX answered user_unknown (CalloutLimits.floodEvidence): the
-   * forged-flood signature, never mere volume.
+   * Count a never-seen address fleet-wide under `key` (a site, floodSite of its domain, as the
+   * node's breaker counts; or `mx:<ip>`), each address once per window and kind of evidence:
+   * 'tripped' for the evidence that trips the key, 'open' while it is tripped, 'lifted' for the
+   * confirmation that lifts it, 'ok', or 'local' without Redis. The service counts only answers
+   * from the MX (CalloutLimits.floodEvidence): the forged-flood signature, never mere volume.
    */
-  async recordNewAddress(domain: string, address: string): Promise<FleetFlood> {
+  async recordEvidence(
+    key: string,
+    address: string,
+    evidence: 'unknown' | 'silent' | 'exists',
+  ): Promise<FleetFlood> {
     const f = this.options.flood;
-    // One hash tag per site: both keys in one Cluster slot, as a script needs.
-    const head = `${this.link.prefix}flood:{${floodSite(domain)}}`;
+    // One hash tag per key: every key of the script in one Cluster slot, as a script needs.
+    const head = this.floodHead(key);
     const r = await this.link.call(
       'limits.flood',
       (c) =>
         c.eval(
           FLOOD,
-          2,
-          `${head}:seen`,
+          4,
+          `${head}:unknown`,
+          `${head}:silent`,
+          `${head}:exists`,
           `${head}:tripped`,
           f.windowMs,
           f.threshold,
           f.cooldownMs,
           address,
+          evidence,
         ) as Promise<number>,
       -1,
     );
-    return r === -1 ? 'local' : r === 0 ? 'ok' : r === 1 ? 'tripped' : 'open';
+    return r === -1 ? 'local' : ((['ok', 'tripped', 'open', 'lifted'] as const)[r] ?? 'ok');
   }
 
-  /** Whether the breaker holds the site of `domain` tripped fleet-wide (false without Redis). */
-  async isFloodTripped(domain: string): Promise<boolean> {
-    const key = `${this.link.prefix}flood:{${floodSite(domain)}}:tripped`;
-    return (await this.link.call('limits.flood', (c) => c.exists(key), 0)) === 1;
+  /** Whether the breaker holds `key` (a site or `mx:<ip>`) tripped fleet-wide (false without Redis). */
+  async isFloodTripped(key: string): Promise<boolean> {
+    return (await this.link.call('limits.flood', (c) => c.exists(`${this.floodHead(key)}:tripped`), 0)) === 1;
+  }
+
+  /**
+   * A tripped key's one session per `intervalMs` across the fleet: true for the caller that takes
+   * this interval's turn (true without Redis: the node's own interval then holds alone).
+   */
+  async trickleTurn(key: string, intervalMs: number): Promise<boolean> {
+    const r = await this.link.call(
+      'limits.flood',
+      (c) => c.set(`${this.floodHead(key)}:trickle`, '1', 'PX', intervalMs, 'NX'),
+      'OK',
+    );
+    return r === 'OK';
+  }
+
+  private floodHead(key: string): string {
+    return `${this.link.prefix}flood:{${key}}`;
   }
 }

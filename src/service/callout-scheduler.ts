@@ -20,6 +20,7 @@ import type { EngineVerdict, VerifyOptions } from '../core/index.js';
 import type { CalloutLimits } from '../limits/callout-limits.js';
 import type { FloodEvidence } from '../limits/flood-breaker.js';
 import { floodSite } from '../limits/flood-site.js';
+import { selfInflicted } from './cache-policy.js';
 import { localVerdict } from './local-verdict.js';
 import type { CalloutVerdict } from './verifier.js';
 
@@ -83,10 +84,28 @@ interface DomainQueue {
 /** How long a held domain's session waits to gather a full batch (ms). */
 const GATHER_MS = 1000;
 
-/** What a verdict for a never-seen address says about its domain. */
-export function evidenceOf(verdict: Pick<CalloutVerdict, 'reason'>): FloodEvidence {
+/**
+ * Reasons that say the MX was reached (or tried) and told nothing about the address: a 4xx to
+ * the RCPT (greylisting, a "450 User unknown" of unknown_local_recipient_reject_code, a
+ * soft_bounce), a 421 or 4xx before it, a stall past the deadline, a session lost or garbled.
+ */
+const SILENT_REASONS: ReadonlySet<string> = new Set([
+  'greylisted',
+  'temporary_failure',
+  'timeout',
+  'connection_failed',
+  'protocol_error',
+]);
+
+/**
+ * What a verdict for a never-seen address says about its domain. Silence counts only when an MX
+ * host was named (not a DNS failure) and the verdict is not about what we did to ourselves (our
+ * limits, our shutdown, our own network: selfInflicted).
+ */
+export function evidenceOf(verdict: Pick<CalloutVerdict, 'reason' | 'rule' | 'mx'>): FloodEvidence {
   if (verdict.reason === 'user_unknown') return 'unknown';
   if (verdict.reason === 'accepted' || verdict.reason === 'mailbox_full') return 'exists';
+  if (SILENT_REASONS.has(verdict.reason) && verdict.mx !== null && !selfInflicted(verdict)) return 'silent';
   return 'neither';
 }
 
@@ -261,8 +280,15 @@ export class CalloutScheduler {
         w.reject(error);
         continue;
       }
-      if (w.job.kind !== 'refresh' && !this.deps.shutdown.aborted) {
-        const evidence = await this.deps.limits.floodEvidence(domain, w.job.address, evidenceOf(verdict));
+      if (w.job.kind === 'refresh' || this.deps.shutdown.aborted) {
+        this.deps.limits.answered(domain, verdict.mx?.ip ?? null);
+      } else {
+        const evidence = await this.deps.limits.floodEvidence(
+          domain,
+          w.job.address,
+          evidenceOf(verdict),
+          verdict.mx?.ip ?? null,
+        );
         tripped = evidence === 'tripped' || tripped;
       }
       w.resolve(verdict);

@@ -12,7 +12,7 @@
  */
 import { parseMailbox, type EngineVerdict, type ParseOptions, type VerifyOptions } from '../core/index.js';
 import type { AddressEntry, VerdictCache } from '../cache/verdict-cache.js';
-import type { CalloutLimits } from '../limits/callout-limits.js';
+import { mxFloodKey, type CalloutLimits } from '../limits/callout-limits.js';
 import { Coalescer } from '../limits/coalescer.js';
 import { LocalCoordinator, type CalloutCoordinator } from '../limits/fleet-coalescer.js';
 import { calloutCounters, requestCounters } from '../stats/counters.js';
@@ -140,6 +140,9 @@ export class Verifier {
         session: (_domain, jobs) => observer.calloutSession?.(jobs[0]?.kind ?? 'request', jobs.length),
       },
     );
+    // An MX address that trips (a flood spread over many sites it serves) is reported as a site
+    // is, under its key `mx:<ip>`.
+    deps.limits.onMxTripped = (key) => observer.floodTripped(key);
     this.trickle = new FloodTrickle(
       { intervalMs: options.trickleIntervalMs, perSession, maxQueued: TRICKLE_QUEUE_MAX },
       {
@@ -168,10 +171,17 @@ export class Verifier {
     return this.callouts.size;
   }
 
-  /** Domains the flood breaker holds tripped, with what waits for their trickle. */
+  /**
+   * Sites the flood breaker holds tripped, with what waits for their trickle, and MX addresses
+   * tripped (`mx:<ip>`; `suspects` counts their unconfirmed sites).
+   */
   floodSnapshot(): { domain: string; untilMs: number; suspects: number; queued: number }[] {
     const queued = new Map(this.trickle.snapshot().map((t) => [t.domain, t.queued]));
-    return this.deps.limits.flood.tripped().map((t) => ({ ...t, queued: queued.get(t.domain) ?? 0 }));
+    const sites = this.deps.limits.flood.tripped().map((t) => ({ ...t, queued: queued.get(t.domain) ?? 0 }));
+    const mxes = this.deps.limits.mxFlood
+      .tripped()
+      .map((t) => ({ ...t, domain: mxFloodKey(t.domain), queued: 0 }));
+    return [...sites, ...mxes];
   }
 
   /**

@@ -8,16 +8,64 @@
  * - The same spread over 500 subdomains of one domain whose MX serves them all: at most 10.
  * - 300 existing senders of one domain within about 15 s: no trip, every one accepted.
  * - 100 messages from one new sender at once: one callout, no trip.
+ *
+ * And floods whose victim MX gives no information (each a real Postfix setting): 450 to every
+ * unknown RCPT (unknown_local_recipient_reject_code), soft_bounce, 421 at connect, 451 to MAIL
+ * FROM, greylisting (postgrey), a tarpit that stalls every RCPT: at most 10 connections for 500 forged senders, none accepted,
+ * and the clients' retries of the same senders add none. A greylisting domain's own new senders
+ * are deferred at first, as greylisting defers them anyway, and accepted on a later retry. A flood
+ * spread over 100 registrable domains one MX host serves: at most 10 connections to that host.
  */
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { startTestDaemon, type TestDaemon } from '../support/daemon.js';
-import { rigSubdomains, startFloodRig, type FloodRig } from '../support/testbed/flood-rig.js';
+import {
+  rigHosted,
+  rigSubdomains,
+  startFloodRig,
+  type FloodRig,
+  type VictimBehaviour,
+} from '../support/testbed/flood-rig.js';
 import { sleep } from '../support/testbed/process.js';
 import type { EnvelopeResult } from '../support/testbed/smtp-sender.js';
 
-const DOMAINS = { forged: 'forged.test', busy: 'busy.test', single: 'single.test', wild: 'wild.test' };
+const DOMAINS = {
+  forged: 'forged.test',
+  busy: 'busy.test',
+  single: 'single.test',
+  wild: 'wild.test',
+  tempfail: 'tempfail.test',
+  soft: 'soft.test',
+  closed: 'closed.test',
+  mailfail: 'mailfail.test',
+  grey: 'grey.test',
+  greyreal: 'greyreal.test',
+  provider: 'provider.test',
+  tarpit: 'tarpit.test',
+};
+/** How the MX of each silent label answers (flood-rig.ts VictimBehaviour). */
+const BEHAVIOUR: Record<string, VictimBehaviour> = {
+  tempfail: 'tempfail',
+  soft: 'soft_bounce',
+  closed: 'greeting_421',
+  mailfail: 'mail_4xx',
+  grey: 'greylist',
+  greyreal: 'greylist',
+  tarpit: 'tarpit',
+};
+/** provider's MX host serves 100 other registrable domains (h0000-provider.test ...). */
+const HOSTED = 100;
+/** postgrey's delay: a retry this long after the first attempt passes. */
+const GREYLIST_DELAY_S = 3;
+/**
+ * cache.ttl.greylisted for this daemon: real MTAs retry a deferral after minutes, past the
+ * default 120 s; the test's clients retry every few seconds, so the entry must lapse as fast.
+ */
+const GREYLISTED_TTL_S = 4;
+/** The tarpit stalls each RCPT this long, past this daemon's verify.timeouts.rcpt (the default is 30 s). */
+const TARPIT_S = 15;
+const RCPT_TIMEOUT_S = 5;
 /** wild.test has a wildcard-like MX: 500 subdomains, all served by its MX. */
 const WILD_SUBDOMAINS = 500;
 const USERS = ['known', 'newcomer', ...Array.from({ length: 300 }, (_, i) => `user${i + 1}`)];
@@ -32,11 +80,22 @@ before(
       domains: DOMAINS,
       users: USERS,
       subdomains: { wild: WILD_SUBDOMAINS },
+      hosted: { provider: HOSTED },
+      behaviour: BEHAVIOUR,
+      greylistDelaySeconds: GREYLIST_DELAY_S,
+      tarpitSeconds: TARPIT_S,
       cbv: async (dns, smtpPort) => {
-        // Only what the rig needs (its DNS, its MX port, loopback allowed): every limit is the default.
+        // Only what the rig needs (its DNS, its MX port, loopback allowed, the greylisted TTL and
+        // RCPT deadline above): every limit is the default.
         cbv = await startTestDaemon({
           dns: { servers: [dns.server] },
-          verify: { port: smtpPort, allow_targets: ['127.0.0.0/8'], helo_name: 'verifier.test' },
+          verify: {
+            port: smtpPort,
+            allow_targets: ['127.0.0.0/8'],
+            helo_name: 'verifier.test',
+            timeouts: { rcpt: RCPT_TIMEOUT_S },
+          },
+          cache: { ttl: { greylisted: GREYLISTED_TTL_S } },
         });
         const d = cbv;
         return { policy: `${d.policy.host}:${d.policy.port}`, stop: () => d.stop() };
@@ -168,5 +227,87 @@ describe('forged floods through a real Postfix asking cbv serve', { timeout: 300
     assert.deepEqual(codes(results), { '2xx': 100 });
     assert.equal(await callouts('single'), 1);
     assert.equal(daemon().service.limits.flood.state(DOMAINS.single), 'open');
+  });
+});
+
+const forgedAt = (domain: string) =>
+  Array.from({ length: 500 }, (_, i) => `r${String(i + 1).padStart(4, '0')}@${domain}`);
+
+/** Every result 4xx or 5xx (none accepted, none unanswered). */
+function assertRefused(results: EnvelopeResult[]): Record<string, number> {
+  const summary = codes(results);
+  assert.deepEqual(
+    Object.keys(summary).filter((k) => !['4xx', '5xx'].includes(k)),
+    [],
+    JSON.stringify(summary),
+  );
+  return summary;
+}
+
+describe('forged floods whose victim MX gives no information', { timeout: 600_000 }, () => {
+  for (const label of ['tempfail', 'soft', 'closed', 'mailfail', 'grey', 'tarpit'] as const) {
+    it(`${BEHAVIOUR[label]}: 500 forged senders from 20 clients cost the MX at most 10 connections, none accepted; their retries add none`, async () => {
+      const domain = DOMAINS[label];
+      const forged = forgedAt(domain);
+      const results = await rig.send(forged, CLIENTS);
+      const connections = await settledCallouts(label);
+      const summary = assertRefused(results);
+      assert.equal(results.length, 500);
+      assert.ok(connections <= 10, `the ${label} MX saw ${connections} connections`);
+      assert.ok(daemon().service.limits.flood.isTripped(domain), 'the breaker tripped');
+      // The clients' MTAs retry every deferred sender: answered from the cache or deferred again.
+      const retried = await rig.send(forged, CLIENTS);
+      const again = await settledCallouts(label);
+      assertRefused(retried);
+      assert.ok(again - connections <= 1, `the retries cost ${again - connections} connections`);
+      console.log(
+        `# ${BEHAVIOUR[label]} flood: ${connections} connections (+${again - connections} for the retries); forged senders ${JSON.stringify(summary)}`,
+      );
+    });
+  }
+
+  it("a greylisting domain's own new senders: deferred at first (as greylisting defers them), never rejected, accepted on a later retry", async () => {
+    const senders = Array.from({ length: 30 }, (_, i) => `user${i + 1}@${DOMAINS.greyreal}`);
+    const first = await rig.send(senders, CLIENTS);
+    assert.deepEqual(codes(first), { '4xx': 30 });
+    // Each sender's MTA retries its deferred message until it is accepted (every few seconds here).
+    const accepted = new Set<string>();
+    for (let round = 0; round < 60 && accepted.size < senders.length; round++) {
+      await sleep((GREYLIST_DELAY_S + 1) * 1000);
+      const results = await rig.send(
+        senders.filter((s) => !accepted.has(s)),
+        CLIENTS,
+      );
+      for (const r of results) {
+        assert.notEqual(Math.floor((r.rcpt?.code ?? 400) / 100), 5, JSON.stringify(r));
+        if (r.rcpt?.code === 250) accepted.add(r.from);
+      }
+    }
+    assert.equal(accepted.size, senders.length);
+    console.log(
+      `# greylisting domain: 30 new senders accepted after retries; ${await callouts('greyreal')} connections`,
+    );
+  });
+
+  it('500 forged senders at 100 registrable domains one MX host serves cost that host at most 10 connections; none accepted', async () => {
+    const domains = rigHosted('provider', HOSTED);
+    const forged = Array.from(
+      { length: 500 },
+      (_, i) => `r${String(i + 1).padStart(4, '0')}@${domains[i % HOSTED] ?? ''}`,
+    );
+    const results = await rig.send(forged, CLIENTS);
+    const connections = await settledCallouts('provider');
+    const summary = assertRefused(results);
+    assert.ok(connections <= 10, `the provider's MX saw ${connections} connections`);
+    const tripped = daemon()
+      .service.verifier.floodSnapshot()
+      .map((t) => t.domain);
+    assert.ok(
+      tripped.some((d) => d.startsWith('mx:')),
+      JSON.stringify(tripped),
+    );
+    console.log(
+      `# flood over ${HOSTED} domains at one MX: ${connections} connections; forged senders ${JSON.stringify(summary)}`,
+    );
   });
 });

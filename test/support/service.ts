@@ -37,6 +37,7 @@ export const OPEN_LIMITS: LimitOptions = {
   // The breaker as shipped (limits.flood_*): it never trips for senders that exist, so tests of
   // other things need no way round it.
   flood: { threshold: 5, windowMs: 60_000, cooldownMs: 300_000 },
+  mxTrickleMs: 30_000,
 };
 
 export class RecordingObserver implements VerifierObserver {

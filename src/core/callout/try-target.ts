@@ -52,7 +52,9 @@ export async function tryTarget(
     const group = open.slice(0, Math.max(1, ctx.maxRcptPerSession - (probe ? 1 : 0)));
     let release: (() => void) | null;
     try {
-      release = ctx.gate ? await ctx.gate.acquire(target.ip, ctx.signal, target.host) : () => undefined;
+      release = ctx.gate
+        ? await ctx.gate.acquire(target.ip, ctx.signal, target.host, ctx.domain)
+        : () => undefined;
     } catch (error) {
       // A fault in the limits is ours, not the host's: temporary, and no connection.
       const fault = decisionForError(error, 'connect');

@@ -6,14 +6,18 @@
  *   SMTP clients (127.0.7.100, outside mynetworks) -> inbound Postfix (127.0.7.10) -> cbv policy
  *   cbv callouts -> Unbound (the rig's zone) -> victim Postfix, one listener per domain (127.0.7.1..)
  *
- * Every listener of the victim knows the same users (VICTIM_USERS plus what the caller adds);
- * anything else is "550 5.1.1 User unknown". The caller brings cbv: in-process for the interop
- * test, a child process for the benchmark.
+ * Every listener of the victim knows the same users (what the caller gives); anything else is
+ * "550 5.1.1 User unknown", unless the label's VictimBehaviour makes that listener an MX that
+ * gives no information (4xx to every unknown RCPT, greylisting, 421 at connect, 4xx to MAIL
+ * FROM, a tarpit). A label may also host other registrable domains on the same listener
+ * (`hosted`: one provider's MX for many small domains). The caller brings cbv: in-process for the
+ * interop test, a child process for the benchmark.
  */
 import { readFile } from 'node:fs/promises';
 import { startDns, type DnsServer } from './dns.js';
 import { freePort } from './net.js';
 import { startPostfix, type PostfixInstance } from './postfix.js';
+import { startPostgrey } from './postgrey.js';
 import { startReceivingPostfix, type ReceivingPostfix } from './receiving-postfix.js';
 import { sendAll, type Envelope, type EnvelopeResult } from './smtp-sender.js';
 
@@ -27,6 +31,31 @@ export interface CbvUnderTest {
   stop(): Promise<void>;
 }
 
+/**
+ * How one label's listener answers, each a real Postfix setting (master.cf -o):
+ * - user_unknown: 550 5.1.1 for an unknown RCPT (the default);
+ * - tempfail: `unknown_local_recipient_reject_code = 450`, 450 4.1.1 for every unknown RCPT;
+ * - soft_bounce: `soft_bounce = yes`, every 5xx reply of smtpd becomes a 4xx;
+ * - greylist: postgrey on every RCPT (real greylisting: the same triplet passes after
+ *   `greylistDelaySeconds`, and is then 550 if unknown);
+ * - greeting_421: `421 4.3.2` at connect (smtpd_delay_reject = no, a client access map), then
+ *   the connection closes;
+ * - mail_4xx: `451 4.3.0` to every MAIL FROM;
+ * - tarpit: each RCPT waits `tarpitSeconds` (a `sleep` restriction) before its answer.
+ */
+export type VictimBehaviour =
+  'user_unknown' | 'tempfail' | 'soft_bounce' | 'greylist' | 'greeting_421' | 'mail_4xx' | 'tarpit';
+
+export const VICTIM_BEHAVIOURS: readonly VictimBehaviour[] = [
+  'user_unknown',
+  'tempfail',
+  'soft_bounce',
+  'greylist',
+  'greeting_421',
+  'mail_4xx',
+  'tarpit',
+];
+
 export interface FloodRigOptions {
   /** label -> sender domain; each gets its own listener (and syslog name postfix/<label>) at the victim. */
   domains: Record<string, string>;
@@ -37,6 +66,17 @@ export interface FloodRigOptions {
    * wildcard MX gives them; the victim answers for them on the domain's listener.
    */
   subdomains?: Record<string, number>;
+  /**
+   * label -> how many other registrable domains (rigHosted(label, n): h0000-<label>.test ...) the
+   * label's listener is the MX of, as one provider hosts many small domains on one MX host.
+   */
+  hosted?: Record<string, number>;
+  /** label -> how its listener answers (default user_unknown). */
+  behaviour?: Record<string, VictimBehaviour>;
+  /** postgrey's delay for 'greylist' listeners (default 60 s). */
+  greylistDelaySeconds?: number;
+  /** How long a 'tarpit' listener stalls each RCPT (default 10 s). */
+  tarpitSeconds?: number;
   /** Starts cbv against the rig's DNS and the victim's SMTP port. */
   cbv(dns: DnsServer, smtpPort: number): Promise<CbvUnderTest>;
 }
@@ -63,11 +103,45 @@ function victimMainCf(configDir: string): string {
   ].join('\n');
 }
 
-function victimMasterCf(labels: readonly string[], port: number): string {
+/** The master.cf -o overrides that make a listener behave as `behaviour` says. */
+function behaviourOverrides(
+  behaviour: VictimBehaviour,
+  options: { postgrey: string | null; tarpitSeconds: number },
+): string[] {
+  switch (behaviour) {
+    case 'user_unknown':
+      return [];
+    case 'tempfail':
+      return ['-o unknown_local_recipient_reject_code=450'];
+    case 'soft_bounce':
+      return ['-o soft_bounce=yes'];
+    case 'greylist':
+      return [`-o { smtpd_recipient_restrictions = check_policy_service inet:${options.postgrey ?? ''} }`];
+    case 'greeting_421':
+      return [
+        '-o smtpd_delay_reject=no',
+        '-o { smtpd_client_restrictions = check_client_access static:{421 4.3.2 Service shutting down} }',
+      ];
+    case 'mail_4xx':
+      return [
+        '-o smtpd_delay_reject=no',
+        '-o { smtpd_sender_restrictions = check_sender_access static:{451 4.3.0 Try again later} }',
+      ];
+    case 'tarpit':
+      return [`-o { smtpd_recipient_restrictions = sleep ${options.tarpitSeconds} }`];
+  }
+}
+
+function victimMasterCf(
+  labels: readonly string[],
+  port: number,
+  overrides: (label: string) => string[],
+): string {
   return labels
     .flatMap((label, i) => [
       `127.0.7.${i + 1}:${port} inet n - n - - smtpd`,
       `  -o syslog_name=postfix/${label}`,
+      ...overrides(label).map((o) => `  ${o}`),
     ])
     .join('\n');
 }
@@ -75,6 +149,14 @@ function victimMasterCf(labels: readonly string[], port: number): string {
 /** The subdomains the rig gives `domain`: s0000.<domain>, s0001.<domain>, ... */
 export function rigSubdomains(domain: string, count: number): string[] {
   return Array.from({ length: count }, (_, i) => `s${String(i).padStart(4, '0')}.${domain}`);
+}
+
+/**
+ * The other registrable domains the rig hosts on `label`'s listener: h0000-<label>.test,
+ * h0001-<label>.test, ... (each its own site: nothing but their MX host ties them together).
+ */
+export function rigHosted(label: string, count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `h${String(i).padStart(4, '0')}-${label}.test`);
 }
 
 export async function startFloodRig(options: FloodRigOptions): Promise<FloodRig> {
@@ -91,20 +173,35 @@ export async function startFloodRig(options: FloodRigOptions): Promise<FloodRig>
         return [
           { name: domain, type: 'MX' as const, value: `10 mx.${domain}` },
           { name: `mx.${domain}`, type: 'A' as const, value: ips[i] ?? '' },
-          ...rigSubdomains(domain, options.subdomains?.[label] ?? 0).map((name) => ({
-            name,
-            type: 'MX' as const,
-            value: `10 mx.${domain}`,
-          })),
+          ...[
+            ...rigSubdomains(domain, options.subdomains?.[label] ?? 0),
+            ...rigHosted(label, options.hosted?.[label] ?? 0),
+          ].map((name) => ({ name, type: 'MX' as const, value: `10 mx.${domain}` })),
         ];
       }),
     });
     stops.push(() => dns.stop());
+    const behaviour = (label: string): VictimBehaviour => options.behaviour?.[label] ?? 'user_unknown';
+    let postgrey: string | null = null;
+    if (labels.some((label) => behaviour(label) === 'greylist')) {
+      // Auto-whitelisting off: every new triplet of the verifier's one address stays greylisted.
+      const grey = await startPostgrey({
+        delaySeconds: options.greylistDelaySeconds ?? 60,
+        autoWhitelistClients: 0,
+      });
+      stops.push(() => grey.stop());
+      postgrey = grey.server;
+    }
+    const tarpitSeconds = options.tarpitSeconds ?? 10;
     const port = await freePort(ips);
     const victim = await startPostfix({
       name: 'postfix-victim',
       mainCf: (dirs) => victimMainCf(dirs.configDir),
-      masterCf: victimMasterCf(labels, port),
+      masterCf: victimMasterCf(labels, port, (label) =>
+        behaviourOverrides(behaviour(label), { postgrey, tarpitSeconds }),
+      ),
+      // A greeting_421 listener is up when it turns a client away.
+      readyGreeting: /^(220|421) /,
       files: { users: options.users.map((u) => `${u} ${u}\n`).join('') },
     });
     stops.push(() => victim.stop());

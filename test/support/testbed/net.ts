@@ -80,9 +80,15 @@ export function tcpAnswers(host: string, port: number, timeoutMs = 1000): Promis
 
 /**
  * Connects, reads the SMTP greeting and says QUIT. Resolves to the greeting text once a complete
- * "220 ..." reply arrived, or undefined if the server is not (yet) greeting.
+ * "220 ..." reply arrived (or one whose last line matches `accept`: a server told to turn every
+ * client away with 421 is up too), or undefined if the server is not (yet) greeting.
  */
-export function smtpGreeting(host: string, port: number, timeoutMs = 2000): Promise<string | undefined> {
+export function smtpGreeting(
+  host: string,
+  port: number,
+  timeoutMs = 2000,
+  accept: RegExp = /^220 /,
+): Promise<string | undefined> {
   return new Promise((resolve) => {
     const socket = connect({ host, port, timeout: timeoutMs });
     let buffer = '';
@@ -98,7 +104,7 @@ export function smtpGreeting(host: string, port: number, timeoutMs = 2000): Prom
       const last = lines.slice(0, -1).find((line) => /^\d{3} /.test(line));
       if (last === undefined) return;
       socket.end('QUIT\r\n');
-      done(last.startsWith('220 ') ? lines.slice(0, -1).join('\n') : undefined);
+      done(accept.test(last) ? lines.slice(0, -1).join('\n') : undefined);
     });
     socket.once('timeout', () => done(undefined));
     socket.once('error', () => done(undefined));

@@ -42,6 +42,8 @@ export interface PostfixOptions {
   /** Append POSTFIX_INTERNAL_SERVICES (cleanup, qmgr, rewrite, discard, postlog...). Default true. */
   internalServices?: boolean;
   readyTimeoutMs?: number;
+  /** The greeting that shows an smtpd listener is up (default "220 "; a 421-at-connect listener: /^4/). */
+  readyGreeting?: RegExp;
 }
 
 export interface PostfixInstance extends PostfixDirs {
@@ -125,7 +127,7 @@ export async function startPostfix(options: PostfixOptions): Promise<PostfixInst
         `${listener.service} on ${listener.host}:${listener.port}`,
         async () => {
           if (listener.service !== 'smtpd') return tcpAnswers(listener.host, listener.port);
-          listener.greeting = await smtpGreeting(listener.host, listener.port);
+          listener.greeting = await smtpGreeting(listener.host, listener.port, 2000, options.readyGreeting);
           return listener.greeting !== undefined;
         },
         // A daemon that dies on a bad setting logs "fatal:" and master just retries: stop at once.

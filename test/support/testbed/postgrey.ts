@@ -13,6 +13,12 @@ const HOST = '127.0.0.1';
 export interface PostgreyOptions {
   /** How long a new (client, sender, recipient) triplet is refused; postgrey's --delay. */
   delaySeconds?: number;
+  /**
+   * postgrey's --auto-whitelist-clients: after this many triplets of one client passed, the client
+   * is never greylisted again (postgrey's default 5; 0 turns it off, so that every new triplet of
+   * a verifier's one address stays greylisted).
+   */
+  autoWhitelistClients?: number;
 }
 
 export interface Postgrey {
@@ -43,6 +49,9 @@ export async function startPostgrey(options: PostgreyOptions = {}): Promise<Post
         `--delay=${delaySeconds}`,
         '--user=postgrey',
         '--group=postgrey',
+        ...(options.autoWhitelistClients === undefined
+          ? []
+          : [`--auto-whitelist-clients=${options.autoWhitelistClients}`]),
       ],
       dir,
     });

@@ -93,14 +93,49 @@ describe('fleet limits', { timeout: 60_000 }, () => {
     const [a, b] = await twoNodes();
     // The same address asked again and again is one address, not a flood.
     for (let i = 0; i < 20; i++)
-      assert.equal(await a.recordNewAddress('flood.example', 'same@flood.example'), 'ok');
+      assert.equal(await a.recordEvidence('flood.example', 'same@flood.example', 'unknown'), 'ok');
     const seen: string[] = [];
+    for (let i = 0; i < 3; i++)
+      seen.push(await (i % 2 ? a : b).recordEvidence('flood.example', `u${i}@flood.example`, 'unknown'));
+    assert.deepEqual(seen, ['ok', 'ok', 'ok']); // 4 distinct addresses: one short of the threshold
+    assert.equal(await b.recordEvidence('flood.example', 'u5@flood.example', 'unknown'), 'tripped');
+    assert.equal(await a.recordEvidence('flood.example', 'u6@flood.example', 'unknown'), 'open');
+    assert.equal(await a.recordEvidence('other.example', 'u6@other.example', 'unknown'), 'ok');
+  });
+
+  it('silence counts as the unknown does, witnesses outweigh both and lift a trip, fleet-wide', async () => {
+    const [a, b] = await twoNodes();
+    // A busy domain: confirmed senders outnumber the silent ones, no trip however many.
+    for (let i = 0; i < 12; i++)
+      assert.equal(
+        await (i % 2 ? a : b).recordEvidence('busy.example', `ok${i}@busy.example`, 'exists'),
+        'ok',
+      );
+    for (let i = 0; i < 11; i++)
+      assert.equal(await a.recordEvidence('busy.example', `grey${i}@busy.example`, 'silent'), 'ok');
+    // An MX that answers nothing: five addresses with no answer trip it, on either node.
     for (let i = 0; i < 4; i++)
-      seen.push(await (i % 2 ? a : b).recordNewAddress('flood.example', `u${i}@flood.example`));
-    assert.deepEqual(seen, ['ok', 'ok', 'ok', 'ok']); // 5 distinct addresses: at the threshold
-    assert.equal(await b.recordNewAddress('flood.example', 'u5@flood.example'), 'tripped');
-    assert.equal(await a.recordNewAddress('flood.example', 'u6@flood.example'), 'open');
-    assert.equal(await a.recordNewAddress('other.example', 'u6@other.example'), 'ok');
+      assert.equal(
+        await (i % 2 ? a : b).recordEvidence('quiet.example', `r${i}@quiet.example`, 'silent'),
+        'ok',
+      );
+    assert.equal(await b.recordEvidence('quiet.example', 'r4@quiet.example', 'silent'), 'tripped');
+    assert.equal(await a.isFloodTripped('quiet.example'), true);
+    // A trip on silence alone: the first confirmation (a greylisted sender's retry passing) lifts it.
+    assert.equal(await a.recordEvidence('quiet.example', 'real@quiet.example', 'exists'), 'lifted');
+    assert.equal(await b.isFloodTripped('quiet.example'), false);
+    // Four silent and one user_unknown trip too; then it takes witnesses outnumbering them all.
+    for (let i = 0; i < 4; i++)
+      assert.equal(await a.recordEvidence('mixed.example', `r${i}@mixed.example`, 'silent'), 'ok');
+    assert.equal(await b.recordEvidence('mixed.example', 'r4@mixed.example', 'unknown'), 'tripped');
+    for (let i = 0; i < 5; i++)
+      assert.equal(await a.recordEvidence('mixed.example', `real${i}@mixed.example`, 'exists'), 'open');
+    assert.equal(await b.recordEvidence('mixed.example', 'real5@mixed.example', 'exists'), 'lifted');
+    assert.equal(await b.isFloodTripped('mixed.example'), false);
+    // An MX address is a key like a site; its trickle turn is one per interval, fleet-wide.
+    assert.equal(await a.trickleTurn('mx:192.0.2.25', 60_000), true);
+    assert.equal(await b.trickleTurn('mx:192.0.2.25', 60_000), false);
+    assert.equal(await b.trickleTurn('mx:192.0.2.26', 60_000), true);
   });
 
   it('without Redis every call says local, and CalloutLimits keeps to its own limits', async () => {
@@ -115,6 +150,7 @@ describe('fleet limits', { timeout: 60_000 }, () => {
         mxRate: 1000,
         mxBurst: 1000,
         flood: { threshold: 100, windowMs: 60_000, cooldownMs: 60_000 },
+        mxTrickleMs: 30_000,
       },
       a,
     );
@@ -122,7 +158,8 @@ describe('fleet limits', { timeout: 60_000 }, () => {
     try {
       assert.equal(await a.slot('domain', 'down.example', never()), 'local');
       assert.equal(await a.token('domain', 'down.example', never()), 'local');
-      assert.equal(await a.recordNewAddress('down.example', 'x@down.example'), 'local');
+      assert.equal(await a.recordEvidence('down.example', 'x@down.example', 'unknown'), 'local');
+      assert.equal(await a.trickleTurn('mx:192.0.2.25', 1000), true, "the node's own interval alone");
       const slot = await limits.acquireDomain('down.example', never());
       assert.equal(typeof slot, 'function', 'the local slot alone');
       assert.equal(await limits.acquireDomain('down.example', AbortSignal.timeout(50)), 'domain_concurrency');

@@ -6,12 +6,14 @@ import type { HttpServices } from '../services.js';
 const TAG = 'activity';
 
 const trippedSchema = z.object({
-  domain: z.string(),
+  domain: z.string().describe('The tripped site (registrable domain), or mx:<ip> for a tripped MX address.'),
   until: z.string().describe('When the trip ends unless fresh evidence re-arms it (ISO 8601).'),
   suspects: z
     .number()
     .int()
-    .describe('Distinct never-seen local parts its MX answered user_unknown within limits.flood_window.'),
+    .describe(
+      'Distinct never-seen addresses its MX answered user_unknown or with no information within limits.flood_window; for an MX address (domain mx:<ip>), the sites it left unconfirmed.',
+    ),
   queued: z.number().int().describe('Deferred senders waiting for the trickle.'),
 });
 
