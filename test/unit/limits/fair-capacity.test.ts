@@ -171,12 +171,12 @@ describe('CalloutLimits: where each wait happens', () => {
     );
     for (const d of domains)
       assert.equal(typeof d, 'function', 'three callouts are under way on a pool of two');
-    const first = await limits.gate.acquire('192.0.2.1', signal(), 'example.test');
+    const first = await limits.gate.acquire('192.0.2.1', signal());
     assert.ok(first);
     // A second session to the same MX waits for that MX, holding nothing of the pool...
-    const queued = limits.gate.acquire('192.0.2.1', signal(), 'example.test');
+    const queued = limits.gate.acquire('192.0.2.1', signal());
     // ...so a session to another MX address still gets the last global slot at once.
-    const other = await limits.gate.acquire('198.51.100.7', signal(), 'example.test');
+    const other = await limits.gate.acquire('198.51.100.7', signal());
     assert.ok(other);
     assert.equal(limits.snapshot().inFlight, 2);
     first();
@@ -192,9 +192,9 @@ describe('CalloutLimits: where each wait happens', () => {
     const limits = new CalloutLimits({ ...limitOptions(defaultConfig()), globalConcurrency: 1 });
     const refusals: string[] = [];
     limits.onRefusal = (what) => refusals.push(what);
-    const held = await limits.gate.acquire('192.0.2.1', signal(), 'example.test');
+    const held = await limits.gate.acquire('192.0.2.1', signal());
     const controller = new AbortController();
-    const waiting = limits.gate.acquire('192.0.2.2', controller.signal, 'example.test');
+    const waiting = limits.gate.acquire('192.0.2.2', controller.signal);
     controller.abort();
     assert.equal(await waiting, null);
     assert.deepEqual(refusals, ['global']);
