@@ -67,7 +67,7 @@ export function postfixName(text: string, start: number, end: number): number {
 /** A policy request's attributes; read-only to everyone but the reader that fills it. */
 export class PolicyAttributes implements ReadonlyMap<string, string> {
   /** Values of Postfix's attributes, by their position in POSTFIX_NAMES. */
-  private readonly known: (string | undefined)[] = [];
+  private readonly known = new Array<string | undefined>(POSTFIX_NAMES.length);
   /** How many of Postfix's attributes are set. */
   private knownCount = 0;
   /** Any other name (valid, but not one Postfix sends). */

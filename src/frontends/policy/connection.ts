@@ -41,6 +41,14 @@ export interface ConnectionHooks {
   closed(): void;
 }
 
+/** Most replies are this one: made once (a flat string that the socket's write needs no copy to flatten). */
+const DUNNO_REPLY = 'action=DUNNO\n\n';
+
+/** One reply: the action line and the empty line that ends it. */
+function reply(action: string): string {
+  return action === 'DUNNO' ? DUNNO_REPLY : `action=${action}\n\n`;
+}
+
 export class PolicyConnection {
   readonly openedAt = Date.now();
   /** When the last whole request arrived; null while the client has sent none. */
@@ -187,7 +195,7 @@ export class PolicyConnection {
       if (!next) break;
       const action = this.hooks.answer(next);
       if (typeof action === 'string') {
-        replies += `action=${action}\n\n`;
+        replies += reply(action);
         if (next.kind === 'malformed') {
           this.distrust();
           break;
@@ -215,7 +223,7 @@ export class PolicyConnection {
   private answered(action: string, malformed: boolean): void {
     this.answering = false;
     if (this.isGone()) return; // closed while deciding (limits, shutdown): the answer has nowhere to go
-    this.send(`action=${action}\n\n`);
+    this.send(reply(action));
     if (malformed) this.distrust();
     this.pump();
   }
