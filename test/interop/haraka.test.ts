@@ -8,7 +8,6 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { startTestDaemon, type TestDaemon } from '../support/daemon.js';
 import { startHaraka, type Haraka } from '../support/testbed/haraka.js';
@@ -23,6 +22,7 @@ import {
   type SwaksResult,
 } from '../support/testbed/index.js';
 import { sleep } from '../support/testbed/process.js';
+import { logSince } from '../support/testbed/log-since.js';
 
 const CLIENT = '127.0.3.2';
 const GATEWAY_IP = '127.0.5.1';
@@ -148,12 +148,11 @@ async function send(
   return { ...result, id };
 }
 
-async function logSince(file: string): Promise<() => Promise<string>> {
-  const start = (await readFile(file)).length;
-  return async () => (await readFile(file)).subarray(start).toString('utf8');
-}
-
-async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 5000): Promise<T> {
+async function waitFor<T>(
+  read: () => Promise<T>,
+  done: (value: T) => boolean,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await read();
