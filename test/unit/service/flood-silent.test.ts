@@ -24,24 +24,12 @@ import {
   type Step,
 } from '../../support/scripted-smtp.js';
 import { testService } from '../../support/service.js';
+import { SHIPPED_LIMITS } from '../../support/shipped-limits.js';
 
 const servers: ScriptedServer[] = [];
 after(async () => {
   await Promise.all(servers.map((s) => s.close()));
 });
-
-/** The limits cbv ships with (limits.* defaults). */
-const DEFAULT_LIMITS = {
-  globalConcurrency: 100,
-  domainConcurrency: 2,
-  domainRate: 2,
-  domainBurst: 10,
-  mxConcurrency: 2,
-  mxRate: 2,
-  mxBurst: 10,
-  flood: { threshold: 5, windowMs: 60_000, cooldownMs: 300_000 },
-  mxTrickleMs: 30_000,
-};
 
 const localOf = (line: string) => /<([^@>]*)@/.exec(line)?.[1] ?? '';
 const reasons = (vs: ServiceVerdict[]) => [...new Set(vs.map((v) => `${v.reason}/${v.rule}`))].sort();
@@ -76,7 +64,7 @@ describe('a flood whose victim MX gives no information', () => {
           : `450 4.1.1 <${local}@tempfail.test>: Recipient address rejected: User unknown in local recipient table\r\n`,
       ],
     });
-    const svc = testService(server.port, resolver, { limits: DEFAULT_LIMITS });
+    const svc = testService(server.port, resolver, { limits: SHIPPED_LIMITS });
     assert.equal((await svc.verifier.verify('known@tempfail.test')).reason, 'accepted');
     const before = server.sessions.length;
     const flood = await Promise.all(forged('tempfail.test', 200).map((a) => svc.verifier.verify(a)));
@@ -98,7 +86,7 @@ describe('a flood whose victim MX gives no information', () => {
     const { server, resolver } = await mx(['closed.test'], {
       greeting: ['421 4.3.2 Service shutting down\r\n', CLOSE],
     });
-    const svc = testService(server.port, resolver, { limits: DEFAULT_LIMITS });
+    const svc = testService(server.port, resolver, { limits: SHIPPED_LIMITS });
     const flood = await Promise.all(forged('closed.test', 200).map((a) => svc.verifier.verify(a)));
     assert.ok(
       flood.every((v) => v.temporary && v.result === 'unknown'),
@@ -114,7 +102,7 @@ describe('a flood whose victim MX gives no information', () => {
     const { server, resolver } = await mx(['tarpit.test'], { rcpt: () => [STALL] });
     const { probe } = testEngineOptions(server.port);
     const svc = testService(server.port, resolver, {
-      limits: DEFAULT_LIMITS,
+      limits: SHIPPED_LIMITS,
       engine: { probe: { ...probe, timeouts: { ...probe.timeouts, rcpt: 200 } } },
     });
     const first = await Promise.all(forged('tarpit.test', 40).map((a) => svc.verifier.verify(a)));
@@ -145,7 +133,7 @@ describe('a flood whose victim MX gives no information', () => {
         ];
       },
     });
-    const svc = testService(server.port, resolver, { limits: DEFAULT_LIMITS, trickleIntervalMs: 100 });
+    const svc = testService(server.port, resolver, { limits: SHIPPED_LIMITS, trickleIntervalMs: 100 });
     const senders = Array.from({ length: 12 }, (_, i) => `user${i}@grey.test`);
     const first = await Promise.all(senders.map((a) => svc.verifier.verify(a)));
     assert.ok(
@@ -177,7 +165,7 @@ describe('a flood spread over many sites one MX serves', () => {
     const { server, resolver } = await mx(domains, {
       rcpt: () => ['550 5.1.1 <x>: Recipient address rejected: User unknown\r\n'],
     });
-    const svc = testService(server.port, resolver, { limits: DEFAULT_LIMITS });
+    const svc = testService(server.port, resolver, { limits: SHIPPED_LIMITS });
     const senders = Array.from(
       { length: 500 },
       (_, i) => `r${String(i).padStart(4, '0')}@${domains[i % 100]}`,
@@ -199,7 +187,7 @@ describe('a flood spread over many sites one MX serves', () => {
     const { server, resolver } = await mx([...domains, 'flooded.test'], {
       rcpt: (local) => [local.startsWith('user') ? '250 2.1.5 Ok\r\n' : '550 5.1.1 User unknown\r\n'],
     });
-    const svc = testService(server.port, resolver, { limits: DEFAULT_LIMITS });
+    const svc = testService(server.port, resolver, { limits: SHIPPED_LIMITS });
     // One site flooded: it trips, the MX address does not.
     await Promise.all(forged('flooded.test', 60).map((a) => svc.verifier.verify(a)));
     assert.deepEqual(svc.observer.tripped, ['flooded.test']);
@@ -237,7 +225,7 @@ describe('what counts as silence', () => {
   });
 
   it('the breaker: silence trips as user_unknown does, witnesses outweigh both, and a confirmation lifts a trip on silence alone', () => {
-    const flood = new FloodBreaker(DEFAULT_LIMITS.flood);
+    const flood = new FloodBreaker(SHIPPED_LIMITS.flood);
     // A busy greylisting domain: more confirmed than silent, however many.
     for (let i = 0; i < 20; i++) flood.settle('busy.test', `ok${i}`, 'exists');
     for (let i = 0; i < 19; i++) assert.equal(flood.settle('busy.test', `new${i}`, 'silent'), 'ok');

@@ -11,6 +11,7 @@ import type { ServiceVerdict } from '../../../src/service/verdict.js';
 import { StaticResolver } from '../../support/engine.js';
 import { startScriptedServer, type ScriptedServer } from '../../support/scripted-smtp.js';
 import { testService } from '../../support/service.js';
+import { SHIPPED_LIMITS } from '../../support/shipped-limits.js';
 
 const servers: ScriptedServer[] = [];
 after(async () => {
@@ -37,18 +38,6 @@ async function mailDomain(domain: string, exists: (local: string) => boolean) {
   return { server, resolver };
 }
 
-/** The limits cbv ships with (limits.* defaults), with a trickle fast enough for a test. */
-const DEFAULT_LIMITS = {
-  globalConcurrency: 100,
-  domainConcurrency: 2,
-  domainRate: 2,
-  domainBurst: 10,
-  mxConcurrency: 2,
-  mxRate: 2,
-  mxBurst: 10,
-  flood: { threshold: 5, windowMs: 60_000, cooldownMs: 300_000 },
-};
-
 const rcptsOf = (server: ScriptedServer) =>
   server.sessions.map((s) => s.commands.filter((c) => c.startsWith('RCPT')).length);
 const reasons = (vs: ServiceVerdict[]) => [...new Set(vs.map((v) => `${v.reason}/${v.rule}`))].sort();
@@ -57,7 +46,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('the flood breaker', () => {
   it('trips on a forged flood within its first sessions, answers no forged sender 2xx, and serves a known sender from the cache', async () => {
     const { server, resolver } = await mailDomain('forged.test', (l) => l === 'known');
-    const svc = testService(server.port, resolver, { limits: DEFAULT_LIMITS });
+    const svc = testService(server.port, resolver, { limits: SHIPPED_LIMITS });
     assert.equal((await svc.verifier.verify('known@forged.test')).reason, 'accepted');
     const before = server.sessions.length;
     const flood = await Promise.all(
@@ -87,7 +76,7 @@ describe('the flood breaker', () => {
 
   it('never trips a busy domain whose new senders exist, and batches them into few sessions', async () => {
     const { server, resolver } = await mailDomain('busy.test', (l) => l.startsWith('user'));
-    const svc = testService(server.port, resolver, { limits: DEFAULT_LIMITS });
+    const svc = testService(server.port, resolver, { limits: SHIPPED_LIMITS });
     const verdicts = await Promise.all(
       Array.from({ length: 60 }, (_, i) => svc.verifier.verify(`user${i}@busy.test`)),
     );
@@ -100,7 +89,7 @@ describe('the flood breaker', () => {
 
   it('does not trip for a busy domain with a few unknown senders among many that exist', async () => {
     const { server, resolver } = await mailDomain('mixed.test', (l) => l.startsWith('user'));
-    const svc = testService(server.port, resolver, { limits: DEFAULT_LIMITS });
+    const svc = testService(server.port, resolver, { limits: SHIPPED_LIMITS });
     const addresses = Array.from({ length: 56 }, (_, i) => (i % 8 === 0 ? `gone${i}` : `user${i}`));
     const verdicts = await Promise.all(addresses.map((l) => svc.verifier.verify(`${l}@mixed.test`)));
     assert.equal(
@@ -114,7 +103,7 @@ describe('the flood breaker', () => {
 
   it('makes one callout for 100 messages from one new sender, and does not trip', async () => {
     const { server, resolver } = await mailDomain('one.test', () => false);
-    const svc = testService(server.port, resolver, { limits: DEFAULT_LIMITS });
+    const svc = testService(server.port, resolver, { limits: SHIPPED_LIMITS });
     const verdicts = await Promise.all(
       Array.from({ length: 100 }, () => svc.verifier.verify('newcomer@one.test')),
     );
@@ -144,7 +133,7 @@ async function wildcardSite(site: string, count: number, exists: (local: string)
 describe('a flood spread over the subdomains of one site', () => {
   it('trips the site (its registrable domain) within its first sessions: 200 forged senders at 200 subdomains', async () => {
     const { server, resolver, subdomains } = await wildcardSite('wild.test', 200, (l) => l === 'known');
-    const svc = testService(server.port, resolver, { limits: DEFAULT_LIMITS });
+    const svc = testService(server.port, resolver, { limits: SHIPPED_LIMITS });
     const flood = await Promise.all(subdomains.map((sub, i) => svc.verifier.verify(`r${i}@${sub}`)));
     assert.deepEqual(reasons(flood), ['rate_limited/service.flood-breaker', 'user_unknown/rcpt.bad-mailbox']);
     assert.ok(flood.every((v) => v.result !== 'deliverable'));
@@ -157,7 +146,7 @@ describe('a flood spread over the subdomains of one site', () => {
   });
 
   it('counts one local part at different subdomains as different addresses, and repeats of one address once', () => {
-    const flood = new FloodBreaker(DEFAULT_LIMITS.flood);
+    const flood = new FloodBreaker(SHIPPED_LIMITS.flood);
     for (let i = 0; i < 4; i++) flood.settle(`s${i}.site.test`, 'info', 'unknown');
     for (let i = 0; i < 10; i++) flood.settle('s0.site.test', 'info', 'unknown');
     assert.equal(flood.isTripped('site.test'), false, 'four distinct addresses, one of them repeated');
@@ -176,7 +165,7 @@ describe('a flood spread over the subdomains of one site', () => {
     const { server, resolver, subdomains } = await wildcardSite('campus.test', 18, (l) =>
       l.startsWith('user'),
     );
-    const svc = testService(server.port, resolver, { limits: DEFAULT_LIMITS });
+    const svc = testService(server.port, resolver, { limits: SHIPPED_LIMITS });
     // One session per subdomain (a session speaks for one domain): 18 at the MX's rate.
     const verdicts = await Promise.all(
       subdomains.map((sub, i) => svc.verifier.verify(`${i % 6 === 0 ? 'gone' : 'user'}${i}@${sub}`)),
@@ -193,7 +182,7 @@ describe('a flood spread over the subdomains of one site', () => {
 
   it('trickles one session per interval for the whole site, not one per subdomain', async () => {
     const { server, resolver, subdomains } = await wildcardSite('drip.test', 40, (l) => l === 'real');
-    const svc = testService(server.port, resolver, { limits: DEFAULT_LIMITS, trickleIntervalMs: 150 });
+    const svc = testService(server.port, resolver, { limits: SHIPPED_LIMITS, trickleIntervalMs: 150 });
     await Promise.all(subdomains.slice(0, 20).map((sub, i) => svc.verifier.verify(`r${i}@${sub}`)));
     assert.deepEqual(svc.observer.tripped, ['drip.test']);
     const tripSessions = server.sessions.length;
@@ -219,7 +208,7 @@ describe('a flood spread over the subdomains of one site', () => {
 describe('the trickle', () => {
   it('verifies deferred senders of a tripped domain several per session, retried ones first', async () => {
     const { server, resolver } = await mailDomain('trickle.test', (l) => l === 'real');
-    const svc = testService(server.port, resolver, { limits: DEFAULT_LIMITS, trickleIntervalMs: 150 });
+    const svc = testService(server.port, resolver, { limits: SHIPPED_LIMITS, trickleIntervalMs: 150 });
     await Promise.all(Array.from({ length: 10 }, (_, i) => svc.verifier.verify(`r${i}@trickle.test`)));
     assert.deepEqual(svc.observer.tripped, ['trickle.test']);
     const tripSessions = server.sessions.length;
@@ -267,7 +256,7 @@ describe('the trickle', () => {
     let clock = Date.now();
     const svc = testService(server.port, resolver, {
       limits: {
-        ...DEFAULT_LIMITS,
+        ...SHIPPED_LIMITS,
         flood: { threshold: 5, windowMs: 60_000, cooldownMs: 300_000, now: () => clock },
       },
       trickleIntervalMs: 50,
